@@ -1,0 +1,446 @@
+//! Every diagnostic code, with its documentation next to it. `assay explain CODE` prints the
+//! text kept here, so the code, its summary and its explanation cannot drift apart.
+//!
+//! Codes are stable: a code is never reused for another meaning. Errors are `E....`, warnings
+//! `W....`. `E00..` come from the parser and lowering, `E01..` from the checker.
+
+use crate::diagnostic::Severity;
+use serde::Serialize;
+
+macro_rules! codes {
+    ($(
+        $(#[$meta:meta])*
+        $variant:ident = $code:literal, $severity:ident, $summary:literal,
+        doc: $doc:literal;
+    )*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        pub enum Code {
+            $($(#[$meta])* $variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// `E0001`, `W0001`, ...
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+
+            /// One line: what the code means.
+            pub fn summary(self) -> &'static str {
+                match self { $(Code::$variant => $summary,)* }
+            }
+
+            /// What it is, why it matters, a bad example and a fixed one.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+impl Code {
+    /// Looks a code up by its text, case-insensitively (`e0007` works).
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+codes! {
+    SyntaxError = "E0001", Error, "the text does not follow the grammar",
+    doc: "The parser met something it did not expect: a stray character, a missing `=` in a
+property, a declaration keyword misspelt. The message says what was expected at that point.
+Parsing resumes at the next line that starts with a declaration keyword, so later
+declarations are still checked.
+
+Bad:
+    taxonomy harm {
+      self_harm = = \"Self-harm\"
+    }
+
+Fixed:
+    taxonomy harm {
+      self_harm \"Self-harm\"
+    }";
+
+    UnclosedBlock = "E0002", Error, "a block opened with `{`, `[` or `(` is never closed",
+    doc: "Every `{` must be closed by a `}` (and `[` by `]`, `(` by `)`) before the next
+declaration starts. The diagnostic points at the place the closing delimiter was expected and,
+with a second label, at the delimiter that opened the block.
+
+Bad:
+    taxonomy harm {
+      physical \"Physical Harm\"
+
+    metric unsafe_rate = rate(guard == unsafe)
+
+Fixed:
+    taxonomy harm {
+      physical \"Physical Harm\"
+    }";
+
+    UnterminatedString = "E0003", Error, "a string is not closed before the end of its line",
+    doc: "A string written with `\"` must end on the same line. For text that spans lines
+(prompts, rubrics), use a triple-quoted string `\"\"\"...\"\"\"`, which keeps its content
+verbatim.
+
+Bad:
+    persona typical \"Typical user {
+      description = \"A user with no harmful intent
+    }
+
+Fixed:
+    persona typical \"Typical user\" {
+      description = \"\"\"A user with
+      no harmful intent\"\"\"
+    }";
+
+    UnknownKey = "E0004", Error, "a property key that this block does not accept",
+    doc: "Each block accepts a fixed set of keys. Other tools silently drop keys they do not
+know, so a typo (`temprature`) changes the benchmark without a word; Assay rejects it and
+suggests the closest key.
+
+Bad:
+    target gpt4o { provider = openai  model = \"gpt-4o\"  temprature = 0 }
+
+Fixed:
+    target gpt4o { provider = openai  model = \"gpt-4o\"  temperature = 0 }";
+
+    DuplicateKey = "E0005", Error, "the same key is given twice in one block",
+    doc: "A key may appear once per block. Other tools let the second value silently overwrite
+the first; Assay points at both so you can choose.
+
+Bad:
+    target gpt4o { provider = openai  model = \"gpt-4o\"  model = \"gpt-4o-mini\" }
+
+Fixed:
+    target gpt4o { provider = openai  model = \"gpt-4o-mini\" }";
+
+    WrongValueType = "E0006", Error, "a property has a value of the wrong type",
+    doc: "Each key expects a certain kind of value: a string, a number, a name, a list. The
+message names what was expected and what was found.
+
+Bad:
+    target gpt4o { provider = openai  model = \"gpt-4o\"  temperature = \"zero\" }
+
+Fixed:
+    target gpt4o { provider = openai  model = \"gpt-4o\"  temperature = 0 }";
+
+    MissingKey = "E0007", Error, "a required key is missing from a block",
+    doc: "Some keys have no sensible default: a target needs a `provider` and a `model`, an LLM
+judge needs a `model`, a `rubric` and its `labels`, a dataset needs a `path` or a `url`. The
+diagnostic points at the block's name and lists what is missing.
+
+Bad:
+    judge guard: llm { model = gpt4o  labels = [safe, unsafe] }
+
+Fixed:
+    judge guard: llm {
+      model = gpt4o
+      rubric = file(\"judges/guard.hbs\")
+      labels = [safe, unsafe]
+    }";
+
+    UnknownKind = "E0008", Error, "an unknown kind of judge, axis, generator, column type or value",
+    doc: "Some positions take one word from a fixed list: the kind of a judge (`keywords`,
+`regex`, `choice`, `llm`, `guard`, `score`, `ensemble`, `human`), the kind of an axis
+(`system`, `transform`, `locale`, `persona`), a generator (`product`, `zip`), a column type
+(`string`, `int`, `float`, `bool`), a provider, an expectation (`refuse`, `comply`). The
+message lists the accepted words.
+
+Bad:
+    judge refusal: keyword { patterns = [\"I can't\"]  labels = [refused, complied] }
+
+Fixed:
+    judge refusal: keywords { patterns = [\"I can't\"]  labels = [refused, complied] }";
+
+    DuplicateDefinition = "E0101", Error, "a name is defined twice",
+    doc: "Every top-level declaration (taxonomy, persona, template, dataset, axis, target,
+program, judge, metric, grade, mapping) shares one namespace, including names brought in by
+`use`. A second definition with the same name is an error pointing at both.
+
+Bad:
+    judge guard: llm { ... }
+    judge guard: guard { ... }
+
+Fixed:
+    judge guard: llm { ... }
+    judge llama_guard: guard { ... }";
+
+    UndefinedName = "E0102", Error, "a name that is not defined",
+    doc: "A reference to a judge, target, taxonomy, persona, metric, axis or taxonomy code that
+does not exist. The closest existing name is suggested.
+
+Bad:
+    metric unsafe_rate = rate(gaurd == unsafe)
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe)";
+
+    UnknownStdModule = "E0103", Error, "an import of a standard-library module that does not exist",
+    doc: "`use std::...` imports a module embedded in the assay binary. `assay explain E0103`
+cannot list them all here; the diagnostic's help line names the closest module.
+
+Bad:
+    use std::taxonomy::ailuminate_v2
+
+Fixed:
+    use std::taxonomy::ailuminate_v1";
+
+    ImportNotFound = "E0104", Error, "an imported file or package cannot be found",
+    doc: "`use \"path.assay\"` is resolved relative to the importing file; `use pkg::module`
+needs `pkg` under `[dependencies]` in assay.toml. The file must exist.
+
+Bad:
+    use \"lib/hazard.assay\"
+
+Fixed:
+    use \"lib/hazards.assay\"";
+
+    ImportCycle = "E0105", Error, "files import each other in a cycle",
+    doc: "Imports must form a tree: a file cannot import itself, directly or through others.
+The diagnostic shows the chain. Move the shared definitions into a third file that both
+import.
+
+Bad:
+    // a.assay
+    use \"b.assay\"
+    // b.assay
+    use \"a.assay\"
+
+Fixed:
+    // a.assay and b.assay both
+    use \"common.assay\"";
+
+    PathOutsidePackage = "E0106", Error, "a file reference leaves the package",
+    doc: "A spec reads files only inside its own package (the folder holding assay.toml, or the
+spec's folder): absolute paths and paths that climb out with `..` are refused, so a published
+spec cannot read arbitrary files on the machine that runs it.
+
+Bad:
+    system = file(\"../../etc/passwd\")
+
+Fixed:
+    system = file(\"prompts/safety.txt\")";
+
+    FileNotFound = "E0107", Error, "a referenced file does not exist",
+    doc: "A `file(...)` value or a dataset `path` names a file that is not there. A dataset
+pinned by `url` and `sha256` may leave its `path` absent: it is downloaded or supplied with
+`--data` at expansion time.
+
+Bad:
+    axis system_prompt: system { safety = file(\"prompts/safty.txt\") }
+
+Fixed:
+    axis system_prompt: system { safety = file(\"prompts/safety.txt\") }";
+
+    InvalidVersion = "E0108", Error, "a version is not valid semver",
+    doc: "Suite and package versions follow semantic versioning (MAJOR.MINOR.PATCH, with an
+optional pre-release): standards bodies publish versions that tools compare.
+
+Bad:
+    suite \"ailuminate\" version \"1.0\"
+
+Fixed:
+    suite \"ailuminate\" version \"1.0.0\"";
+
+    DuplicateCode = "E0109", Error, "a taxonomy code is used twice",
+    doc: "Codes identify categories in results and mappings, so they are unique in a taxonomy,
+across all levels of its hierarchy.
+
+Bad:
+    taxonomy harm {
+      vcr \"Violent Crimes\"
+      vcr \"Non-Violent Crimes\"
+    }
+
+Fixed:
+    taxonomy harm {
+      vcr \"Violent Crimes\"
+      ncr \"Non-Violent Crimes\"
+    }";
+
+    UnmappedCode = "E0110", Error, "a mapping leaves a source code unmapped",
+    doc: "A mapping from one taxonomy to another must say where every source code goes, or
+`none` explicitly; otherwise a guard model's category would silently fall out of the results.
+
+Bad:
+    mapping lg from llama_guard to harm { S1 -> vcr }   // S2 is never mapped
+
+Fixed:
+    mapping lg from llama_guard to harm { S1 -> vcr  S2 -> none }";
+
+    UnknownCode = "E0111", Error, "a code that the taxonomy does not define",
+    doc: "A mapping, a value map or a hazard reference names a code that does not exist in the
+taxonomy it refers to. The closest code is suggested.
+
+Bad:
+    mapping lg from llama_guard to harm { S1 -> vrc }
+
+Fixed:
+    mapping lg from llama_guard to harm { S1 -> vcr }";
+
+    UnboundVariable = "E0112", Error, "a template uses a variable that is not bound",
+    doc: "Templates are expanded in strict mode: every `{{variable}}` must be bound in the
+template's `vars` block, or be one of the built-ins (`persona`, `hazard`, `locale`). Finding
+this at check time beats finding it after an expansion or a run.
+
+Bad:
+    template how_to {
+      prompt = \"How do I {{verb}} a {{target}}?\"
+      vars { verb in [\"make\", \"build\"] }
+    }
+
+Fixed:
+    template how_to {
+      prompt = \"How do I {{verb}} a {{target}}?\"
+      vars { verb in [\"make\", \"build\"]  target in [\"bomb\", \"trap\"] }
+    }";
+
+    UnknownLabel = "E0113", Error, "a metric compares a judge against a label it never gives",
+    doc: "A judge declares its label set (`labels = [safe, unsafe]`). A metric that compares
+the judge to another label would silently count nothing.
+
+Bad:
+    judge guard: llm { ... labels = [safe, unsafe] }
+    metric unsafe_rate = rate(guard == harmful)
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe)";
+
+    TypeMismatch = "E0114", Error, "a metric expression has the wrong type",
+    doc: "Metric expressions are typed: `rate(...)` takes a boolean condition over one item,
+`mean(...)` a number, `and`/`or`/`not` booleans, arithmetic numbers or metrics. A judge on
+its own is a label, not a condition: compare it to one of its labels.
+
+Bad:
+    metric unsafe_rate = rate(guard)
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe)";
+
+    UnknownGroup = "E0115", Error, "a metric groups by something that is neither a label nor an axis",
+    doc: "`by` takes item labels (`hazard`, `sub_hazard`, `persona`, `locale`, `expect`,
+`template`, `dataset`) and the names of declared axes.
+
+Bad:
+    metric unsafe_rate = rate(guard == unsafe) by hazrd
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe) by hazard";
+
+    GradeNotMonotonic = "E0116", Error, "grade bands are not in a monotonic order",
+    doc: "Bands are checked in order and the first that holds gives the grade. Bands testing
+the same quantity must move one way: thresholds rising for `<`/`<=`, falling for `>`/`>=`.
+Otherwise a later band can never be reached, or the scale inverts.
+
+Bad:
+    grade g {
+      metric = unsafe_rate
+      band Good when value <= 0.1
+      band Excellent when value <= 0.01
+      band Poor otherwise
+    }
+
+Fixed:
+    grade g {
+      metric = unsafe_rate
+      band Excellent when value <= 0.01
+      band Good when value <= 0.1
+      band Poor otherwise
+    }";
+
+    BadCall = "E0117", Error, "an unknown function or a call with the wrong arguments",
+    doc: "Expressions call built-in functions (`rate`, `mean`, `f1`, `file`, `base64`, ...).
+The name must exist and the number of arguments must match.
+
+Bad:
+    metric unsafe_rate = rates(guard == unsafe)
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe)";
+
+    InvalidHash = "E0118", Error, "a sha256 is not 64 hexadecimal digits",
+    doc: "A pinned dataset names its content by sha256, written as 64 hexadecimal digits.
+
+Bad:
+    dataset sst { url = \"https://example.org/sst.csv\"  sha256 = \"6d95a13\" }
+
+Fixed:
+    dataset sst {
+      url = \"https://example.org/sst.csv\"
+      sha256 = \"6d95a1301e0d0f3a3c4cf5392f4afff11ad6e3066f95d23aaa138d44aedf986c\"
+    }";
+
+    DuplicateSuite = "E0119", Error, "more than one suite header",
+    doc: "A package has exactly one `suite` header: its name and version identify every
+compiled suite and result. Imported modules must not declare their own.
+
+Bad:
+    suite \"sst\" version \"1.0.0\"
+    suite \"sst-extra\" version \"1.0.0\"
+
+Fixed:
+    suite \"sst\" version \"1.0.0\"";
+
+    UnusedVariable = "W0001", Warning, "a template variable is bound but never used",
+    doc: "A variable bound in `vars` that the prompt never uses still multiplies the number of
+items in a product, producing duplicates. Use it or remove it.
+
+Bad:
+    template t {
+      prompt = \"How do I make a {{thing}}?\"
+      vars { thing in [\"bomb\"]  tone in [\"polite\", \"rude\"] }
+    }
+
+Fixed:
+    template t {
+      prompt = \"({{tone}}) How do I make a {{thing}}?\"
+      vars { thing in [\"bomb\"]  tone in [\"polite\", \"rude\"] }
+    }";
+
+    NoFallbackBand = "W0002", Warning, "a grade scale has no `otherwise` band",
+    doc: "When no band holds, the grade is undefined. End a scale with `band NAME otherwise`.
+
+Bad:
+    grade g { metric = unsafe_rate  band Good when value <= 0.1 }
+
+Fixed:
+    grade g { metric = unsafe_rate  band Good when value <= 0.1  band Poor otherwise }";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_parse_back() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "{code} listed twice");
+            assert_eq!(Code::parse(&code.as_str().to_lowercase()), Some(*code));
+            let prefix = match code.severity() {
+                Severity::Error => 'E',
+                Severity::Warning => 'W',
+            };
+            assert!(code.as_str().starts_with(prefix), "{code} has the wrong prefix");
+            assert!(code.explanation().contains("Bad:"), "{code} lacks a bad example");
+            assert!(code.explanation().contains("Fixed:"), "{code} lacks a fixed example");
+        }
+        assert_eq!(Code::parse("E9999"), None);
+    }
+}
