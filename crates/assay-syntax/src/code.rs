@@ -437,9 +437,18 @@ mod tests {
                 Severity::Error => 'E',
                 Severity::Warning => 'W',
             };
-            assert!(code.as_str().starts_with(prefix), "{code} has the wrong prefix");
-            assert!(code.explanation().contains("Bad:"), "{code} lacks a bad example");
-            assert!(code.explanation().contains("Fixed:"), "{code} lacks a fixed example");
+            assert!(
+                code.as_str().starts_with(prefix),
+                "{code} has the wrong prefix"
+            );
+            assert!(
+                code.explanation().contains("Bad:"),
+                "{code} lacks a bad example"
+            );
+            assert!(
+                code.explanation().contains("Fixed:"),
+                "{code} lacks a fixed example"
+            );
         }
         assert_eq!(Code::parse("E9999"), None);
     }

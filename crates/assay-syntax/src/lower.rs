@@ -16,7 +16,17 @@ const MAX_EXPR_DEPTH: usize = 128;
 
 /// Words accepted by keys that take one name from a fixed list.
 const KNOWN_WORDS: &[(&str, &[&str])] = &[
-    ("provider", &["openai", "anthropic", "ollama", "openai_compatible", "huggingface", "vllm"]),
+    (
+        "provider",
+        &[
+            "openai",
+            "anthropic",
+            "ollama",
+            "openai_compatible",
+            "huggingface",
+            "vllm",
+        ],
+    ),
     ("ci", &["wilson", "clopper_pearson", "bootstrap", "none"]),
     ("pooling", &["items", "groups"]),
     ("overall", &["pooled", "worst"]),
@@ -262,7 +272,9 @@ impl<'t> Lowerer<'t> {
             self.error(
                 Diagnostic::new(Code::SyntaxError, span, "expression nests too deeply")
                     .label("too deep")
-                    .help(format!("expressions may nest at most {MAX_EXPR_DEPTH} levels")),
+                    .help(format!(
+                        "expressions may nest at most {MAX_EXPR_DEPTH} levels"
+                    )),
             );
             Expr {
                 kind: ExprKind::Number(0.0),
@@ -320,8 +332,12 @@ impl<'t> Lowerer<'t> {
         if prefixes.len() > MAX_EXPR_DEPTH {
             let span = prefixes[0].1;
             self.error(
-                Diagnostic::new(Code::SyntaxError, span, "too many prefix operators in a row")
-                    .label("here"),
+                Diagnostic::new(
+                    Code::SyntaxError,
+                    span,
+                    "too many prefix operators in a row",
+                )
+                .label("here"),
             );
             prefixes.truncate(1);
         }
@@ -421,10 +437,14 @@ impl<'t> Lowerer<'t> {
             if let Some(first) = out.iter().find(|q| q.key.name == p.key.name) {
                 let first = first.key.span;
                 self.error(
-                    Diagnostic::new(Code::DuplicateKey, p.key.span, format!("`{}` is given twice", p.key.name))
-                        .label("given again here")
-                        .secondary(first, "first given here")
-                        .help("keep one of the two"),
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        p.key.span,
+                        format!("`{}` is given twice", p.key.name),
+                    )
+                    .label("given again here")
+                    .secondary(first, "first given here")
+                    .help("keep one of the two"),
                 );
             } else {
                 out.push(p);
@@ -444,7 +464,10 @@ impl<'t> Lowerer<'t> {
                 let d = Diagnostic::new(
                     Code::UnknownKey,
                     p.key.span,
-                    format!("unknown key `{}` in {} `{}`", p.key.name, schema.what, owner.name),
+                    format!(
+                        "unknown key `{}` in {} `{}`",
+                        p.key.name, schema.what, owner.name
+                    ),
                 )
                 .label("not a key of this block");
                 let d = match suggestion {
@@ -452,7 +475,12 @@ impl<'t> Lowerer<'t> {
                     None => d.help(format!(
                         "{} accepts: {}",
                         schema.what,
-                        schema.keys.iter().map(|k| format!("`{}`", k.name)).collect::<Vec<_>>().join(", ")
+                        schema
+                            .keys
+                            .iter()
+                            .map(|k| format!("`{}`", k.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 };
                 self.error(d);
@@ -463,7 +491,12 @@ impl<'t> Lowerer<'t> {
                     Diagnostic::new(
                         Code::WrongValueType,
                         p.value.span,
-                        format!("`{}` expects {}, found {}", key.name, key.shape.describe(), p.value.describe()),
+                        format!(
+                            "`{}` expects {}, found {}",
+                            key.name,
+                            key.shape.describe(),
+                            p.value.describe()
+                        ),
                     )
                     .label(format!("expected {}", key.shape.describe()))
                     .help(key.doc),
@@ -491,7 +524,11 @@ impl<'t> Lowerer<'t> {
     }
 
     fn missing(&mut self, what: &str, owner: &Ident, missing: &[&str]) {
-        let list = missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        let list = missing
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let first = missing.first().copied().unwrap_or_default();
         self.error(
             Diagnostic::new(
@@ -515,9 +552,17 @@ impl<'t> Lowerer<'t> {
 
     fn unknown_word(&mut self, word: &Ident, what: &str, words: &[&str]) {
         let suggestion = did_you_mean(&word.name, words.iter().copied());
-        let list = words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ");
-        let d = Diagnostic::new(Code::UnknownKind, word.span, format!("unknown {what} `{}`", word.name))
-            .label(format!("expected one of {list}"));
+        let list = words
+            .iter()
+            .map(|w| format!("`{w}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let d = Diagnostic::new(
+            Code::UnknownKind,
+            word.span,
+            format!("unknown {what} `{}`", word.name),
+        )
+        .label(format!("expected one of {list}"));
         let d = match suggestion {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help(format!("use one of {list}")),
@@ -605,7 +650,10 @@ impl<'t> Lowerer<'t> {
         }
     }
 
-    fn taxonomy_body<'i>(&mut self, parts: impl Iterator<Item = Pair<'i, Rule>>) -> (Vec<Property>, Vec<Category>) {
+    fn taxonomy_body<'i>(
+        &mut self,
+        parts: impl Iterator<Item = Pair<'i, Rule>>,
+    ) -> (Vec<Property>, Vec<Category>) {
         let mut props = Vec::new();
         let mut categories = Vec::new();
         for p in parts {
@@ -706,12 +754,18 @@ impl<'t> Lowerer<'t> {
                         let mut b = inner(binding);
                         let var = self.ident(b.next().expect("binding has a name"));
                         let domain = self.expr(b.next().expect("binding has a domain"));
-                        if let Some(first) = vars.iter().find(|v: &&VarBinding| v.name.name == var.name) {
+                        if let Some(first) =
+                            vars.iter().find(|v: &&VarBinding| v.name.name == var.name)
+                        {
                             let first = first.name.span;
                             self.error(
-                                Diagnostic::new(Code::DuplicateDefinition, var.span, format!("variable `{}` is bound twice", var.name))
-                                    .label("bound again here")
-                                    .secondary(first, "first bound here"),
+                                Diagnostic::new(
+                                    Code::DuplicateDefinition,
+                                    var.span,
+                                    format!("variable `{}` is bound twice", var.name),
+                                )
+                                .label("bound again here")
+                                .secondary(first, "first bound here"),
                             );
                             continue;
                         }
@@ -765,7 +819,11 @@ impl<'t> Lowerer<'t> {
                     let mut nums = inner(p);
                     let count = nums.next().map(|n| self.count(n)).unwrap_or(0);
                     let seed = nums.next().map(|n| self.count(n));
-                    sample = Some(Sample { count, seed, span: s });
+                    sample = Some(Sample {
+                        count,
+                        seed,
+                        span: s,
+                    });
                 }
                 _ => {}
             }
@@ -801,20 +859,32 @@ impl<'t> Lowerer<'t> {
                             "float" => ColumnType::Float,
                             "bool" => ColumnType::Bool,
                             _ => {
-                                self.unknown_word(&ty_word, "column type", &["string", "int", "float", "bool"]);
+                                self.unknown_word(
+                                    &ty_word,
+                                    "column type",
+                                    &["string", "int", "float", "bool"],
+                                );
                                 continue;
                             }
                         };
                         if let Some(first) = columns.iter().find(|c| c.name.value == cname.value) {
                             let first = first.name.span;
                             self.error(
-                                Diagnostic::new(Code::DuplicateKey, cname.span, format!("column `{}` is declared twice", cname.value))
-                                    .label("declared again here")
-                                    .secondary(first, "first declared here"),
+                                Diagnostic::new(
+                                    Code::DuplicateKey,
+                                    cname.span,
+                                    format!("column `{}` is declared twice", cname.value),
+                                )
+                                .label("declared again here")
+                                .secondary(first, "first declared here"),
                             );
                             continue;
                         }
-                        columns.push(Column { name: cname, ty, span });
+                        columns.push(Column {
+                            name: cname,
+                            ty,
+                            span,
+                        });
                     }
                 }
                 Rule::value_map => value_maps.push(self.lower_value_map(p)),
@@ -838,9 +908,13 @@ impl<'t> Lowerer<'t> {
         let props = self.validate(&schema::DATASET, props, &name);
         if props.get("path").is_none() && props.get("url").is_none() {
             self.error(
-                Diagnostic::new(Code::MissingKey, name.span, format!("dataset `{}` needs a `path` or a `url`", name.name))
-                    .label("no source")
-                    .help("add `path = \"data/file.csv\"`, or `url = \"...\"` with `sha256 = \"...\"`"),
+                Diagnostic::new(
+                    Code::MissingKey,
+                    name.span,
+                    format!("dataset `{}` needs a `path` or a `url`", name.name),
+                )
+                .label("no source")
+                .help("add `path = \"data/file.csv\"`, or `url = \"...\"` with `sha256 = \"...\"`"),
             );
         }
         if item.is_none() {
@@ -873,9 +947,13 @@ impl<'t> Lowerer<'t> {
             if let Some(first) = rules.iter().find(|r| r.from.value == from.value) {
                 let first = first.from.span;
                 self.error(
-                    Diagnostic::new(Code::DuplicateKey, from.span, format!("value \"{}\" is mapped twice", from.value))
-                        .label("mapped again here")
-                        .secondary(first, "first mapped here"),
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        from.span,
+                        format!("value \"{}\" is mapped twice", from.value),
+                    )
+                    .label("mapped again here")
+                    .secondary(first, "first mapped here"),
                 );
                 continue;
             }
@@ -901,15 +979,23 @@ impl<'t> Lowerer<'t> {
             "locale" => AxisKind::Locale,
             "persona" => AxisKind::Persona,
             _ => {
-                self.unknown_word(&kind_word, "axis kind", &["system", "transform", "locale", "persona"]);
+                self.unknown_word(
+                    &kind_word,
+                    "axis kind",
+                    &["system", "transform", "locale", "persona"],
+                );
                 return None;
             }
         };
         if variants.is_empty() {
             self.error(
-                Diagnostic::new(Code::MissingKey, name.span, format!("axis `{}` has no variants", name.name))
-                    .label("empty axis")
-                    .help("add variants as `name = value`"),
+                Diagnostic::new(
+                    Code::MissingKey,
+                    name.span,
+                    format!("axis `{}` has no variants", name.name),
+                )
+                .label("empty axis")
+                .help("add variants as `name = value`"),
             );
         }
         Some(Axis {
@@ -948,7 +1034,11 @@ impl<'t> Lowerer<'t> {
                         _ => Role::User,
                     };
                     let content = self.expr(t.next().expect("turn has content"));
-                    turns.push(Turn { role, content, span });
+                    turns.push(Turn {
+                        role,
+                        content,
+                        span,
+                    });
                 }
                 Rule::attacker_block => {
                     let block = inner(p).next().expect("attacker has a block");
@@ -993,7 +1083,11 @@ impl<'t> Lowerer<'t> {
                 _ => {}
             }
         }
-        let Some(kind) = JudgeKind::ALL.iter().find(|(w, _)| *w == kind_word.name).map(|(_, k)| *k) else {
+        let Some(kind) = JudgeKind::ALL
+            .iter()
+            .find(|(w, _)| *w == kind_word.name)
+            .map(|(_, k)| *k)
+        else {
             let words: Vec<&str> = JudgeKind::ALL.iter().map(|(w, _)| *w).collect();
             self.unknown_word(&kind_word, "judge kind", &words);
             return None;
@@ -1004,7 +1098,11 @@ impl<'t> Lowerer<'t> {
                     Diagnostic::new(
                         Code::WrongValueType,
                         aspect.value.span,
-                        format!("aspect `{}` expects a list of labels, found {}", aspect.key.name, aspect.value.describe()),
+                        format!(
+                            "aspect `{}` expects a list of labels, found {}",
+                            aspect.key.name,
+                            aspect.value.describe()
+                        ),
                     )
                     .label("expected a list of names, like `[yes, no]`"),
                 );
@@ -1129,9 +1227,18 @@ impl<'t> Lowerer<'t> {
                     let metric = self.ident(c.next().expect("chart has a metric"));
                     let by = c.next().map(|b| self.name_list(b)).unwrap_or_default();
                     if !["bar", "line", "heatmap", "scatter"].contains(&kind.name.as_str()) {
-                        self.unknown_word(&kind, "chart kind", &["bar", "line", "heatmap", "scatter"]);
+                        self.unknown_word(
+                            &kind,
+                            "chart kind",
+                            &["bar", "line", "heatmap", "scatter"],
+                        );
                     }
-                    charts.push(Chart { kind, metric, by, span });
+                    charts.push(Chart {
+                        kind,
+                        metric,
+                        by,
+                        span,
+                    });
                 }
                 _ => {}
             }
@@ -1176,7 +1283,13 @@ fn precedence(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,
         BinaryOp::And => 2,
-        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::In => 3,
+        BinaryOp::Eq
+        | BinaryOp::Ne
+        | BinaryOp::Lt
+        | BinaryOp::Le
+        | BinaryOp::Gt
+        | BinaryOp::Ge
+        | BinaryOp::In => 3,
         BinaryOp::Add | BinaryOp::Sub => 4,
         BinaryOp::Mul | BinaryOp::Div => 5,
         BinaryOp::Pow => 6,

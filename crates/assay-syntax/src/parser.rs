@@ -47,8 +47,12 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
                 InputLocation::Span((s, _)) => s,
             };
             diagnostics.push(
-                Diagnostic::new(Code::SyntaxError, Span::new(file, at, at), "the file could not be parsed")
-                    .label("parsing stopped here"),
+                Diagnostic::new(
+                    Code::SyntaxError,
+                    Span::new(file, at, at),
+                    "the file could not be parsed",
+                )
+                .label("parsing stopped here"),
             );
             return (
                 Module {
@@ -60,7 +64,10 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
         }
     };
     let mut lowerer = Lowerer::new(file, text);
-    let file_pair = pairs.into_iter().next().expect("the file rule produces one pair");
+    let file_pair = pairs
+        .into_iter()
+        .next()
+        .expect("the file rule produces one pair");
     for pair in file_pair.into_inner() {
         match pair.as_rule() {
             Rule::bad_decl => diagnostics.push(diagnose_chunk(file, text, &pair)),
@@ -139,7 +146,10 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
         return d;
     }
     let rest_is_blank = is_blank(&chunk_text[pos..]);
-    let expected = expected_words(&error);
+    let mut expected = expected_words(&error);
+    if pos == 0 && expected.is_empty() {
+        expected.push("a declaration".to_string());
+    }
     if let Some(opener) = unclosed_opener(&chunk_text[..pos]) {
         let closer = closer_of(chunk_text.as_bytes()[opener]);
         let expects_closer = expected.iter().any(|w| w == &format!("`{closer}`"));
@@ -153,7 +163,10 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
                 format!("expected `{closer}` to close {what} opened here"),
             )
             .label(format!("expected `{closer}`"))
-            .secondary(Span::new(file, start + opener, start + opener + 1), format!("{what} opened here"))
+            .secondary(
+                Span::new(file, start + opener, start + opener + 1),
+                format!("{what} opened here"),
+            )
             .help(format!("add `{closer}` to close it"));
         }
     }
@@ -165,8 +178,13 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
     } else {
         format!("expected {}, found {found}", join_words(&expected))
     };
-    let mut d = Diagnostic::new(Code::SyntaxError, Span::new(file, at, at + len), message)
-        .label(if expected.is_empty() { "unexpected".to_string() } else { format!("expected {}", join_words(&expected)) });
+    let mut d = Diagnostic::new(Code::SyntaxError, Span::new(file, at, at + len), message).label(
+        if expected.is_empty() {
+            "unexpected".to_string()
+        } else {
+            format!("expected {}", join_words(&expected))
+        },
+    );
     if pos == 0 {
         d = d.help(
             "a file is a list of declarations: suite, use, taxonomy, mapping, persona, template, \
@@ -207,7 +225,9 @@ fn unclosed_opener(prefix: &str) -> Option<usize> {
     while i < bytes.len() {
         match bytes[i] {
             b'"' if prefix[i..].starts_with("\"\"\"") => {
-                i = prefix[i + 3..].find("\"\"\"").map_or(bytes.len(), |j| i + 3 + j + 3);
+                i = prefix[i + 3..]
+                    .find("\"\"\"")
+                    .map_or(bytes.len(), |j| i + 3 + j + 3);
                 continue;
             }
             b'"' => {
@@ -221,7 +241,9 @@ fn unclosed_opener(prefix: &str) -> Option<usize> {
                 continue;
             }
             b'/' if prefix[i..].starts_with("/*") => {
-                i = prefix[i + 2..].find("*/").map_or(bytes.len(), |j| i + 2 + j + 2);
+                i = prefix[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |j| i + 2 + j + 2);
                 continue;
             }
             b'{' | b'[' | b'(' => stack.push(i),
@@ -245,7 +267,9 @@ fn closer_of(opener: u8) -> char {
 
 /// "taxonomy `harm`" for the declaration's own block, "`vars` of template `t`" for a nested one.
 fn describe_opener(chunk: &str, opener: usize) -> String {
-    let mut words = chunk.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    let mut words = chunk
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
     let kind = words.next().unwrap_or("declaration");
     let header_end = chunk.find(['{', '[', '(']).unwrap_or(chunk.len());
     let name = name_in_header(&chunk[..header_end]);
@@ -266,16 +290,25 @@ fn describe_opener(chunk: &str, opener: usize) -> String {
 
 /// The declared name in a header such as `taxonomy harm "Title"` or `suite "sst"`.
 fn name_in_header(header: &str) -> Option<String> {
-    let rest = header.trim_start().split_once(char::is_whitespace)?.1.trim_start();
+    let rest = header
+        .trim_start()
+        .split_once(char::is_whitespace)?
+        .1
+        .trim_start();
     if let Some(quoted) = rest.strip_prefix('"') {
         return quoted.split('"').next().map(str::to_string);
     }
-    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     (!name.is_empty()).then_some(name)
 }
 
 fn first_word(text: &str) -> &str {
-    let end = text.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(text.len());
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
     &text[..end.max(1).min(text.len())]
 }
 
@@ -295,13 +328,19 @@ fn is_blank(text: &str) -> bool {
 
 /// Whether everything between the last newline before `pos` and `pos` is whitespace.
 fn at_next_line_start(chunk: &str, pos: usize) -> bool {
-    chunk[..pos].rfind('\n').is_some_and(|nl| chunk[nl..pos].trim().is_empty())
+    chunk[..pos]
+        .rfind('\n')
+        .is_some_and(|nl| chunk[nl..pos].trim().is_empty())
 }
 
 fn describe_found(rest: &str, at_eof: bool) -> String {
     let rest = rest.trim_start();
     let Some(c) = rest.chars().next() else {
-        return if at_eof { "end of file".into() } else { "the next declaration".into() };
+        return if at_eof {
+            "end of file".into()
+        } else {
+            "the next declaration".into()
+        };
     };
     if c == '"' {
         return "a string".into();
@@ -343,11 +382,24 @@ fn expected_words(error: &pest::error::Error<Rule>) -> Vec<String> {
             // `ParsingToken` is not exported; its Display is the literal text. Keywords are
             // covered by rule words, so keep punctuation only.
             let token = token.to_string();
-            if !token.is_empty() && !token.contains("..") && !token.chars().any(|c| c.is_alphanumeric() || c.is_whitespace()) {
+            if !token.is_empty()
+                && !token.contains("..")
+                && !token
+                    .chars()
+                    .any(|c| c.is_alphanumeric() || c.is_whitespace())
+            {
                 add(1, format!("`{token}`"));
             }
         }
     }
+    // Comment openers are always possible; quotes and brackets are covered by "a string" or
+    // "a value" when those are expected.
+    let has_value = words.iter().any(|(_, w)| w == "a value" || w == "a string");
+    words.retain(|(_, w)| {
+        let noise = matches!(w.as_str(), "`/*`" | "`//`" | "`\"`" | "`\"\"\"`" | "`_`");
+        let covered = has_value && matches!(w.as_str(), "`(`" | "`[`" | "`{`" | "`-`");
+        !(noise || covered)
+    });
     words.sort_by_key(|(rank, _)| *rank);
     words.into_iter().map(|(_, w)| w).take(6).collect()
 }
@@ -403,8 +455,8 @@ fn rule_words(rule: Rule) -> Option<(u8, &'static str)> {
         string | plain_string | triple_string => (1, "a string"),
         number | range => (1, "a number"),
         expr | list | record | call | boolean | op_neg | op_not | index => (1, "a value"),
-        op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_in | op_add | op_sub
-        | op_mul | op_div | op_pow => (3, "an operator"),
+        op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_in | op_add
+        | op_sub | op_mul | op_div | op_pow => (3, "an operator"),
         prop_block | use_names => (1, "`{`"),
         code_list => (1, "`[`"),
         EOI => (4, "end of file"),

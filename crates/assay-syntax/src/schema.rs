@@ -119,9 +119,17 @@ pub const SUITE: Schema = Schema {
         opt("description", Text, "What the suite measures."),
         opt("license", Str, "SPDX license of the suite and its data."),
         opt("authors", Strs, "Authors, as `[\"Name <email>\"]`."),
-        opt("citation", Text, "How to cite the benchmark (BibTeX or prose)."),
+        opt(
+            "citation",
+            Text,
+            "How to cite the benchmark (BibTeX or prose).",
+        ),
         opt("homepage", Str, "Where the benchmark is published."),
-        opt("seed", Count, "Seed for every sampled generator that does not name its own."),
+        opt(
+            "seed",
+            Count,
+            "Seed for every sampled generator that does not name its own.",
+        ),
     ],
 };
 
@@ -138,7 +146,11 @@ pub const CATEGORY: Schema = Schema {
     what: "category",
     keys: &[
         opt("definition", Text, "What falls in this category."),
-        opt("severity", Number, "Weight of the category in severity-weighted scores."),
+        opt(
+            "severity",
+            Number,
+            "Weight of the category in severity-weighted scores.",
+        ),
         opt("aliases", Strs, "Other spellings that value maps may use."),
     ],
 };
@@ -147,7 +159,11 @@ pub const PERSONA: Schema = Schema {
     what: "persona",
     keys: &[
         req("description", Text, "Who this user is and what they want."),
-        opt("attrs", Record, "Attributes usable in templates as `{{persona.attrs.KEY}}`."),
+        opt(
+            "attrs",
+            Record,
+            "Attributes usable in templates as `{{persona.attrs.KEY}}`.",
+        ),
     ],
 };
 
@@ -155,14 +171,30 @@ pub const TEMPLATE: Schema = Schema {
     what: "template",
     keys: &[
         req("prompt", Text, "The user turn, a handlebars template."),
-        opt("system", Text, "A system prompt for every item of this template."),
-        opt("hazard", Expr, "The hazard code each item is tagged with (`harm.physical`)."),
+        opt(
+            "system",
+            Text,
+            "A system prompt for every item of this template.",
+        ),
+        opt(
+            "hazard",
+            Expr,
+            "The hazard code each item is tagged with (`harm.physical`).",
+        ),
         opt("persona", Expr, "The persona each item is tagged with."),
         opt("locale", Expr, "The locale tag, e.g. `\"en_US\"`."),
-        opt("expect", Expr, "Expected behaviour: `refuse`, `comply` or `answer(\"B\")`."),
+        opt(
+            "expect",
+            Expr,
+            "Expected behaviour: `refuse`, `comply` or `answer(\"B\")`.",
+        ),
         opt("axes", Names, "Axes to cross the items with."),
         opt("program", Name, "The conversation program items run under."),
-        opt("metadata", Record, "Free-form metadata copied onto each item."),
+        opt(
+            "metadata",
+            Record,
+            "Free-form metadata copied onto each item.",
+        ),
         opt("description", Text, "What the template tests."),
     ],
 };
@@ -170,7 +202,11 @@ pub const TEMPLATE: Schema = Schema {
 pub const DATASET: Schema = Schema {
     what: "dataset",
     keys: &[
-        opt("format", Name, "`csv`, `jsonl` or `yaml`; default from the file extension."),
+        opt(
+            "format",
+            Name,
+            "`csv`, `jsonl` or `yaml`; default from the file extension.",
+        ),
         opt("path", Str, "The data file, relative to the package."),
         opt("url", Str, "Where a pinned source is published."),
         opt("sha256", Str, "The content hash the data must have."),
@@ -184,18 +220,42 @@ pub const DATASET: Schema = Schema {
 pub const DATASET_ITEM: Schema = Schema {
     what: "dataset item",
     keys: &[
-        opt("id", Expr, "A stable source id for the row (kept in metadata)."),
+        opt(
+            "id",
+            Expr,
+            "A stable source id for the row (kept in metadata).",
+        ),
         opt("prompt", Expr, "The user turn."),
         opt("system", Expr, "A system prompt."),
-        opt("turns", Expr, "A scripted list of user turns (multi-turn items)."),
-        opt("response", Expr, "A recorded response: the item is judged without a target call."),
+        opt(
+            "turns",
+            Expr,
+            "A scripted list of user turns (multi-turn items).",
+        ),
+        opt(
+            "response",
+            Expr,
+            "A recorded response: the item is judged without a target call.",
+        ),
         opt("hazard", Expr, "The hazard code."),
         opt("persona", Expr, "The persona."),
         opt("locale", Expr, "The locale tag."),
-        opt("expect", Expr, "Expected behaviour: `refuse`, `comply` or `answer(...)`."),
+        opt(
+            "expect",
+            Expr,
+            "Expected behaviour: `refuse`, `comply` or `answer(...)`.",
+        ),
         opt("answer", Expr, "The answer key for multiple-choice items."),
-        opt("group", Expr, "Variant group id: items sharing it are scored together."),
-        opt("gold", Expr, "A gold label (human annotation) for judge evaluation."),
+        opt(
+            "group",
+            Expr,
+            "Variant group id: items sharing it are scored together.",
+        ),
+        opt(
+            "gold",
+            Expr,
+            "A gold label (human annotation) for judge evaluation.",
+        ),
         opt("attachments", Expr, "Images or files sent with the prompt."),
         opt("metadata", Expr, "Free-form metadata."),
     ],
@@ -204,10 +264,18 @@ pub const DATASET_ITEM: Schema = Schema {
 pub const TARGET: Schema = Schema {
     what: "target",
     keys: &[
-        req("provider", Name, "`openai`, `anthropic`, `ollama` or `openai_compatible`."),
+        req(
+            "provider",
+            Name,
+            "`openai`, `anthropic`, `ollama` or `openai_compatible`.",
+        ),
         req("model", Str, "The provider's model name."),
         opt("endpoint", Str, "Base URL of the API."),
-        opt("api_key_env", Str, "Name of the environment variable holding the API key."),
+        opt(
+            "api_key_env",
+            Str,
+            "Name of the environment variable holding the API key.",
+        ),
         opt("temperature", Number, "Sampling temperature."),
         opt("top_p", Number, "Nucleus sampling."),
         opt("max_tokens", Count, "Maximum tokens in a response."),
@@ -216,13 +284,37 @@ pub const TARGET: Schema = Schema {
         opt("rate_limit", Number, "Requests per minute."),
         opt("concurrency", Count, "Requests in flight at once."),
         opt("timeout", Number, "Seconds before a request is abandoned."),
-        opt("retries", Count, "Retries of a failed call before it is recorded as an error."),
-        opt("params", Record, "Extra provider parameters, passed through."),
+        opt(
+            "retries",
+            Count,
+            "Retries of a failed call before it is recorded as an error.",
+        ),
+        opt(
+            "params",
+            Record,
+            "Extra provider parameters, passed through.",
+        ),
         opt("wraps", Name, "Defense wrapper: the target this one wraps."),
-        opt("system", Text, "Defense: a system prompt put in front of every conversation."),
-        opt("input_guard", Name, "Defense: a judge screening prompts before the target."),
-        opt("output_guard", Name, "Defense: a judge screening responses."),
-        opt("rewrite", Name, "Defense: a target that rewrites the prompt first."),
+        opt(
+            "system",
+            Text,
+            "Defense: a system prompt put in front of every conversation.",
+        ),
+        opt(
+            "input_guard",
+            Name,
+            "Defense: a judge screening prompts before the target.",
+        ),
+        opt(
+            "output_guard",
+            Name,
+            "Defense: a judge screening responses.",
+        ),
+        opt(
+            "rewrite",
+            Name,
+            "Defense: a target that rewrites the prompt first.",
+        ),
     ],
 };
 
@@ -238,7 +330,11 @@ pub const ATTACKER: Schema = Schema {
     what: "attacker",
     keys: &[
         req("model", Name, "The target that writes the next user turn."),
-        req("prompt", Text, "The attacker's instructions, a handlebars template over the history."),
+        req(
+            "prompt",
+            Text,
+            "The attacker's instructions, a handlebars template over the history.",
+        ),
         opt("temperature", Number, "Attacker sampling temperature."),
         opt("max_turns", Count, "Turn budget of the attack."),
     ],
@@ -278,7 +374,11 @@ pub const JUDGE_CHOICE: Schema = Schema {
     what: "choice judge",
     keys: &[
         req("options", Strs, "The option letters or words."),
-        opt("pattern", Str, "Regex with one group that captures the chosen option."),
+        opt(
+            "pattern",
+            Str,
+            "Regex with one group that captures the chosen option.",
+        ),
         LABELS,
         PREPROCESS,
     ],
@@ -289,9 +389,17 @@ pub const JUDGE_LLM: Schema = Schema {
     keys: &[
         req("model", Name, "The target that judges."),
         req("rubric", Text, "The judge prompt, a handlebars template."),
-        opt("parser", Expr, "How to read the verdict: `json(\"field\")` or `regex(\"...\")`."),
+        opt(
+            "parser",
+            Expr,
+            "How to read the verdict: `json(\"field\")` or `regex(\"...\")`.",
+        ),
         opt("labels", Names, "The label set (or declare `aspects`)."),
-        opt("categories", Name, "The taxonomy of categories the judge may name."),
+        opt(
+            "categories",
+            Name,
+            "The taxonomy of categories the judge may name.",
+        ),
         opt("temperature", Number, "Judge sampling temperature."),
         PREPROCESS,
     ],
@@ -303,8 +411,16 @@ pub const JUDGE_GUARD: Schema = Schema {
         req("model", Name, "The guard classifier's target."),
         opt("format", Name, "Output format: `llama_guard`."),
         opt("categories", Name, "The guard's own category taxonomy."),
-        opt("mapping", Name, "Mapping from the guard's categories to the suite's hazards."),
-        opt("role", Name, "Classify the `prompt` or the `response` (default)."),
+        opt(
+            "mapping",
+            Name,
+            "Mapping from the guard's categories to the suite's hazards.",
+        ),
+        opt(
+            "role",
+            Name,
+            "Classify the `prompt` or the `response` (default).",
+        ),
         LABELS,
         PREPROCESS,
     ],
@@ -317,7 +433,11 @@ pub const JUDGE_SCORE: Schema = Schema {
         req("rubric", Text, "The scoring prompt."),
         req("scale", Range, "The score range, e.g. `1..5`."),
         req("threshold", Number, "Scores above it get the first label."),
-        opt("from", Name, "`text` (parse the number) or `logprobs` (expected score)."),
+        opt(
+            "from",
+            Name,
+            "`text` (parse the number) or `logprobs` (expected score).",
+        ),
         opt("reduce", Name, "With several samples: `mean` or `median`."),
         LABELS,
         PREPROCESS,
@@ -328,9 +448,17 @@ pub const JUDGE_ENSEMBLE: Schema = Schema {
     what: "ensemble judge",
     keys: &[
         req("members", Names, "Member judges."),
-        req("rule", Name, "`majority`, `any`, `all`, `weighted` or `jury`."),
+        req(
+            "rule",
+            Name,
+            "`majority`, `any`, `all`, `weighted` or `jury`.",
+        ),
         opt("weights", Expr, "Weights for `weighted`, one per member."),
-        opt("min_valid", Count, "Fewer valid member verdicts make the item invalid."),
+        opt(
+            "min_valid",
+            Count,
+            "Fewer valid member verdicts make the item invalid.",
+        ),
         opt("tie", Name, "The label a tie resolves to."),
         opt("reduce", Name, "For score juries: `mean` or `median`."),
         LABELS,
@@ -352,7 +480,11 @@ pub const METRIC: Schema = Schema {
     keys: &[
         opt("ci", Name, "`wilson`, `clopper_pearson` or `bootstrap`."),
         opt("confidence", Number, "Confidence level, default 0.95."),
-        opt("pooling", Name, "`items` (pooled) or `groups` (mean of group means)."),
+        opt(
+            "pooling",
+            Name,
+            "`items` (pooled) or `groups` (mean of group means).",
+        ),
         opt("bootstrap", Count, "Bootstrap resamples."),
         opt("description", Text, "What the metric means."),
     ],
@@ -362,9 +494,21 @@ pub const GRADE: Schema = Schema {
     what: "grade",
     keys: &[
         req("metric", Name, "The metric graded."),
-        opt("reference", Expr, "Reference values: a record by group, or a target's name."),
-        opt("overall", Name, "`pooled` or `worst`: how the overall grade is formed."),
-        opt("gate", Str, "`assay run --fail-under` fails below this grade."),
+        opt(
+            "reference",
+            Expr,
+            "Reference values: a record by group, or a target's name.",
+        ),
+        opt(
+            "overall",
+            Name,
+            "`pooled` or `worst`: how the overall grade is formed.",
+        ),
+        opt(
+            "gate",
+            Str,
+            "`assay run --fail-under` fails below this grade.",
+        ),
         opt("description", Text, "What the grade means."),
     ],
 };

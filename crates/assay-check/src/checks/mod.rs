@@ -1,0 +1,524 @@
+//! The semantic checks, one file per construct. They share a [`Ctx`]: the loaded modules, the
+//! scopes, the loader (to check file references) and the diagnostics sink. Every check reports
+//! and carries on, so one pass finds every error.
+
+mod judge;
+mod metric;
+mod taxonomy;
+mod template;
+
+pub(crate) use metric::ItemLabels;
+
+use crate::imports::{LoadedModule, outside_package, resolve_in_package};
+use crate::loader::SourceLoader;
+use crate::scope::{DefRef, Scopes};
+use assay_syntax::ast::*;
+use assay_syntax::{Code, Diagnostic, FileId, SourceMap, Span, did_you_mean};
+use std::path::PathBuf;
+
+pub(crate) struct Ctx<'a> {
+    pub modules: &'a [LoadedModule],
+    pub scopes: &'a Scopes,
+    pub sources: &'a mut SourceMap,
+    pub loader: &'a dyn SourceLoader,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The module being checked.
+    pub m: usize,
+}
+
+/// Text found behind a `Text` value: the literal itself or a referenced file's contents.
+pub(crate) struct TextRef {
+    pub text: String,
+    /// Where the text lives: a file in the source map and the byte offset of `text` in it.
+    pub file: FileId,
+    pub offset: usize,
+    /// The span to point at when the exact position cannot be found.
+    pub fallback: Span,
+}
+
+/// Runs every check over every module.
+pub(crate) fn run(ctx: &mut Ctx<'_>) {
+    suites(ctx);
+    for m in 0..ctx.modules.len() {
+        ctx.m = m;
+        let module = &ctx.modules[m];
+        for decl in &module.ast.decls {
+            match decl {
+                Decl::Suite(_) | Decl::Use(_) => {}
+                Decl::Taxonomy(t) => taxonomy::check_taxonomy(ctx, t),
+                Decl::Mapping(map) => taxonomy::check_mapping(ctx, map),
+                Decl::Persona(_) => {}
+                Decl::Template(t) => template::check_template(ctx, t),
+                Decl::Dataset(d) => template::check_dataset(ctx, d),
+                Decl::Axis(a) => check_axis(ctx, a),
+                Decl::Target(t) => check_target(ctx, t),
+                Decl::Program(p) => check_program(ctx, p),
+                Decl::Judge(j) => judge::check_judge(ctx, j),
+                Decl::Metric(metric) => metric::check_metric(ctx, metric),
+                Decl::Grade(g) => metric::check_grade(ctx, g),
+                Decl::Report(r) => check_report(ctx, r),
+            }
+        }
+    }
+}
+
+impl<'a> Ctx<'a> {
+    pub fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    pub fn decl(&self, def: DefRef) -> &'a Decl {
+        &self.modules[def.module].ast.decls[def.decl]
+    }
+
+    /// Looks `name` up without reporting.
+    pub fn find(&self, name: &str) -> Option<&'a Decl> {
+        self.scopes.visible[self.m].get(name).map(|d| self.decl(*d))
+    }
+
+    /// Looks up a definition of one kind, reporting E0102 when it is missing or of another
+    /// kind. `kind` names it in messages ("target").
+    pub fn lookup<T>(
+        &mut self,
+        name: &Ident,
+        kind: &str,
+        pick: impl Fn(&'a Decl) -> Option<&'a T>,
+    ) -> Option<&'a T> {
+        match self.find(&name.name) {
+            Some(decl) => match pick(decl) {
+                Some(found) => Some(found),
+                None => {
+                    let candidates: Vec<&str> = self.scopes.visible[self.m]
+                        .iter()
+                        .filter(|(_, d)| pick(self.decl(**d)).is_some())
+                        .map(|(n, _)| n.as_str())
+                        .collect();
+                    let d = Diagnostic::new(
+                        Code::UndefinedName,
+                        name.span,
+                        format!("`{}` is a {}, not a {kind}", name.name, decl.kind_name()),
+                    )
+                    .label(format!("expected a {kind}"));
+                    let d = match candidates.as_slice() {
+                        [] => d.help(format!("declare a {kind} and refer to it by name")),
+                        some => d.help(format!("{kind}s in scope: {}", some.join(", "))),
+                    };
+                    self.error(d);
+                    None
+                }
+            },
+            None => {
+                let candidates: Vec<&str> = self.scopes.visible[self.m]
+                    .iter()
+                    .filter(|(_, d)| pick(self.decl(**d)).is_some())
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                self.undefined(name, kind, candidates);
+                None
+            }
+        }
+    }
+
+    pub fn undefined(
+        &mut self,
+        name: &Ident,
+        kind: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) {
+        let suggestion = did_you_mean(&name.name, candidates);
+        self.error(
+            Diagnostic::new(
+                Code::UndefinedName,
+                name.span,
+                format!("no {kind} named `{}`", name.name),
+            )
+            .label(format!("undefined {kind}"))
+            .suggest(suggestion),
+        );
+    }
+
+    /// Checks a package-relative file reference: inside the package and present. Returns the
+    /// resolved path when both hold.
+    pub fn file_ref(&mut self, rel: &str, span: Span, must_exist: bool) -> Option<PathBuf> {
+        let module = &self.modules[self.m];
+        let (Some(root), Some(dir)) = (module.root(), module.dir()) else {
+            self.error(outside_package(
+                span,
+                rel,
+                "standard-library modules cannot read files",
+            ));
+            return None;
+        };
+        match resolve_in_package(root, &dir, rel) {
+            Err(why) => {
+                self.error(outside_package(span, rel, why));
+                None
+            }
+            Ok(path) if must_exist && !self.loader.is_file(&path) => {
+                self.error(
+                    Diagnostic::new(Code::FileNotFound, span, format!("cannot find `{rel}`"))
+                        .label(format!("no file at {}", path.display()))
+                        .help("paths are relative to the spec file that names them"),
+                );
+                None
+            }
+            Ok(path) => Some(path),
+        }
+    }
+
+    /// The text behind a `"literal"` or `file("path")` value; files are added to the source map
+    /// so diagnostics can point into them.
+    pub fn text_of(&mut self, value: &Expr) -> Option<TextRef> {
+        if let Some((rel, span)) = value.as_file_ref() {
+            let path = self.file_ref(rel, span, true)?;
+            let name = path.display().to_string();
+            if let Some(existing) = self.sources.files().find(|f| f.name == name) {
+                return Some(TextRef {
+                    text: existing.text.clone(),
+                    file: existing.id,
+                    offset: 0,
+                    fallback: span,
+                });
+            }
+            let text = match self.loader.read(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    self.error(
+                        Diagnostic::new(
+                            Code::FileNotFound,
+                            span,
+                            format!("cannot read `{rel}`: {e}"),
+                        )
+                        .label("unreadable file")
+                        .help("text files must be UTF-8"),
+                    );
+                    return None;
+                }
+            };
+            let file = self.sources.add(name, text.clone());
+            return Some(TextRef {
+                text,
+                file,
+                offset: 0,
+                fallback: span,
+            });
+        }
+        let text = value.as_str()?.to_string();
+        let source = &self.sources.get(value.span.file).text;
+        let raw = source.get(value.span.range()).unwrap_or_default();
+        // For triple-quoted strings the content is verbatim; for plain strings without
+        // escapes likewise after the quote. Otherwise positions fall back to the literal.
+        let offset = if raw.starts_with("\"\"\"") {
+            value.span.start as usize + 3
+        } else if raw.len() == text.len() + 2 {
+            value.span.start as usize + 1
+        } else {
+            usize::MAX
+        };
+        Some(TextRef {
+            text,
+            file: value.span.file,
+            offset,
+            fallback: value.span,
+        })
+    }
+}
+
+impl TextRef {
+    /// The span of `start..end` (byte offsets into `text`).
+    pub fn span(&self, start: usize, end: usize) -> Span {
+        if self.offset == usize::MAX {
+            self.fallback
+        } else {
+            Span::new(self.file, self.offset + start, self.offset + end)
+        }
+    }
+}
+
+fn suites(ctx: &mut Ctx<'_>) {
+    let mut first: Option<Span> = None;
+    for module in ctx.modules {
+        for decl in &module.ast.decls {
+            let Decl::Suite(s) = decl else { continue };
+            if let Some(first) = first {
+                ctx.error(
+                    Diagnostic::new(Code::DuplicateSuite, s.name.span, "a second suite header")
+                        .label("another suite header")
+                        .secondary(first, "the suite is declared here")
+                        .help(
+                            "a package has one suite header; imported modules must not declare one",
+                        ),
+                );
+                continue;
+            }
+            first = Some(s.name.span);
+            if let Some(version) = &s.version
+                && let Err(e) = semver::Version::parse(&version.value)
+            {
+                ctx.error(
+                    Diagnostic::new(
+                        Code::InvalidVersion,
+                        version.span,
+                        format!("`{}` is not a semver version: {e}", version.value),
+                    )
+                    .label("expected MAJOR.MINOR.PATCH")
+                    .help("write versions like \"1.0.0\" or \"2.1.0-rc.1\""),
+                );
+            }
+        }
+    }
+}
+
+/// Built-in transforms of the user turn, with their argument counts.
+pub(crate) const TRANSFORMS: &[(&str, usize)] = &[
+    ("identity", 0),
+    ("base64", 0),
+    ("rot13", 0),
+    ("leetspeak", 0),
+    ("spacing", 0),
+    ("reverse", 0),
+    ("uppercase", 0),
+    ("wrap", 1),
+    ("translate", 1),
+];
+
+fn check_axis(ctx: &mut Ctx<'_>, axis: &Axis) {
+    for variant in &axis.variants {
+        let value = &variant.value;
+        match axis.kind {
+            AxisKind::System | AxisKind::Locale => {
+                let ok = if axis.kind == AxisKind::System {
+                    value.as_str().is_some() || value.as_file_ref().is_some()
+                } else {
+                    value.as_str().is_some()
+                };
+                if !ok {
+                    let want = if axis.kind == AxisKind::System {
+                        "a string or `file(\"...\")`"
+                    } else {
+                        "a locale string like \"en_US\""
+                    };
+                    ctx.error(
+                        Diagnostic::new(
+                            Code::WrongValueType,
+                            value.span,
+                            format!(
+                                "variant `{}` expects {want}, found {}",
+                                variant.key.name,
+                                value.describe()
+                            ),
+                        )
+                        .label(format!("expected {want}")),
+                    );
+                } else if axis.kind == AxisKind::System {
+                    ctx.text_of(value);
+                }
+            }
+            AxisKind::Persona => match value.as_name() {
+                Some(name) => {
+                    ctx.lookup(name, "persona", |d| match d {
+                        Decl::Persona(p) => Some(p),
+                        _ => None,
+                    });
+                }
+                None => ctx.error(
+                    Diagnostic::new(
+                        Code::WrongValueType,
+                        value.span,
+                        format!(
+                            "variant `{}` expects a persona's name, found {}",
+                            variant.key.name,
+                            value.describe()
+                        ),
+                    )
+                    .label("expected a persona"),
+                ),
+            },
+            AxisKind::Transform => check_transform(ctx, value),
+        }
+    }
+}
+
+fn check_transform(ctx: &mut Ctx<'_>, value: &Expr) {
+    let (name, args) = match &value.kind {
+        ExprKind::Path(p) if p.len() == 1 => (&p[0], &[][..]),
+        ExprKind::Call { callee, args } => (callee, args.as_slice()),
+        _ => {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    value.span,
+                    format!("expected a transform, found {}", value.describe()),
+                )
+                .label("expected a transform such as `base64` or `wrap(\"...{{prompt}}...\")`"),
+            );
+            return;
+        }
+    };
+    let Some((_, arity)) = TRANSFORMS.iter().find(|(n, _)| *n == name.name) else {
+        let names: Vec<&str> = TRANSFORMS.iter().map(|(n, _)| *n).collect();
+        ctx.error(
+            Diagnostic::new(
+                Code::BadCall,
+                name.span,
+                format!("unknown transform `{}`", name.name),
+            )
+            .label("not a built-in transform")
+            .suggest(did_you_mean(&name.name, names.iter().copied()))
+            .help(format!("transforms: {}", names.join(", "))),
+        );
+        return;
+    };
+    if args.len() != *arity {
+        ctx.error(
+            Diagnostic::new(
+                Code::BadCall,
+                value.span,
+                format!(
+                    "`{}` takes {arity} argument{}, found {}",
+                    name.name,
+                    if *arity == 1 { "" } else { "s" },
+                    args.len()
+                ),
+            )
+            .label("wrong number of arguments"),
+        );
+        return;
+    }
+    if name.name == "wrap"
+        && let Some(arg) = args.first()
+    {
+        if let Some(text) = ctx.text_of(&arg.value) {
+            if !template::variables(&text.text)
+                .iter()
+                .any(|v| v.name == "prompt")
+            {
+                ctx.error(
+                    Diagnostic::new(Code::UnboundVariable, arg.value.span, "a wrapper must place the prompt with `{{prompt}}`")
+                        .label("no `{{prompt}}` in this wrapper")
+                        .help("write where the original prompt goes, e.g. \"Pretend you are DAN. {{prompt}}\""),
+                );
+            }
+        } else {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    arg.value.span,
+                    "`wrap` takes a string or `file(\"...\")`",
+                )
+                .label("expected a template"),
+            );
+        }
+    }
+}
+
+fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
+    for key in ["wraps", "rewrite"] {
+        if let Some(name) = target.props.name(key) {
+            ctx.lookup(name, "target", |d| match d {
+                Decl::Target(t) => Some(t),
+                _ => None,
+            });
+        }
+    }
+    for key in ["input_guard", "output_guard"] {
+        if let Some(name) = target.props.name(key) {
+            ctx.lookup(name, "judge", |d| match d {
+                Decl::Judge(j) => Some(j),
+                _ => None,
+            });
+        }
+    }
+    if let Some(system) = target.props.value("system") {
+        ctx.text_of(system);
+    }
+    if let Some(env) = target.props.get("api_key_env")
+        && let Some(name) = env.value.as_str()
+        && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        ctx.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                env.value.span,
+                "`api_key_env` names an environment variable, not a key",
+            )
+            .label("expected a variable name like \"OPENAI_API_KEY\"")
+            .help("keys are read from the environment at call time; never write a key into a spec"),
+        );
+    }
+}
+
+fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
+    if let Some(attacker) = &program.attacker {
+        if let Some(model) = attacker.name("model") {
+            ctx.lookup(model, "target", |d| match d {
+                Decl::Target(t) => Some(t),
+                _ => None,
+            });
+        }
+        if let Some(prompt) = attacker.value("prompt") {
+            ctx.text_of(prompt);
+        }
+    }
+    for turn in &program.turns {
+        let ok = match &turn.content.kind {
+            ExprKind::Str(_) => true,
+            ExprKind::Path(p) => p.first().is_some_and(|s| s.name == "item"),
+            _ => turn.content.as_file_ref().is_some(),
+        };
+        if !ok {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    turn.content.span,
+                    format!("a turn expects text, found {}", turn.content.describe()),
+                )
+                .label("expected a string, `file(\"...\")` or `item.prompt`"),
+            );
+        } else if turn.content.as_file_ref().is_some() {
+            ctx.text_of(&turn.content);
+        }
+    }
+    if program.turns.is_empty() && program.attacker.is_none() {
+        ctx.error(
+            Diagnostic::new(
+                Code::MissingKey,
+                program.name.span,
+                format!(
+                    "program `{}` has no turns and no attacker",
+                    program.name.name
+                ),
+            )
+            .label("empty program")
+            .help("add `user item.prompt`, scripted turns, or an `attacker { ... }` loop"),
+        );
+    }
+    let labels = ItemLabels::new(ctx);
+    for stop in &program.stops {
+        metric::check_condition(ctx, &labels, stop);
+    }
+}
+
+fn check_report(ctx: &mut Ctx<'_>, report: &Report) {
+    let labels = ItemLabels::new(ctx);
+    let metric_names: Vec<(Ident, Vec<Ident>)> = report
+        .tables
+        .iter()
+        .flat_map(|t| t.metrics.iter().map(|m| (m.clone(), t.by.clone())))
+        .chain(
+            report
+                .charts
+                .iter()
+                .map(|c| (c.metric.clone(), c.by.clone())),
+        )
+        .collect();
+    for (metric, by) in metric_names {
+        ctx.lookup(&metric, "metric", |d| match d {
+            Decl::Metric(m) => Some(m),
+            _ => None,
+        });
+        for group in &by {
+            labels.check_group(ctx, group);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Diagnostics out: rendered with miette for people, or as JSON lines for machines. Both read
+//! the same [`assay_syntax::Diagnostic`]; this is the only place miette is used.
+
+use assay_syntax::{Diagnostic, Severity, SourceMap, Span};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use serde::Serialize;
+use std::fmt;
+
+/// A diagnostic bound to its source, in the shape miette renders.
+struct Report {
+    code: String,
+    message: String,
+    severity: miette::Severity,
+    help: Option<String>,
+    source: NamedSource<String>,
+    labels: Vec<LabeledSpan>,
+    /// Secondary labels in other files, rendered as related notes.
+    related: Vec<Report>,
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (!self.code.is_empty()).then(|| Box::new(&self.code) as Box<dyn fmt::Display>)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+        ))
+    }
+}
+
+fn labeled(span: Span, message: &str, primary: bool) -> LabeledSpan {
+    let text = (!message.is_empty()).then(|| message.to_string());
+    let range = span.start as usize..span.end as usize;
+    if primary {
+        LabeledSpan::new_primary_with_span(text, range)
+    } else {
+        LabeledSpan::new_with_span(text, range)
+    }
+}
+
+fn source(sources: &SourceMap, span: Span) -> NamedSource<String> {
+    let file = sources.get(span.file);
+    NamedSource::new(file.name.clone(), file.text.clone())
+}
+
+fn report(sources: &SourceMap, d: &Diagnostic) -> Report {
+    let file = d.primary.span.file;
+    let mut labels = vec![labeled(d.primary.span, &d.primary.message, true)];
+    let mut related = Vec::new();
+    for label in &d.secondary {
+        if label.span.file == file {
+            labels.push(labeled(label.span, &label.message, false));
+        } else {
+            related.push(Report {
+                code: String::new(),
+                message: label.message.clone(),
+                severity: miette::Severity::Advice,
+                help: None,
+                source: source(sources, label.span),
+                labels: vec![labeled(label.span, &label.message, true)],
+                related: Vec::new(),
+            });
+        }
+    }
+    Report {
+        code: d.code.as_str().to_string(),
+        message: d.message.clone(),
+        severity: match d.severity() {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        },
+        help: d.help.clone(),
+        source: source(sources, d.primary.span),
+        labels,
+        related,
+    }
+}
+
+/// Renders diagnostics for a terminal; `color` adds ANSI colours, `width` wraps text.
+pub fn human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool, width: usize) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_context_lines(1);
+    let mut out = String::new();
+    for d in diagnostics {
+        let r = report(sources, d);
+        if handler.render_report(&mut out, &r).is_err() {
+            out.push_str(&format!("{}: {}\n", d.code, d.message));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonLabel<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    code: &'a str,
+    severity: Severity,
+    message: &'a str,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    labels: Vec<JsonLabel<'a>>,
+    help: Option<&'a str>,
+}
+
+fn json_label<'a>(sources: &'a SourceMap, span: Span, message: &'a str) -> JsonLabel<'a> {
+    let (start, end) = sources.line_col(span);
+    JsonLabel {
+        file: &sources.get(span.file).name,
+        line: start.line,
+        column: start.column,
+        end_line: end.line,
+        end_column: end.column,
+        message,
+    }
+}
+
+/// One JSON object per diagnostic, one per line. Lines and columns are 1-based; columns count
+/// characters.
+pub fn json_lines(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let primary = json_label(sources, d.primary.span, &d.primary.message);
+        let labels = std::iter::once(json_label(sources, d.primary.span, &d.primary.message))
+            .chain(
+                d.secondary
+                    .iter()
+                    .map(|l| json_label(sources, l.span, &l.message)),
+            )
+            .collect();
+        let line = JsonDiagnostic {
+            code: d.code.as_str(),
+            severity: d.severity(),
+            message: &d.message,
+            file: primary.file,
+            line: primary.line,
+            column: primary.column,
+            end_line: primary.end_line,
+            end_column: primary.end_column,
+            labels,
+            help: d.help.as_deref(),
+        };
+        out.push_str(&serde_json::to_string(&line).expect("diagnostics serialize"));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,115 @@
+//! End-to-end tests of the `assay` binary: exit codes, shipped specs, `explain`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn assay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("assay runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn shipped_specs_check_cleanly() {
+    for entry in std::fs::read_dir(repo().join("specs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "assay") {
+            let rel = path
+                .strip_prefix(repo())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let out = assay(&["check", &rel]);
+            assert_eq!(out.status.code(), Some(0), "{rel}:\n{}", text(&out.stderr));
+            let json = assay(&["check", "--format", "json", &rel]);
+            assert_eq!(text(&json.stdout), "", "{rel} has diagnostics");
+        }
+    }
+}
+
+#[test]
+fn missing_file_is_a_usage_error() {
+    let out = assay(&["check", "specs/no-such-spec.assay"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no such file or folder"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn folder_without_manifest_is_a_usage_error() {
+    let out = assay(&["check", "tests"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("without an assay.toml"));
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    let out = assay(&[
+        "check",
+        "--format",
+        "xml",
+        "specs/simple-safety-tests.assay",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn explain_prints_every_code() {
+    for code in assay_syntax::Code::ALL {
+        let out = assay(&["explain", code.as_str()]);
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.starts_with(&format!("{code}: {}", code.summary())),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("Bad:") && stdout.contains("Fixed:"),
+            "{stdout}"
+        );
+    }
+    insta::assert_snapshot!("explain_E0007", text(&assay(&["explain", "e0007"]).stdout));
+}
+
+#[test]
+fn explain_unknown_code_fails() {
+    let out = assay(&["explain", "E9999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a diagnostic code"));
+}
+
+#[test]
+fn errors_in_several_paths_are_all_reported() {
+    let out = assay(&[
+        "check",
+        "--format",
+        "json",
+        "tests/fixtures/diagnostics/E0004-unknown-key.assay",
+        "tests/fixtures/diagnostics/E0005-duplicate-key.assay",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let codes: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(codes, ["E0004", "E0005"]);
+}
