@@ -113,3 +113,35 @@ fn errors_in_several_paths_are_all_reported() {
         .collect();
     assert_eq!(codes, ["E0004", "E0005"]);
 }
+
+mod never_crashes {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SPEC: &str = include_str!("../specs/simple-safety-tests.assay");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// The binary exits 0 or 1 (never 101, a panic) on mutated specs, and its JSON output
+        /// is one valid object per line.
+        #[test]
+        fn mutated_spec_exits_cleanly(cut in 0usize..SPEC.len(), junk in "[{}\"=()\\[\\]a-z\n]{0,12}") {
+            let mut cut = cut;
+            while !SPEC.is_char_boundary(cut) { cut -= 1; }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("spec.assay");
+            std::fs::write(&path, format!("{}{junk}", &SPEC[..cut])).unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+                .args(["check", "--format", "json"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            prop_assert!(matches!(out.status.code(), Some(0) | Some(1)), "exit {:?}: {}", out.status.code(), text(&out.stderr));
+            for line in text(&out.stdout).lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                prop_assert!(v["code"].is_string() && v["line"].as_u64().unwrap() >= 1 && v["column"].as_u64().unwrap() >= 1);
+            }
+        }
+    }
+}

@@ -35,3 +35,82 @@ fn collect(dir: &Dir<'_>, out: &mut Vec<String>) {
         collect(sub, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{MemoryLoader, Package, check};
+    use std::path::Path;
+
+    #[test]
+    fn lists_the_shipped_modules() {
+        let modules = super::modules();
+        for expected in [
+            "std::taxonomy::ailuminate_v1",
+            "std::taxonomy::mlcommons_v05",
+            "std::personas::v05",
+            "std::personas::ailuminate",
+        ] {
+            assert!(
+                modules.iter().any(|m| m == expected),
+                "{expected} missing from {modules:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_module_checks_cleanly_and_documents_itself() {
+        for module in super::modules() {
+            let segments: Vec<&str> = module.trim_start_matches("std::").split("::").collect();
+            let source = super::module(&segments).expect("listed modules exist");
+            assert!(
+                source.trim_start().starts_with("//"),
+                "{module} lacks a header comment"
+            );
+            let loader = MemoryLoader::new().with("main.assay", format!("use {module}\n"));
+            let checked = check(&Package::single_file(Path::new("main.assay")), &loader).unwrap();
+            assert!(
+                checked.diagnostics.is_empty(),
+                "{module}: {:#?}",
+                checked.diagnostics
+            );
+        }
+    }
+
+    #[test]
+    fn ailuminate_taxonomy_has_the_reference_codes() {
+        let loader = MemoryLoader::new().with("main.assay", "use std::taxonomy::ailuminate_v1\n");
+        let checked = check(&Package::single_file(Path::new("main.assay")), &loader).unwrap();
+        let Some(def) = checked.model.definitions.get("ailuminate_v1") else {
+            panic!("no taxonomy")
+        };
+        let assay_syntax::ast::Decl::Taxonomy(t) = &def.decl else {
+            panic!("not a taxonomy")
+        };
+        let top: Vec<&str> = t.categories.iter().map(|c| c.code.name.as_str()).collect();
+        assert_eq!(
+            top,
+            [
+                "vcr", "ncr", "src", "cse", "dfm", "spc", "prv", "ipv", "iwp", "hte", "ssh", "sxc"
+            ]
+        );
+        let subs: Vec<&str> = t
+            .walk()
+            .iter()
+            .filter(|(_, p)| p.is_some())
+            .map(|(c, _)| c.code.name.as_str())
+            .collect();
+        assert_eq!(
+            subs,
+            ["spc_ele", "spc_fin", "spc_hlt", "spc_lgl", "sxc_prn"]
+        );
+        // Sub-codes fold into their parent: the text before the first `_`.
+        for (c, parent) in t.walk() {
+            if let Some(parent) = parent {
+                assert_eq!(
+                    c.code.name.split('_').next(),
+                    Some(parent.code.name.as_str())
+                );
+            }
+        }
+    }
+}

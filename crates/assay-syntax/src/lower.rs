@@ -123,6 +123,12 @@ impl<'t> Lowerer<'t> {
         Span::new(self.file, s.start(), s.end())
     }
 
+    /// The span of the keyword that opens `pair` (keywords are skipped by [`inner`]).
+    fn keyword_span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let first = pair.clone().into_inner().next();
+        first.map_or_else(|| self.span(pair), |k| self.span(&k))
+    }
+
     fn error(&mut self, d: Diagnostic) {
         self.diagnostics.push(d);
     }
@@ -300,6 +306,18 @@ impl<'t> Lowerer<'t> {
             self.depth += 1;
             let rhs = if self.depth > MAX_EXPR_DEPTH {
                 self.depth -= 1;
+                self.error(
+                    Diagnostic::new(
+                        Code::SyntaxError,
+                        self.span(&items[*pos - 1]),
+                        "expression nests too deeply",
+                    )
+                    .label("too deep")
+                    .help(format!(
+                        "expressions may nest at most {MAX_EXPR_DEPTH} levels"
+                    )),
+                );
+                *pos = items.len();
                 break;
             } else {
                 self.climb(items, pos, next)
@@ -1151,10 +1169,22 @@ impl<'t> Lowerer<'t> {
 
     /// The names of a `by_clause` or a `name_list`.
     fn name_list(&mut self, pair: Pair<'_, Rule>) -> Vec<Ident> {
+        if pair.as_rule() == Rule::by_clause && inner(pair.clone()).next().is_none() {
+            self.error(
+                Diagnostic::new(
+                    Code::SyntaxError,
+                    self.keyword_span(&pair),
+                    "expected a name after `by`",
+                )
+                .label("`by` needs at least one label or axis")
+                .help("write `by hazard` or `by hazard, persona`"),
+            );
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for p in inner(pair) {
             match p.as_rule() {
-                Rule::ident => out.push(self.ident(p)),
+                Rule::ident | Rule::list_name => out.push(self.ident(p)),
                 _ => out.extend(self.name_list(p)),
             }
         }

@@ -450,7 +450,7 @@ fn rule_words(rule: Rule) -> Option<(u8, &'static str)> {
         | grade_decl | report_decl | top_keyword | kw_suite | kw_use | kw_taxonomy | kw_mapping
         | kw_persona | kw_template | kw_dataset | kw_axis | kw_target | kw_program | kw_judge
         | kw_metric | kw_grade | kw_report => (0, "a declaration"),
-        ident | path | code | name_list | column_name => (1, "a name"),
+        ident | path | code | name_list | list_name | column_name => (1, "a name"),
         module_path => (1, "a module path like `std::personas::v05`"),
         string | plain_string | triple_string => (1, "a string"),
         number | range => (1, "a number"),
