@@ -24,9 +24,6 @@ pub const MAX_NESTING: usize = 64;
 
 /// Parses one file. Always returns a module (possibly partial) and the diagnostics found.
 pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
-    // Literal tokens in errors ("expected `}`") need pest's detailed attempt tracking. The flag
-    // is process-wide and only ever set to true, so concurrent parses agree on it.
-    pest::set_error_detail(true);
     let mut diagnostics = Vec::new();
     if let Some(d) = check_nesting(file, text) {
         diagnostics.push(d);
@@ -118,11 +115,25 @@ fn check_nesting(file: FileId, text: &str) -> Option<Diagnostic> {
     None
 }
 
+/// Serialises detailed re-parses: pest's error-detail switch is process-wide.
+static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Parses a failed chunk with pest's attempt tracking on, which lists the literal tokens
+/// expected ("expected `}`"). Tracking costs time, so it is on only for these re-parses; a
+/// parse elsewhere that overlaps one merely tracks too, with the same result.
+fn parse_with_detail(chunk: &str) -> Result<(), pest::error::Error<Rule>> {
+    let _guard = DETAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_error_detail(true);
+    let result = AssayParser::parse(Rule::single_decl, chunk).map(|_| ());
+    pest::set_error_detail(false);
+    result
+}
+
 /// Explains why one swallowed chunk does not parse.
 fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnostic {
     let start = chunk.as_span().start();
     let chunk_text = chunk.as_str();
-    let error = match AssayParser::parse(Rule::single_decl, chunk_text) {
+    let error = match parse_with_detail(chunk_text) {
         // The chunk parses alone: it was cut short by a top-level keyword at column 0 that
         // sits inside it, e.g. a category named `metric`. Report its start.
         Ok(_) => {
