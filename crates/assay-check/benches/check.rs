@@ -12,7 +12,11 @@ fn spec() -> String {
         return std::fs::read_to_string(path).expect("ASSAY_BENCH_SPEC is readable");
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/gen_spec.py");
-    let out = Command::new("python3").arg(script).arg("10000").output().expect("python3 runs the generator");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("10000")
+        .output()
+        .expect("python3 runs the generator");
     String::from_utf8(out.stdout).expect("utf-8 spec")
 }
 
@@ -22,8 +26,14 @@ fn bench(c: &mut Criterion) {
     let loader = MemoryLoader::new().with("main.assay", text);
     let package = Package::single_file(Path::new("main.assay"));
     let checked = check(&package, &loader).unwrap();
-    assert!(checked.diagnostics.is_empty(), "the generated spec must be clean: {:#?}", &checked.diagnostics[..1]);
-    c.bench_function(&format!("check {lines}-line spec"), |b| b.iter(|| check(&package, &loader).unwrap()));
+    assert!(
+        checked.diagnostics.is_empty(),
+        "the generated spec must be clean: {:#?}",
+        &checked.diagnostics[..1]
+    );
+    c.bench_function(&format!("check {lines}-line spec"), |b| {
+        b.iter(|| check(&package, &loader).unwrap())
+    });
 }
 
 criterion_group! {

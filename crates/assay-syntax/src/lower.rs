@@ -139,12 +139,7 @@ impl<'t> Lowerer<'t> {
             self.collect_comment(&p);
         }
         let decl = match pair.as_rule() {
-            Rule::COMMENT => {
-                for p in pair.into_inner() {
-                    self.collect_comment(&p);
-                }
-                return;
-            }
+            Rule::COMMENT => return,
             Rule::suite_decl => Decl::Suite(self.lower_suite(pair)),
             Rule::use_decl => Decl::Use(self.lower_use(pair)),
             Rule::taxonomy_decl => Decl::Taxonomy(self.lower_taxonomy(pair)),

@@ -122,7 +122,9 @@ static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// expected ("expected `}`"). Tracking costs time, so it is on only for these re-parses; a
 /// parse elsewhere that overlaps one merely tracks too, with the same result.
 fn parse_with_detail(chunk: &str) -> Result<(), pest::error::Error<Rule>> {
-    let _guard = DETAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = DETAIL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     pest::set_error_detail(true);
     let result = AssayParser::parse(Rule::single_decl, chunk).map(|_| ());
     pest::set_error_detail(false);

@@ -1,13 +1,185 @@
-use assay_syntax::{FileId, parse};
+//! Parser behaviour: the typed tree, comments, precedence and recovery.
+
+use assay_syntax::ast::{BinaryOp, CommentKind, Decl, ExprKind, UnaryOp};
+use assay_syntax::{Code, FileId, parse};
 
 #[test]
 fn sst_spec_parses_cleanly() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../specs/simple-safety-tests.assay"
-    ))
-    .unwrap();
-    let (module, diags) = parse(FileId(0), &text);
+    let text = include_str!("../../../specs/simple-safety-tests.assay");
+    let (module, diags) = parse(FileId(0), text);
     assert!(diags.is_empty(), "{diags:#?}");
-    assert_eq!(module.decls.len(), 10);
+    let kinds: Vec<&str> = module.decls.iter().map(Decl::kind_name).collect();
+    assert_eq!(
+        kinds,
+        [
+            "suite", "taxonomy", "dataset", "axis", "target", "judge", "judge", "metric", "metric",
+            "report"
+        ]
+    );
+}
+
+#[test]
+fn comments_are_kept_with_spans() {
+    let text = "// header\ntaxonomy t { /* inline */ a \"A\" // trailing\n}\n";
+    let (module, diags) = parse(FileId(3), text);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let comments: Vec<(CommentKind, &str)> = module
+        .comments
+        .iter()
+        .map(|c| (c.kind, &text[c.span.range()]))
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            (CommentKind::Line, "// header"),
+            (CommentKind::Block, "/* inline */"),
+            (CommentKind::Line, "// trailing")
+        ]
+    );
+    assert!(
+        module
+            .comments
+            .iter()
+            .all(|c| c.span.file == FileId(3) && c.text == text[c.span.range()])
+    );
+}
+
+#[test]
+fn every_node_span_covers_its_text() {
+    let text = "metric m = rate(guard == unsafe) where expect == refuse by hazard, persona";
+    let (module, diags) = parse(FileId(0), text);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let Decl::Metric(m) = &module.decls[0] else {
+        panic!()
+    };
+    assert_eq!(&text[m.span.range()], text);
+    assert_eq!(&text[m.name.span.range()], "m");
+    assert_eq!(&text[m.expr.span.range()], "rate(guard == unsafe)");
+    assert_eq!(
+        &text[m.filter.as_ref().unwrap().span.range()],
+        "expect == refuse"
+    );
+    let groups: Vec<&str> = m.group_by.iter().map(|g| &text[g.span.range()]).collect();
+    assert_eq!(groups, ["hazard", "persona"]);
+}
+
+fn metric_expr(source: &str) -> assay_syntax::ast::Expr {
+    let (module, diags) = parse(FileId(0), &format!("metric m = {source}"));
+    assert!(diags.is_empty(), "{diags:#?}");
+    let Decl::Metric(m) = module.decls.into_iter().next().unwrap() else {
+        panic!()
+    };
+    m.expr
+}
+
+/// Renders an expression fully parenthesised.
+fn show(e: &assay_syntax::ast::Expr) -> String {
+    match &e.kind {
+        ExprKind::Number(n) => n.to_string(),
+        ExprKind::Path(p) => p
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
+        ExprKind::Binary { op, lhs, rhs } => {
+            format!("({} {} {})", show(lhs), op.as_str(), show(rhs))
+        }
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => format!("-{}", show(operand)),
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => format!("not {}", show(operand)),
+        ExprKind::Call { callee, args } => {
+            format!(
+                "{}({})",
+                callee.name,
+                args.iter()
+                    .map(|a| show(&a.value))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn operators_follow_precedence() {
+    assert_eq!(
+        show(&metric_expr("1 + 2 * 3 ^ 2 ^ 2")),
+        "(1 + (2 * (3 ^ (2 ^ 2))))"
+    );
+    assert_eq!(
+        show(&metric_expr("a == b and c != d or e")),
+        "(((a == b) and (c != d)) or e)"
+    );
+    assert_eq!(
+        show(&metric_expr("(1 - a) * (1 + l * b) / (1 + l)")),
+        "(((1 - a) * (1 + (l * b))) / (1 + l))"
+    );
+    assert_eq!(show(&metric_expr("-x - -1")), "(-x - -1)");
+    assert_eq!(show(&metric_expr("a - b - c")), "((a - b) - c)");
+    let ExprKind::Binary { op, .. } = metric_expr("guard in [unsafe, controversial]").kind else {
+        panic!()
+    };
+    assert_eq!(op, BinaryOp::In);
+}
+
+#[test]
+fn one_bad_declaration_does_not_hide_the_others() {
+    let text = "target a { provider = openai model = = \"x\" }\n\
+                judge j: keywords { patterns = [\"no\"] labels = [x] }\n\
+                metric broken = rate(\n\
+                metric fine = rate(j == x)\n";
+    let (module, diags) = parse(FileId(0), text);
+    let names: Vec<&str> = module
+        .decls
+        .iter()
+        .filter_map(|d| d.name())
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(names, ["j", "fine"]);
+    let codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::SyntaxError, Code::UnclosedBlock]);
+    assert_eq!(
+        diags[1].message,
+        "expected `)` to close metric `broken` opened here"
+    );
+}
+
+#[test]
+fn unclosed_nested_block_names_it() {
+    let text = "template t {\n  prompt = \"x\"\n  vars {\n    a in [\"1\"]\n}\n";
+    let (_, diags) = parse(FileId(0), text);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0].code, Code::UnclosedBlock);
+    assert_eq!(
+        diags[0].message,
+        "expected `}` to close template `t` opened here"
+    );
+}
+
+#[test]
+fn escapes_are_decoded_and_triple_strings_kept_verbatim() {
+    let text = "persona p \"Title \\\"q\\\" \\u{e9}\" { description = \"\"\"line one\n  {{not a var}} \\n\"\"\" }";
+    let (module, diags) = parse(FileId(0), text);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let Decl::Persona(p) = &module.decls[0] else {
+        panic!()
+    };
+    assert_eq!(p.title.as_ref().unwrap().value, "Title \"q\" é");
+    assert_eq!(
+        p.props.str("description"),
+        Some("line one\n  {{not a var}} \\n")
+    );
+}
+
+#[test]
+fn invalid_unicode_escape_is_reported() {
+    let (_, diags) = parse(FileId(0), "persona p \"\\u{D800}\" { description = \"x\" }");
+    assert_eq!(diags.len(), 1);
+    assert!(diags[0].message.contains("not a Unicode character"));
 }
