@@ -4,7 +4,7 @@
 use crate::imports::LoadedModule;
 use assay_syntax::ast::Decl;
 use assay_syntax::{Code, Diagnostic, did_you_mean};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A definition: module index and declaration index in that module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,6 +18,9 @@ pub struct DefRef {
 pub struct Scopes {
     /// Per module: its own definitions and everything it imports.
     pub visible: Vec<BTreeMap<String, DefRef>>,
+    /// Per module: names of visible declarations that failed to parse. Uses of them are not
+    /// reported again.
+    pub broken: Vec<BTreeSet<String>>,
 }
 
 pub(crate) fn build(modules: &[LoadedModule], diagnostics: &mut Vec<Diagnostic>) -> Scopes {
@@ -53,6 +56,11 @@ pub(crate) fn build(modules: &[LoadedModule], diagnostics: &mut Vec<Diagnostic>)
         own.push(defs);
     }
 
+    let own_broken: Vec<BTreeSet<String>> = modules
+        .iter()
+        .map(|m| m.ast.broken.iter().map(|i| i.name.clone()).collect())
+        .collect();
+    let mut broken = own_broken.clone();
     let mut visible = own.clone();
     for (m, module) in modules.iter().enumerate() {
         for (&use_index, &target) in &module.imports {
@@ -60,6 +68,9 @@ pub(crate) fn build(modules: &[LoadedModule], diagnostics: &mut Vec<Diagnostic>)
                 continue;
             };
             let exported = &own[target];
+            if u.names.is_empty() {
+                broken[m].extend(own_broken[target].iter().cloned());
+            }
             let names: Vec<(String, assay_syntax::Span)> = if u.names.is_empty() {
                 exported
                     .keys()
@@ -70,6 +81,8 @@ pub(crate) fn build(modules: &[LoadedModule], diagnostics: &mut Vec<Diagnostic>)
                 for n in &u.names {
                     if exported.contains_key(&n.name) {
                         picked.push((n.name.clone(), n.span));
+                    } else if own_broken[target].contains(&n.name) {
+                        broken[m].insert(n.name.clone());
                     } else {
                         diagnostics.push(
                             Diagnostic::new(
@@ -108,5 +121,5 @@ pub(crate) fn build(modules: &[LoadedModule], diagnostics: &mut Vec<Diagnostic>)
             }
         }
     }
-    Scopes { visible }
+    Scopes { visible, broken }
 }

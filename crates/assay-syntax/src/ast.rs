@@ -12,6 +12,10 @@ pub struct Module {
     pub decls: Vec<Decl>,
     /// Every comment, in source order, for the formatter and hover docs.
     pub comments: Vec<Comment>,
+    /// Names of declarations that failed to parse. Their syntax error is reported; the checker
+    /// treats the names as defined so that one typo does not cascade into "undefined" errors
+    /// at every use.
+    pub broken: Vec<Ident>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

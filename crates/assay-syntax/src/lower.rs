@@ -113,6 +113,7 @@ impl<'t> Lowerer<'t> {
                 file: self.file,
                 decls: self.decls,
                 comments: self.comments,
+                broken: Vec::new(),
             },
             self.diagnostics,
         )

@@ -5,7 +5,7 @@
 //! (`single_decl`) to learn where and why it failed, and that pest error is turned into words
 //! here: pest's rule names never reach a user.
 
-use crate::ast::Module;
+use crate::ast::{Ident, Module};
 use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use crate::lower::Lowerer;
@@ -61,18 +61,25 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
         }
     };
     let mut lowerer = Lowerer::new(file, text);
+    let mut broken = Vec::new();
     let file_pair = pairs
         .into_iter()
         .next()
         .expect("the file rule produces one pair");
     for pair in file_pair.into_inner() {
         match pair.as_rule() {
-            Rule::bad_decl => diagnostics.push(diagnose_chunk(file, text, &pair)),
+            Rule::bad_decl => {
+                diagnostics.push(diagnose_chunk(file, text, &pair));
+                if let Some(name) = declared_name(file, &pair) {
+                    broken.push(name);
+                }
+            }
             Rule::EOI => {}
             _ => lowerer.decl(pair),
         }
     }
-    let (module, mut lowered) = lowerer.finish();
+    let (mut module, mut lowered) = lowerer.finish();
+    module.broken = broken;
     diagnostics.append(&mut lowered);
     (module, diagnostics)
 }
@@ -205,6 +212,38 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
         );
     }
     d
+}
+
+/// The name a failed chunk declares, when its header gets that far: `judge guard: ...`.
+fn declared_name(file: FileId, chunk: &Pair<'_, Rule>) -> Option<Ident> {
+    const NAMED: &[&str] = &[
+        "taxonomy", "mapping", "persona", "template", "dataset", "axis", "target", "program",
+        "judge", "metric", "grade",
+    ];
+    let text = chunk.as_str();
+    let keyword = first_word(text);
+    if !NAMED.contains(&keyword) {
+        return None;
+    }
+    let rest = &text[keyword.len()..];
+    let offset = keyword.len() + (rest.len() - rest.trim_start().len());
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !starts_well {
+        return None;
+    }
+    let start = chunk.as_span().start() + offset;
+    Some(Ident {
+        span: Span::new(file, start, start + name.len()),
+        name,
+    })
 }
 
 /// A `"` at `at` whose string never closes on its line.
@@ -375,6 +414,9 @@ fn found_len(rest: &str) -> usize {
     }
 }
 
+/// Infix operators: listed one by one they would drown the useful words.
+const OPERATORS: &[&str] = &["==", "!=", "<", "<=", ">", ">=", "+", "*", "/", "^"];
+
 /// Human words for what pest expected, most specific first, without repeats.
 fn expected_words(error: &pest::error::Error<Rule>) -> Vec<String> {
     let mut words: Vec<(u8, String)> = Vec::new();
@@ -399,20 +441,34 @@ fn expected_words(error: &pest::error::Error<Rule>) -> Vec<String> {
                 && !token.contains("..")
                 && !token
                     .chars()
-                    .any(|c| c.is_alphanumeric() || c.is_whitespace())
+                    .any(|c| c.is_alphanumeric() || c.is_whitespace() || c == '\u{feff}')
             {
-                add(1, format!("`{token}`"));
+                if OPERATORS.contains(&token.as_str()) {
+                    add(3, "an operator".to_string());
+                } else {
+                    add(1, format!("`{token}`"));
+                }
             }
         }
     }
     // Comment openers are always possible; quotes and brackets are covered by "a string" or
     // "a value" when those are expected.
     let has_value = words.iter().any(|(_, w)| w == "a value" || w == "a string");
+    // `(` and `[` after a name are a call or an index: noise unless nothing else fits.
+    let alone = words.len() <= 1;
     words.retain(|(_, w)| {
         let noise = matches!(w.as_str(), "`/*`" | "`//`" | "`\"`" | "`\"\"\"`" | "`_`");
-        let covered = has_value && matches!(w.as_str(), "`(`" | "`[`" | "`{`" | "`-`");
-        !(noise || covered)
+        let covered = has_value && matches!(w.as_str(), "`{`" | "`-`");
+        let call_or_index = !alone && matches!(w.as_str(), "`(`" | "`[`");
+        !(noise || covered || call_or_index)
     });
+    // A `-` where no value fits is the infix minus.
+    if let Some(minus) = words.iter().position(|(_, w)| w == "`-`") {
+        words.remove(minus);
+        if !words.iter().any(|(_, w)| w == "an operator") {
+            words.push((3, "an operator".to_string()));
+        }
+    }
     words.sort_by_key(|(rank, _)| *rank);
     words.into_iter().map(|(_, w)| w).take(6).collect()
 }
@@ -467,7 +523,7 @@ fn rule_words(rule: Rule) -> Option<(u8, &'static str)> {
         module_path => (1, "a module path like `std::personas::v05`"),
         string | plain_string | triple_string => (1, "a string"),
         number | range => (1, "a number"),
-        expr | list | record | call | boolean | op_neg | op_not | index => (1, "a value"),
+        expr | list | record | call | boolean | op_neg | op_not => (1, "a value"),
         op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_in | op_add
         | op_sub | op_mul | op_div | op_pow => (3, "an operator"),
         prop_block | use_names => (1, "`{`"),

@@ -145,7 +145,7 @@ impl ItemLabels {
 
     pub(crate) fn check_group(&self, ctx: &mut Ctx<'_>, group: &Ident) {
         let groups = self.groups();
-        if groups.contains(&group.name.as_str()) {
+        if groups.contains(&group.name.as_str()) || ctx.is_broken(&group.name) {
             return;
         }
         let suggestion = did_you_mean(&group.name, groups.iter().copied());
@@ -253,6 +253,7 @@ pub(crate) fn check_condition(ctx: &mut Ctx<'_>, labels: &ItemLabels, expr: &Exp
 /// Reports a bare word that ended up standing for a value, not a label literal.
 fn settle(ctx: &mut Ctx<'_>, labels: &ItemLabels, ty: Ty) -> Ty {
     match ty {
+        Ty::Word(word) if ctx.is_broken(&word.name) => Ty::Unknown,
         Ty::Word(word) => {
             let names = labels.all_names();
             ctx.error(

@@ -71,6 +71,11 @@ impl<'a> Ctx<'a> {
         &self.modules[def.module].ast.decls[def.decl]
     }
 
+    /// Whether `name` belongs to a declaration that failed to parse (already reported).
+    pub fn is_broken(&self, name: &str) -> bool {
+        self.scopes.broken[self.m].contains(name)
+    }
+
     /// Looks `name` up without reporting.
     pub fn find(&self, name: &str) -> Option<&'a Decl> {
         self.scopes.visible[self.m].get(name).map(|d| self.decl(*d))
@@ -107,6 +112,7 @@ impl<'a> Ctx<'a> {
                     None
                 }
             },
+            None if self.is_broken(&name.name) => None,
             None => {
                 let candidates: Vec<&str> = self.scopes.visible[self.m]
                     .iter()
