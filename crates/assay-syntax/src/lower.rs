@@ -43,6 +43,8 @@ pub(crate) struct Lowerer<'t> {
     decls: Vec<Decl>,
     comments: Vec<Comment>,
     diagnostics: Vec<Diagnostic>,
+    /// Declarations dropped for an error already reported (see [`Module::broken`]).
+    broken: Vec<Ident>,
     depth: usize,
 }
 
@@ -102,6 +104,7 @@ impl<'t> Lowerer<'t> {
             decls: Vec::new(),
             comments: Vec::new(),
             diagnostics: Vec::new(),
+            broken: Vec::new(),
             depth: 0,
         }
     }
@@ -113,7 +116,7 @@ impl<'t> Lowerer<'t> {
                 file: self.file,
                 decls: self.decls,
                 comments: self.comments,
-                broken: Vec::new(),
+                broken: self.broken,
             },
             self.diagnostics,
         )
@@ -998,6 +1001,7 @@ impl<'t> Lowerer<'t> {
                     "axis kind",
                     &["system", "transform", "locale", "persona"],
                 );
+                self.broken.push(name);
                 return None;
             }
         };
@@ -1104,6 +1108,7 @@ impl<'t> Lowerer<'t> {
         else {
             let words: Vec<&str> = JudgeKind::ALL.iter().map(|(w, _)| *w).collect();
             self.unknown_word(&kind_word, "judge kind", &words);
+            self.broken.push(name);
             return None;
         };
         for aspect in &aspects {

@@ -79,7 +79,7 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
         }
     }
     let (mut module, mut lowered) = lowerer.finish();
-    module.broken = broken;
+    module.broken.append(&mut broken);
     diagnostics.append(&mut lowered);
     (module, diagnostics)
 }
@@ -357,11 +357,17 @@ fn name_in_header(header: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The leading word of `text`, or its first character when it does not start with one.
 fn first_word(text: &str) -> &str {
     let end = text
         .find(|c: char| !(c.is_alphanumeric() || c == '_'))
         .unwrap_or(text.len());
-    &text[..end.max(1).min(text.len())]
+    let end = if end == 0 {
+        text.chars().next().map_or(0, char::len_utf8)
+    } else {
+        end
+    };
+    &text[..end]
 }
 
 /// Whether `text` holds only whitespace and comments.

@@ -183,3 +183,13 @@ fn invalid_unicode_escape_is_reported() {
     assert_eq!(diags.len(), 1);
     assert!(diags[0].message.contains("not a Unicode character"));
 }
+
+#[test]
+fn stray_non_ascii_character_is_a_syntax_error() {
+    // Found by the property test: a chunk starting with a multi-byte character.
+    let (module, diags) = parse(FileId(0), "€uro\ntaxonomy t { a \"A\" }\n");
+    assert_eq!(module.decls.len(), 1);
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].message, "expected a declaration, found `€`");
+    assert_eq!(diags[0].primary.span.range(), 0..3);
+}
