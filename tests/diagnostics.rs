@@ -1,6 +1,7 @@
 //! Diagnostic fixtures: every file `tests/fixtures/diagnostics/*.assay` (or folder with a
 //! `main.assay`) is checked with the `assay` binary. Expected diagnostics are written inside the
-//! fixtures as `// expect: CODE LINE:COLUMN` on the line of the file they concern; the test
+//! file they concern as `expect: CODE LINE:COLUMN` in a comment (`// expect: E0102 9:12` in a
+//! spec, `{{! expect: E0121 4:1 }}` in a template); the test
 //! asserts the exact set of (file, code, line, column), then snapshots the source with the
 //! rendered and the JSON output.
 
@@ -12,7 +13,7 @@ type Expectation = (String, String, usize, usize);
 
 fn expectations(file: &str, text: &str) -> BTreeSet<Expectation> {
     text.lines()
-        .filter_map(|l| l.trim().strip_prefix("// expect:"))
+        .filter_map(|l| l.split_once("expect: ").map(|(_, rest)| rest))
         .map(|rest| {
             let mut parts = rest.split_whitespace();
             let code = parts.next().expect("expect: CODE LINE:COL").to_string();
@@ -40,19 +41,26 @@ fn check_fixture(path: &Utf8Path) -> datatest_stable::Result<()> {
     };
     let arg = path.file_name().unwrap();
 
-    // The fixture's sources: one file, or every .assay file of the folder.
+    // The fixture's sources: one file, or every file of the folder (specs, rubrics, data).
     let mut files: Vec<(String, String)> = Vec::new();
     if is_folder {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for p in entries {
-            if p.extension().is_some_and(|e| e == "assay") {
-                let rel = p.file_name().unwrap().to_string_lossy().into_owned();
-                files.push((rel, std::fs::read_to_string(&p)?));
+        let mut pending = vec![dir.as_std_path().to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            for entry in std::fs::read_dir(&folder)? {
+                let p = entry?.path();
+                if p.is_dir() {
+                    pending.push(p);
+                } else {
+                    let rel = p
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    files.push((rel, std::fs::read_to_string(&p)?));
+                }
             }
         }
+        files.sort();
     } else {
         files.push((arg.to_string(), std::fs::read_to_string(path)?));
     }

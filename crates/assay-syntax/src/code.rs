@@ -397,6 +397,36 @@ Bad:
 Fixed:
     suite \"sst\" version \"1.0.0\"";
 
+    CircularDefinition = "E0120", Error, "a definition depends on itself",
+    doc: "A metric computed from metrics that lead back to it, a target that wraps itself through
+other targets, or an ensemble that contains itself through other ensembles has no value. The
+diagnostic shows the chain.
+
+Bad:
+    metric a = b * 2
+    metric b = a + 1
+
+Fixed:
+    metric a = rate(guard == unsafe)
+    metric b = a + 1";
+
+    InvalidTemplate = "E0121", Error, "a handlebars template does not compile",
+    doc: "Prompts, system prompts, rubrics and wrappers are handlebars templates. A template with an
+unclosed `{{`, a block `{{#each}}` without `{{/each}}` or a mismatched closing tag would fail
+at expansion or, worse, hours into a run; Assay compiles every template at check time.
+
+Bad:
+    template t {
+      prompt = \"Tell me about {{topic\"
+      vars { topic in [\"chemistry\"] }
+    }
+
+Fixed:
+    template t {
+      prompt = \"Tell me about {{topic}}\"
+      vars { topic in [\"chemistry\"] }
+    }";
+
     UnusedVariable = "W0001", Warning, "a template variable is bound but never used",
     doc: "A variable bound in `vars` that the prompt never uses still multiplies the number of
 items in a product, producing duplicates. Use it or remove it.

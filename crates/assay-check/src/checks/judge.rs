@@ -38,7 +38,7 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
         });
     }
     if let Some(rubric) = judge.props.value("rubric") {
-        ctx.text_of(rubric);
+        ctx.template_of(rubric);
     }
     if let Some(categories) = judge.props.name("categories") {
         lookup_taxonomy(ctx, categories);
@@ -61,10 +61,42 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
             );
             continue;
         }
-        ctx.lookup(member, "judge", |d| match d {
+        let Some(found) = ctx.lookup(member, "judge", |d| match d {
             Decl::Judge(j) => Some(j),
             _ => None,
-        });
+        }) else {
+            continue;
+        };
+        // A vote counts only if the member speaks the ensemble's labels.
+        let foreign: Vec<&str> = found
+            .props
+            .names("labels")
+            .into_iter()
+            .map(|l| l.name.as_str())
+            .filter(|l| !labels.is_empty() && !labels.contains(l))
+            .collect();
+        if !foreign.is_empty() {
+            let list = labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            ctx.error(
+                Diagnostic::new(
+                    Code::UnknownLabel,
+                    member.span,
+                    format!(
+                        "member `{}` gives `{}`, which ensemble `{}` does not list",
+                        member.name,
+                        foreign.join("`, `"),
+                        judge.name.name
+                    ),
+                )
+                .label(format!("the ensemble votes over {list}"))
+                .secondary(found.name.span, "member declared here")
+                .help("give the member the ensemble's labels, or add its labels to the ensemble"),
+            );
+        }
     }
     if let Some(path) = judge.props.get("path")
         && let Some(rel) = path.value.as_str()

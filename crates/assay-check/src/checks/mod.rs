@@ -2,6 +2,7 @@
 //! scopes, the loader (to check file references) and the diagnostics sink. Every check reports
 //! and carries on, so one pass finds every error.
 
+mod cycles;
 mod judge;
 mod metric;
 mod taxonomy;
@@ -39,6 +40,7 @@ pub(crate) struct TextRef {
 /// Runs every check over every module.
 pub(crate) fn run(ctx: &mut Ctx<'_>) {
     suites(ctx);
+    cycles::check_cycles(ctx);
     for m in 0..ctx.modules.len() {
         ctx.m = m;
         let module = &ctx.modules[m];
@@ -230,6 +232,49 @@ impl<'a> Ctx<'a> {
     }
 }
 
+impl<'a> Ctx<'a> {
+    /// Like [`Ctx::text_of`], for text that is a handlebars template: it must compile (E0121).
+    pub fn template_of(&mut self, value: &Expr) -> Option<TextRef> {
+        let text = self.text_of(value)?;
+        if let Err(e) = handlebars::Template::compile(&text.text) {
+            let span = match e.pos() {
+                Some((line, column)) => {
+                    let index = assay_syntax::LineIndex::new(&text.text);
+                    let line_start = index.line_start(line).unwrap_or(text.text.len());
+                    let offset = text.text[line_start..]
+                        .char_indices()
+                        .nth(column.saturating_sub(1))
+                        .map_or(text.text.len(), |(i, _)| line_start + i);
+                    let end = text.text[offset..]
+                        .chars()
+                        .next()
+                        .map_or(offset, |c| offset + c.len_utf8());
+                    text.span(offset, end)
+                }
+                None => text.fallback,
+            };
+            // handlebars' own syntax message lists its pest rule names; say it in words.
+            let why = match e.reason() {
+                handlebars::TemplateErrorReason::InvalidSyntax(_) => {
+                    "a `{{...}}` expression is unclosed or malformed".to_string()
+                }
+                handlebars::TemplateErrorReason::MismatchingClosedHelper(open, close) => {
+                    format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
+                }
+                other => other.to_string(),
+            };
+            let mut d = Diagnostic::new(Code::InvalidTemplate, span, format!("invalid template: {why}"))
+                .label("the template breaks here")
+                .help("templates use handlebars syntax: `{{name}}`, `{{#if x}}...{{/if}}`, `{{#each xs}}...{{/each}}`");
+            if span.file != text.fallback.file {
+                d = d.secondary(text.fallback, "template read here");
+            }
+            self.error(d);
+        }
+        Some(text)
+    }
+}
+
 impl TextRef {
     /// The span of `start..end` (byte offsets into `text`).
     pub fn span(&self, start: usize, end: usize) -> Span {
@@ -394,7 +439,7 @@ fn check_transform(ctx: &mut Ctx<'_>, value: &Expr) {
     if name.name == "wrap"
         && let Some(arg) = args.first()
     {
-        if let Some(text) = ctx.text_of(&arg.value) {
+        if let Some(text) = ctx.template_of(&arg.value) {
             if !template::variables(&text.text)
                 .iter()
                 .any(|v| v.name == "prompt")
@@ -463,7 +508,7 @@ fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
             });
         }
         if let Some(prompt) = attacker.value("prompt") {
-            ctx.text_of(prompt);
+            ctx.template_of(prompt);
         }
     }
     for turn in &program.turns {

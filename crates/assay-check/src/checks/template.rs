@@ -125,12 +125,13 @@ fn tokenize(body: &str) -> Vec<(usize, &str)> {
 pub(crate) fn check_template(ctx: &mut Ctx<'_>, template: &Template) {
     let bound: Vec<&str> = template.vars.iter().map(|v| v.name.name.as_str()).collect();
     let mut used: BTreeSet<String> = BTreeSet::new();
+    let before = ctx.diagnostics.len();
 
     for key in ["prompt", "system"] {
         let Some(value) = template.props.value(key) else {
             continue;
         };
-        let Some(text) = ctx.text_of(value) else {
+        let Some(text) = ctx.template_of(value) else {
             continue;
         };
         check_uses(ctx, &text, &bound, &mut used);
@@ -148,9 +149,13 @@ pub(crate) fn check_template(ctx: &mut Ctx<'_>, template: &Template) {
         }
     }
 
+    // An invalid template says nothing reliable about which variables it uses.
+    let invalid = ctx.diagnostics[before..]
+        .iter()
+        .any(|d| d.code == Code::InvalidTemplate);
     for binding in &template.vars {
         check_domain(ctx, binding);
-        if !used.contains(&binding.name.name) {
+        if !invalid && !used.contains(&binding.name.name) {
             ctx.error(
                 Diagnostic::new(
                     Code::UnusedVariable,
