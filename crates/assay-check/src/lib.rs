@@ -6,6 +6,19 @@
 //! expressions, grade scales, versions, hashes and file references. All problems are reported
 //! in one pass, sorted by position. It reads files only through a [`SourceLoader`], never the
 //! network, and may depend only on `assay-syntax`.
+//!
+//! ```
+//! use assay_check::{MemoryLoader, Package, check};
+//! use std::path::Path;
+//!
+//! let loader = MemoryLoader::new().with(
+//!     "main.assay",
+//!     "use std::taxonomy::ailuminate_v1\ntemplate t { prompt = \"Hi\"  hazard = ailuminate_v1.vcx }\n",
+//! );
+//! let checked = check(&Package::single_file(Path::new("main.assay")), &loader).unwrap();
+//! assert_eq!(checked.diagnostics[0].message, "taxonomy `ailuminate_v1` has no code `vcx`");
+//! assert_eq!(checked.diagnostics[0].help.as_deref(), Some("did you mean `vcr`?"));
+//! ```
 
 mod checks;
 mod imports;

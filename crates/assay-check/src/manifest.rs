@@ -60,6 +60,9 @@ pub struct Manifest {
     pub version: String,
     /// Byte range of the version string in `text`.
     pub version_span: std::ops::Range<usize>,
+    pub description: Option<String>,
+    pub license: Option<String>,
+    pub authors: Vec<String>,
 }
 
 /// Reads `root/assay.toml` into a [`Package`]. `Err` is a message for a tool error: the
@@ -76,11 +79,6 @@ pub fn read_package(root: &Path, loader: &dyn SourceLoader) -> Result<Package, S
         .into_iter()
         .map(|(name, dep)| (name, normalize(&root.join(dep.path))))
         .collect();
-    let _ = (
-        &file.package.description,
-        &file.package.license,
-        &file.package.authors,
-    );
     let version_span = file.package.version.span();
     Ok(Package {
         root: root.to_path_buf(),
@@ -92,6 +90,9 @@ pub fn read_package(root: &Path, loader: &dyn SourceLoader) -> Result<Package, S
             name: file.package.name,
             version: file.package.version.into_inner(),
             version_span,
+            description: file.package.description,
+            license: file.package.license,
+            authors: file.package.authors,
         }),
     })
 }

@@ -5,6 +5,15 @@
 //! by every later stage and output ([`Diagnostic`], [`Code`], [`SourceMap`]). It is pure: it
 //! takes text and returns values plus diagnostics, never touching files or the network.
 //! It may not depend on any other Assay crate.
+//!
+//! ```
+//! use assay_syntax::{Code, FileId, parse};
+//!
+//! let (module, diagnostics) = parse(FileId(0), "taxonomy harm {\n  physical \"Physical harm\"\n");
+//! assert!(module.decls.is_empty());
+//! assert_eq!(diagnostics[0].code, Code::UnclosedBlock);
+//! assert_eq!(diagnostics[0].message, "expected `}` to close taxonomy `harm` opened here");
+//! ```
 
 pub mod ast;
 pub mod code;

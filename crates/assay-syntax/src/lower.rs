@@ -37,9 +37,8 @@ const KNOWN_WORDS: &[(&str, &[&str])] = &[
     ("role", &["prompt", "response"]),
 ];
 
-pub(crate) struct Lowerer<'t> {
+pub(crate) struct Lowerer {
     file: FileId,
-    text: &'t str,
     decls: Vec<Decl>,
     comments: Vec<Comment>,
     diagnostics: Vec<Diagnostic>,
@@ -96,11 +95,10 @@ fn is_noise(rule: Rule) -> bool {
     )
 }
 
-impl<'t> Lowerer<'t> {
-    pub(crate) fn new(file: FileId, text: &'t str) -> Self {
+impl Lowerer {
+    pub(crate) fn new(file: FileId) -> Self {
         Lowerer {
             file,
-            text,
             decls: Vec::new(),
             comments: Vec::new(),
             diagnostics: Vec::new(),
@@ -110,7 +108,6 @@ impl<'t> Lowerer<'t> {
     }
 
     pub(crate) fn finish(self) -> (Module, Vec<Diagnostic>) {
-        let _ = self.text;
         (
             Module {
                 file: self.file,

@@ -60,7 +60,7 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
             );
         }
     };
-    let mut lowerer = Lowerer::new(file, text);
+    let mut lowerer = Lowerer::new(file);
     let mut broken = Vec::new();
     let file_pair = pairs
         .into_iter()

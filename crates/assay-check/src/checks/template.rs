@@ -235,11 +235,10 @@ fn check_domain(ctx: &mut Ctx<'_>, binding: &VarBinding) {
     let domain = &binding.domain;
     match &domain.kind {
         ExprKind::List(_) => {}
-        ExprKind::Call { callee, args } if callee.name == "file" => {
+        ExprKind::Call { callee, .. } if callee.name == "file" => {
             if let Some((rel, span)) = domain.as_file_ref() {
                 ctx.file_ref(rel, span, true);
             } else {
-                let _ = args;
                 ctx.error(
                     Diagnostic::new(Code::BadCall, domain.span, "`file` takes one path string")
                         .label("expected `file(\"values.txt\")`"),
