@@ -44,6 +44,8 @@ pub(crate) struct Lowerer {
     diagnostics: Vec<Diagnostic>,
     /// Declarations dropped for an error already reported (see [`Module::broken`]).
     broken: Vec<Ident>,
+    /// The declaration being lowered has unreadable lines: skip missing-key errors.
+    lenient: bool,
     depth: usize,
 }
 
@@ -57,6 +59,7 @@ fn is_noise(rule: Rule) -> bool {
     matches!(
         rule,
         COMMENT
+            | bad_item
             | kw_suite
             | kw_version
             | kw_use
@@ -103,6 +106,7 @@ impl Lowerer {
             comments: Vec::new(),
             diagnostics: Vec::new(),
             broken: Vec::new(),
+            lenient: false,
             depth: 0,
         }
     }
@@ -135,10 +139,15 @@ impl Lowerer {
     }
 
     /// Lowers one top-level pair: a declaration or a comment between declarations.
-    pub(crate) fn decl(&mut self, pair: Pair<'_, Rule>) {
+    pub(crate) fn decl(&mut self, pair: Pair<'_, Rule>, text: &str) {
         for p in pair.clone().into_inner().flatten() {
             self.collect_comment(&p);
         }
+        // Lines that no block could read were swallowed by `bad_item`; report each. The
+        // declaration is still lowered, without missing-key errors its broken lines may cause.
+        let before = self.diagnostics.len();
+        self.bad_items(pair.clone(), text);
+        self.lenient = self.diagnostics.len() > before;
         let decl = match pair.as_rule() {
             Rule::COMMENT => return,
             Rule::suite_decl => Decl::Suite(self.lower_suite(pair)),
@@ -164,6 +173,23 @@ impl Lowerer {
             _ => return,
         };
         self.decls.push(decl);
+    }
+
+    fn bad_items(&mut self, pair: Pair<'_, Rule>, text: &str) {
+        let parent = pair.as_rule();
+        for child in pair.into_inner() {
+            if child.as_rule() == Rule::bad_item {
+                let d = crate::parser::diagnose(
+                    self.file,
+                    text,
+                    &child,
+                    crate::parser::probe_for(parent),
+                );
+                self.diagnostics.push(d);
+            } else {
+                self.bad_items(child, text);
+            }
+        }
     }
 
     fn collect_comment(&mut self, pair: &Pair<'_, Rule>) {
@@ -538,6 +564,9 @@ impl Lowerer {
     }
 
     fn missing(&mut self, what: &str, owner: &Ident, missing: &[&str]) {
+        if self.lenient {
+            return;
+        }
         let list = missing
             .iter()
             .map(|k| format!("`{k}`"))
@@ -920,7 +949,7 @@ impl Lowerer {
         }
         let props = self.reject_duplicates(props);
         let props = self.validate(&schema::DATASET, props, &name);
-        if props.get("path").is_none() && props.get("url").is_none() {
+        if props.get("path").is_none() && props.get("url").is_none() && !self.lenient {
             self.error(
                 Diagnostic::new(
                     Code::MissingKey,
@@ -1002,7 +1031,7 @@ impl Lowerer {
                 return None;
             }
         };
-        if variants.is_empty() {
+        if variants.is_empty() && !self.lenient {
             self.error(
                 Diagnostic::new(
                     Code::MissingKey,

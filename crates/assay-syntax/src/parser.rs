@@ -75,12 +75,13 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
                 }
             }
             Rule::EOI => {}
-            _ => lowerer.decl(pair),
+            _ => lowerer.decl(pair, text),
         }
     }
     let (mut module, mut lowered) = lowerer.finish();
     module.broken.append(&mut broken);
     diagnostics.append(&mut lowered);
+    crate::diagnostic::sort_diagnostics(&mut diagnostics);
     (module, diagnostics)
 }
 
@@ -128,28 +129,72 @@ static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Parses a failed chunk with pest's attempt tracking on, which lists the literal tokens
 /// expected ("expected `}`"). Tracking costs time, so it is on only for these re-parses; a
 /// parse elsewhere that overlaps one merely tracks too, with the same result.
-fn parse_with_detail(chunk: &str) -> Result<(), pest::error::Error<Rule>> {
+fn parse_with_detail(rule: Rule, chunk: &str) -> Result<(), pest::error::Error<Rule>> {
     let _guard = DETAIL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     pest::set_error_detail(true);
-    let result = AssayParser::parse(Rule::single_decl, chunk).map(|_| ());
+    let result = AssayParser::parse(rule, chunk).map(|_| ());
     pest::set_error_detail(false);
     result
 }
 
-/// Explains why one swallowed chunk does not parse.
+/// Explains why one swallowed declaration does not parse.
 fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnostic {
+    diagnose(file, text, chunk, Rule::single_decl)
+}
+
+/// The rule that re-parses a block item swallowed by `bad_item` inside a `parent` block.
+pub(crate) fn probe_for(parent: Rule) -> Rule {
+    match parent {
+        Rule::taxonomy_decl | Rule::category => Rule::probe_taxonomy,
+        Rule::mapping_decl => Rule::probe_mapping,
+        Rule::template_decl => Rule::probe_template,
+        Rule::vars_block => Rule::probe_vars,
+        Rule::dataset_decl => Rule::probe_dataset,
+        Rule::columns_block => Rule::probe_columns,
+        Rule::value_map => Rule::probe_values,
+        Rule::program_decl => Rule::probe_program,
+        Rule::judge_decl => Rule::probe_judge,
+        Rule::grade_decl => Rule::probe_grade,
+        Rule::report_decl => Rule::probe_report,
+        _ => Rule::probe_property,
+    }
+}
+
+/// What may stand where a whole `rule` was expected, in words.
+fn what_fits(rule: Rule) -> &'static str {
+    match rule {
+        Rule::probe_taxonomy => "a property or a category `code \"Title\"`",
+        Rule::probe_mapping => "a mapping rule `CODE -> CODE`",
+        Rule::probe_template => "a property, `vars` or `generate`",
+        Rule::probe_vars => "a variable binding `name in [...]`",
+        Rule::probe_dataset => "a property, `columns`, `map` or `item`",
+        Rule::probe_columns => "a column `name: type`",
+        Rule::probe_values => "a value rule `\"value\" -> code`",
+        Rule::probe_program => "a property, `user ...`, `attacker` or `stop when`",
+        Rule::probe_judge => "a property or `aspects`",
+        Rule::probe_grade => "a property or a `band`",
+        Rule::probe_report => "a property, `table` or `chart`",
+        Rule::probe_property => "a property `key = value`",
+        _ => "a declaration",
+    }
+}
+
+/// Explains why `chunk` does not parse as `rule`: a whole declaration (`single_decl`) or one
+/// block item (`probe_*`).
+pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: Rule) -> Diagnostic {
     let start = chunk.as_span().start();
     let chunk_text = chunk.as_str();
-    let error = match parse_with_detail(chunk_text) {
-        // The chunk parses alone: it was cut short by a top-level keyword at column 0 that
-        // sits inside it, e.g. a category named `metric`. Report its start.
-        Ok(_) => {
+    let is_item = rule != Rule::single_decl;
+    let error = match parse_with_detail(rule, chunk_text) {
+        // The chunk parses alone: it was cut short by a top-level keyword at column 0 (or a
+        // `}`) that sits inside it. Report its start.
+        Ok(()) => {
             return Diagnostic::new(
                 Code::SyntaxError,
                 Span::new(file, start, start + first_word(chunk_text).len()),
-                "this declaration could not be read",
+                if is_item { "this line could not be read" } else { "this declaration could not be read" },
             )
             .label("here")
             .help("indent nested lines: a line starting at column 0 with a declaration keyword begins a new declaration");
@@ -167,10 +212,18 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
     }
     let rest_is_blank = is_blank(&chunk_text[pos..]);
     let mut expected = expected_words(&error);
-    if pos == 0 && expected.is_empty() {
-        expected.push("a declaration".to_string());
+    if is_item {
+        // An item's text ends at its line: "end of file" there means "end of the line".
+        for w in &mut expected {
+            if w == "end of file" {
+                *w = "the end of the line".to_string();
+            }
+        }
     }
-    if let Some(opener) = unclosed_opener(&chunk_text[..pos]) {
+    if expected.is_empty() {
+        expected.push(what_fits(rule).to_string());
+    }
+    if let Some(opener) = unclosed_opener(&chunk_text[..pos]).filter(|_| !is_item) {
         let closer = closer_of(chunk_text.as_bytes()[opener]);
         let expects_closer = expected.iter().any(|w| w == &format!("`{closer}`"));
         if rest_is_blank || expects_closer && at_next_line_start(chunk_text, pos) {
@@ -191,7 +244,11 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
         }
     }
 
-    let found = describe_found(&chunk_text[pos..], start + pos >= text.trim_end().len());
+    let found = if is_item && chunk_text[pos..].trim().is_empty() {
+        "the end of the line".to_string()
+    } else {
+        describe_found(&chunk_text[pos..], start + pos >= text.trim_end().len())
+    };
     let len = found_len(&chunk_text[pos..]);
     let message = if expected.is_empty() {
         format!("unexpected {found}")
@@ -205,7 +262,7 @@ fn diagnose_chunk(file: FileId, text: &str, chunk: &Pair<'_, Rule>) -> Diagnosti
             format!("expected {}", join_words(&expected))
         },
     );
-    if pos == 0 {
+    if pos == 0 && !is_item {
         d = d.help(
             "a file is a list of declarations: suite, use, taxonomy, mapping, persona, template, \
              dataset, axis, target, program, judge, metric, grade, report",

@@ -141,13 +141,57 @@ fn one_bad_declaration_does_not_hide_the_others() {
         .filter_map(|d| d.name())
         .map(|n| n.name.as_str())
         .collect();
-    assert_eq!(names, ["j", "fine"]);
+    // The target keeps its readable lines; only the broken metric is lost.
+    assert_eq!(names, ["a", "j", "fine"]);
     let codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
     assert_eq!(codes, [Code::SyntaxError, Code::UnclosedBlock]);
     assert_eq!(
         diags[1].message,
         "expected `)` to close metric `broken` opened here"
     );
+}
+
+#[test]
+fn every_bad_line_of_a_block_is_reported_and_the_block_survives() {
+    let text = "target t {\n  provider = openai\n  model = = \"x\"\n  temperature 0\n  seed = 1\n}\n\
+                taxonomy harm {\n  vcr \"Violent\"\n  ncr Non-violent\n  src \"Sex crimes\"\n}\n";
+    let (module, diags) = parse(FileId(0), text);
+    let found: Vec<(Code, &str, &str)> = diags
+        .iter()
+        .map(|d| (d.code, d.message.as_str(), &text[d.primary.span.range()]))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Code::SyntaxError, "expected a value, found `=`", "="),
+            (Code::SyntaxError, "expected `=`, found a number", "0"),
+            (
+                Code::SyntaxError,
+                "expected a string or `=`, found `Non`",
+                "Non"
+            ),
+        ]
+    );
+    // No "missing `model`" cascade; the readable properties and categories are kept.
+    let Decl::Target(t) = &module.decls[0] else {
+        panic!()
+    };
+    assert_eq!(
+        t.props
+            .iter()
+            .map(|p| p.key.name.as_str())
+            .collect::<Vec<_>>(),
+        ["provider", "seed"]
+    );
+    let Decl::Taxonomy(harm) = &module.decls[1] else {
+        panic!()
+    };
+    let codes: Vec<&str> = harm
+        .categories
+        .iter()
+        .map(|c| c.code.name.as_str())
+        .collect();
+    assert_eq!(codes, ["vcr", "src"]);
 }
 
 #[test]

@@ -416,7 +416,8 @@ fn infer_binary(
         BinaryOp::Eq | BinaryOp::Ne => match (l, r) {
             (Ty::Label { owner, labels: set }, Ty::Word(w))
             | (Ty::Word(w), Ty::Label { owner, labels: set }) => {
-                if !set.contains(&w.name) {
+                // An empty set is unknown (the judge's `labels` line did not parse).
+                if !set.is_empty() && !set.contains(&w.name) {
                     let set: Vec<&str> = set.iter().map(String::as_str).collect();
                     unknown_label(ctx, &owner, &w, &set);
                 }
@@ -442,6 +443,7 @@ fn infer_binary(
                 let set_refs: Vec<&str> = set.iter().map(String::as_str).collect();
                 for item in items {
                     if let Ty::Word(w) = item
+                        && !set.is_empty()
                         && !set.contains(&w.name)
                     {
                         unknown_label(ctx, &owner, &w, &set_refs);
