@@ -5,6 +5,7 @@ use assay_syntax::{Diagnostic, Severity, SourceMap, Span};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
 /// A diagnostic bound to its source, in the shape miette renders.
 struct Report {
@@ -12,7 +13,7 @@ struct Report {
     message: String,
     severity: miette::Severity,
     help: Option<String>,
-    source: NamedSource<String>,
+    source: NamedSource<Arc<str>>,
     labels: Vec<LabeledSpan>,
     /// Secondary labels in other files, rendered as related notes.
     related: Vec<Report>,
@@ -75,12 +76,21 @@ fn labeled(span: Span, message: &str, primary: bool) -> LabeledSpan {
     }
 }
 
-fn source(sources: &SourceMap, span: Span) -> NamedSource<String> {
-    let file = sources.get(span.file);
-    NamedSource::new(file.name.clone(), file.text.clone())
+/// Each file's text, shared by all the diagnostics that show it.
+struct Texts(Vec<Arc<str>>);
+
+impl Texts {
+    fn new(sources: &SourceMap) -> Self {
+        Texts(sources.files().map(|f| Arc::from(f.text.as_str())).collect())
+    }
+
+    fn source(&self, sources: &SourceMap, span: Span) -> NamedSource<Arc<str>> {
+        let file = sources.get(span.file);
+        NamedSource::new(file.name.clone(), Arc::clone(&self.0[span.file.0 as usize]))
+    }
 }
 
-fn report(sources: &SourceMap, d: &Diagnostic) -> Report {
+fn report(sources: &SourceMap, texts: &Texts, d: &Diagnostic) -> Report {
     let file = d.primary.span.file;
     let mut labels = vec![labeled(d.primary.span, &d.primary.message, true)];
     let mut related = Vec::new();
@@ -93,7 +103,7 @@ fn report(sources: &SourceMap, d: &Diagnostic) -> Report {
                 message: label.message.clone(),
                 severity: miette::Severity::Advice,
                 help: None,
-                source: source(sources, label.span),
+                source: texts.source(sources, label.span),
                 labels: vec![labeled(label.span, &label.message, true)],
                 related: Vec::new(),
             });
@@ -107,7 +117,7 @@ fn report(sources: &SourceMap, d: &Diagnostic) -> Report {
             Severity::Warning => miette::Severity::Warning,
         },
         help: d.help.clone(),
-        source: source(sources, d.primary.span),
+        source: texts.source(sources, d.primary.span),
         labels,
         related,
     }
@@ -123,9 +133,10 @@ pub fn human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool, width
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(width)
         .with_context_lines(1);
+    let texts = Texts::new(sources);
     let mut out = String::new();
     for d in diagnostics {
-        let r = report(sources, d);
+        let r = report(sources, &texts, d);
         if handler.render_report(&mut out, &r).is_err() {
             out.push_str(&format!("{}: {}\n", d.code, d.message));
         }
