@@ -81,7 +81,12 @@ struct Texts(Vec<Arc<str>>);
 
 impl Texts {
     fn new(sources: &SourceMap) -> Self {
-        Texts(sources.files().map(|f| Arc::from(f.text.as_str())).collect())
+        Texts(
+            sources
+                .files()
+                .map(|f| Arc::from(f.text.as_str()))
+                .collect(),
+        )
     }
 
     fn source(&self, sources: &SourceMap, span: Span) -> NamedSource<Arc<str>> {

@@ -1,8 +1,8 @@
 //! Judges: their models, rubrics, members, parsers and preprocessing steps, and that every
 //! label they name (`match`, `otherwise`, `tie`) is in their label set.
 
-use super::Ctx;
 use super::taxonomy::lookup_taxonomy;
+use super::{Ctx, builtin};
 use assay_syntax::ast::*;
 use assay_syntax::{Code, Diagnostic, did_you_mean};
 
@@ -200,50 +200,9 @@ fn check_regex(ctx: &mut Ctx<'_>, pattern: &str, span: assay_syntax::Span) {
 
 fn check_call_list(ctx: &mut Ctx<'_>, items: &[Expr], known: &[(&str, usize)], what: &str) {
     for item in items {
-        let (name, args) = match &item.kind {
-            ExprKind::Path(p) if p.len() == 1 => (&p[0], &[][..]),
-            ExprKind::Call { callee, args } => (callee, args.as_slice()),
-            _ => {
-                ctx.error(
-                    Diagnostic::new(
-                        Code::WrongValueType,
-                        item.span,
-                        format!("expected a {what}, found {}", item.describe()),
-                    )
-                    .label(format!("not a {what}")),
-                );
-                continue;
-            }
-        };
-        let Some((_, arity)) = known.iter().find(|(n, _)| *n == name.name) else {
-            let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
-            ctx.error(
-                Diagnostic::new(
-                    Code::BadCall,
-                    name.span,
-                    format!("unknown {what} `{}`", name.name),
-                )
-                .label(format!("not a {what}"))
-                .suggest(did_you_mean(&name.name, names.iter().copied()))
-                .help(format!("{what}s: {}", names.join(", "))),
-            );
+        let Some((name, args)) = builtin(ctx, item, known, what) else {
             continue;
         };
-        if args.len() != *arity {
-            ctx.error(
-                Diagnostic::new(
-                    Code::BadCall,
-                    item.span,
-                    format!(
-                        "`{}` takes {arity} argument(s), found {}",
-                        name.name,
-                        args.len()
-                    ),
-                )
-                .label("wrong number of arguments"),
-            );
-            continue;
-        }
         if matches!(name.name.as_str(), "regex" | "extract" | "not_applicable")
             && let Some(pattern) = args.first().and_then(|a| a.value.as_str())
         {

@@ -91,22 +91,24 @@ impl<'a> Ctx<'a> {
         kind: &str,
         pick: impl Fn(&'a Decl) -> Option<&'a T>,
     ) -> Option<&'a T> {
+        let candidates = || -> Vec<&'a str> {
+            self.scopes.visible[self.m]
+                .iter()
+                .filter(|(_, d)| pick(self.decl(**d)).is_some())
+                .map(|(n, _)| n.as_str())
+                .collect()
+        };
         match self.find(&name.name) {
             Some(decl) => match pick(decl) {
                 Some(found) => Some(found),
                 None => {
-                    let candidates: Vec<&str> = self.scopes.visible[self.m]
-                        .iter()
-                        .filter(|(_, d)| pick(self.decl(**d)).is_some())
-                        .map(|(n, _)| n.as_str())
-                        .collect();
                     let d = Diagnostic::new(
                         Code::UndefinedName,
                         name.span,
                         format!("`{}` is a {}, not a {kind}", name.name, decl.kind_name()),
                     )
                     .label(format!("expected a {kind}"));
-                    let d = match candidates.as_slice() {
+                    let d = match candidates().as_slice() {
                         [] => d.help(format!("declare a {kind} and refer to it by name")),
                         some => d.help(format!("{kind}s in scope: {}", some.join(", "))),
                     };
@@ -116,11 +118,7 @@ impl<'a> Ctx<'a> {
             },
             None if self.is_broken(&name.name) => None,
             None => {
-                let candidates: Vec<&str> = self.scopes.visible[self.m]
-                    .iter()
-                    .filter(|(_, d)| pick(self.decl(**d)).is_some())
-                    .map(|(n, _)| n.as_str())
-                    .collect();
+                let candidates = candidates();
                 self.undefined(name, kind, candidates);
                 None
             }
@@ -390,41 +388,49 @@ fn check_axis(ctx: &mut Ctx<'_>, axis: &Axis) {
     }
 }
 
-fn check_transform(ctx: &mut Ctx<'_>, value: &Expr) {
-    let (name, args) = match &value.kind {
+/// Checks a use of a built-in such as `base64`, `wrap("...")` or `json("field")`: a known name
+/// (from `known`, with its argument count) used bare or called with the right number of
+/// arguments. Returns the name and arguments when it is valid, for checks of the arguments.
+pub(crate) fn builtin<'e>(
+    ctx: &mut Ctx<'_>,
+    item: &'e Expr,
+    known: &[(&str, usize)],
+    what: &str,
+) -> Option<(&'e Ident, &'e [Arg])> {
+    let (name, args) = match &item.kind {
         ExprKind::Path(p) if p.len() == 1 => (&p[0], &[][..]),
         ExprKind::Call { callee, args } => (callee, args.as_slice()),
         _ => {
             ctx.error(
                 Diagnostic::new(
                     Code::WrongValueType,
-                    value.span,
-                    format!("expected a transform, found {}", value.describe()),
+                    item.span,
+                    format!("expected a {what}, found {}", item.describe()),
                 )
-                .label("expected a transform such as `base64` or `wrap(\"...{{prompt}}...\")`"),
+                .label(format!("not a {what}")),
             );
-            return;
+            return None;
         }
     };
-    let Some((_, arity)) = TRANSFORMS.iter().find(|(n, _)| *n == name.name) else {
-        let names: Vec<&str> = TRANSFORMS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+    let Some((_, arity)) = known.iter().find(|(n, _)| *n == name.name) else {
         ctx.error(
             Diagnostic::new(
                 Code::BadCall,
                 name.span,
-                format!("unknown transform `{}`", name.name),
+                format!("unknown {what} `{}`", name.name),
             )
-            .label("not a built-in transform")
+            .label(format!("not a built-in {what}"))
             .suggest(did_you_mean(&name.name, names.iter().copied()))
-            .help(format!("transforms: {}", names.join(", "))),
+            .help(format!("{what}s: {}", names.join(", "))),
         );
-        return;
+        return None;
     };
     if args.len() != *arity {
         ctx.error(
             Diagnostic::new(
                 Code::BadCall,
-                value.span,
+                item.span,
                 format!(
                     "`{}` takes {arity} argument{}, found {}",
                     name.name,
@@ -434,8 +440,15 @@ fn check_transform(ctx: &mut Ctx<'_>, value: &Expr) {
             )
             .label("wrong number of arguments"),
         );
-        return;
+        return None;
     }
+    Some((name, args))
+}
+
+fn check_transform(ctx: &mut Ctx<'_>, value: &Expr) {
+    let Some((name, args)) = builtin(ctx, value, TRANSFORMS, "transform") else {
+        return;
+    };
     if name.name == "wrap"
         && let Some(arg) = args.first()
     {
