@@ -126,27 +126,85 @@ impl<'a> GraphLoader<'a> {
 
     /// Resolves one `use` of module `from`, loading the target if new.
     fn resolve(&mut self, from: usize, u: &Use) -> Option<usize> {
-        let (origin, text) = match &u.source {
-            ImportSource::Std(segments) => {
-                let names: Vec<&str> = segments.iter().map(|s| s.name.as_str()).collect();
-                let full = format!("std::{}", names.join("::"));
-                let Some(text) = stdlib::module(&names) else {
-                    let all = stdlib::modules();
-                    let suggestion = did_you_mean(&full, all.iter().map(String::as_str));
-                    let d = Diagnostic::new(
-                        Code::UnknownStdModule,
+        let origin = self.locate(from, u)?;
+        if let Some(&existing) = self.index.get(&origin) {
+            if let Some(pos) = self.stack.iter().position(|m| *m == existing) {
+                let chain: Vec<String> = self.stack[pos..]
+                    .iter()
+                    .chain(std::iter::once(&existing))
+                    .map(|m| self.sources.get(self.modules[*m].file).name.clone())
+                    .collect();
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::ImportCycle,
                         u.source_span,
-                        format!("no standard-library module `{full}`"),
+                        format!("import cycle: {}", chain.join(" → ")),
                     )
-                    .label("not in the standard library");
-                    let d = match suggestion {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!("the standard library has: {}", all.join(", "))),
+                    .label("this import closes the cycle")
+                    .help("move the shared definitions into a module that both import"),
+                );
+                return None;
+            }
+            return Some(existing);
+        }
+        let text = match &origin {
+            Origin::Std(name) => {
+                let segments: Vec<&str> = name.trim_start_matches("std::").split("::").collect();
+                stdlib::module(&segments)?.to_string()
+            }
+            Origin::File { path, .. } => match self.loader.read(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    let shown = path.display();
+                    let d = if self.loader.is_file(path) {
+                        Diagnostic::new(
+                            Code::ImportNotFound,
+                            u.source_span,
+                            format!("cannot read `{shown}`: {e}"),
+                        )
+                        .label("unreadable file")
+                        .help("spec files must be UTF-8 text")
+                    } else {
+                        Diagnostic::new(
+                            Code::ImportNotFound,
+                            u.source_span,
+                            format!("cannot find `{shown}`"),
+                        )
+                        .label(format!("no file at {shown}"))
+                        .help("file imports are relative to the importing file")
                     };
                     self.diagnostics.push(d);
                     return None;
+                }
+            },
+        };
+        Some(self.visit(origin, text))
+    }
+
+    /// Where a `use` points, without reading it: a std module that exists, or a file path
+    /// inside its package.
+    fn locate(&mut self, from: usize, u: &Use) -> Option<Origin> {
+        match &u.source {
+            ImportSource::Std(segments) => {
+                let names: Vec<&str> = segments.iter().map(|s| s.name.as_str()).collect();
+                let full = format!("std::{}", names.join("::"));
+                if stdlib::module(&names).is_some() {
+                    return Some(Origin::Std(full));
+                }
+                let all = stdlib::modules();
+                let suggestion = did_you_mean(&full, all.iter().map(String::as_str));
+                let d = Diagnostic::new(
+                    Code::UnknownStdModule,
+                    u.source_span,
+                    format!("no standard-library module `{full}`"),
+                )
+                .label("not in the standard library");
+                let d = match suggestion {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("the standard library has: {}", all.join(", "))),
                 };
-                (Origin::Std(full), text.to_string())
+                self.diagnostics.push(d);
+                None
             }
             ImportSource::File(path) => {
                 let module = &self.modules[from];
@@ -163,28 +221,7 @@ impl<'a> GraphLoader<'a> {
                     return None;
                 };
                 let target = self.file_in_package(&root, &dir, &path.value, path.span)?;
-                let text = match self.loader.read(&target) {
-                    Ok(text) => text,
-                    Err(_)
-                        if !self.index.contains_key(&Origin::File {
-                            path: target.clone(),
-                            root: root.clone(),
-                        }) =>
-                    {
-                        self.diagnostics.push(
-                            Diagnostic::new(
-                                Code::ImportNotFound,
-                                path.span,
-                                format!("cannot find `{}`", path.value),
-                            )
-                            .label(format!("no file at {}", target.display()))
-                            .help("paths are relative to the importing file"),
-                        );
-                        return None;
-                    }
-                    Err(_) => String::new(),
-                };
-                (Origin::File { path: target, root }, text)
+                Some(Origin::File { path: target, root })
             }
             ImportSource::Package { package, path } => {
                 let Some(dep_root) = self.package.dependencies.get(&package.name) else {
@@ -210,45 +247,9 @@ impl<'a> GraphLoader<'a> {
                     .with_extension("assay");
                 let root = normalize(dep_root);
                 let target = normalize(&root.join(&rel));
-                let Ok(text) = self.loader.read(&target) else {
-                    self.diagnostics.push(
-                        Diagnostic::new(
-                            Code::ImportNotFound,
-                            u.source_span,
-                            format!(
-                                "package `{}` has no module `{}`",
-                                package.name,
-                                rel.display()
-                            ),
-                        )
-                        .label(format!("no file at {}", target.display())),
-                    );
-                    return None;
-                };
-                (Origin::File { path: target, root }, text)
+                Some(Origin::File { path: target, root })
             }
-        };
-        if let Some(&existing) = self.index.get(&origin) {
-            if let Some(pos) = self.stack.iter().position(|m| *m == existing) {
-                let chain: Vec<String> = self.stack[pos..]
-                    .iter()
-                    .chain(std::iter::once(&existing))
-                    .map(|m| self.sources.get(self.modules[*m].file).name.clone())
-                    .collect();
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::ImportCycle,
-                        u.source_span,
-                        format!("import cycle: {}", chain.join(" → ")),
-                    )
-                    .label("this import closes the cycle")
-                    .help("move the shared definitions into a module that both import"),
-                );
-                return None;
-            }
-            return Some(existing);
         }
-        Some(self.visit(origin, text))
     }
 
     /// Resolves `rel` against `dir`, refusing absolute paths and paths leaving `root`.
