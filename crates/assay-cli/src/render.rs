@@ -13,7 +13,7 @@ struct Report {
     message: String,
     severity: miette::Severity,
     help: Option<String>,
-    source: NamedSource<Arc<str>>,
+    source: NamedSource<Window>,
     labels: Vec<LabeledSpan>,
     /// Secondary labels in other files, rendered as related notes.
     related: Vec<Report>,
@@ -89,14 +89,85 @@ impl Texts {
         )
     }
 
-    fn source(&self, sources: &SourceMap, span: Span) -> NamedSource<Arc<str>> {
-        let file = sources.get(span.file);
-        NamedSource::new(file.name.clone(), Arc::clone(&self.0[span.file.0 as usize]))
+    /// The part of a file that `spans` (all in that file) are shown in.
+    fn source(&self, sources: &SourceMap, spans: &[Span]) -> NamedSource<Window> {
+        let file = sources.get(spans[0].file);
+        let text = Arc::clone(&self.0[spans[0].file.0 as usize]);
+        let lowest = spans.iter().map(|s| s.start as usize).min().unwrap_or(0);
+        let highest = spans.iter().map(|s| s.end as usize).max().unwrap_or(0);
+        let first_line = file
+            .line_index
+            .line_col(&text, lowest)
+            .line
+            .saturating_sub(1 + WINDOW_MARGIN);
+        let last_line = file.line_index.line_col(&text, highest).line + WINDOW_MARGIN;
+        let start = file.line_index.line_start(first_line + 1).unwrap_or(0);
+        let end = file
+            .line_index
+            .line_start(last_line + 1)
+            .unwrap_or(text.len());
+        NamedSource::new(
+            file.name.clone(),
+            Window {
+                text,
+                start,
+                end,
+                first_line,
+            },
+        )
+    }
+}
+
+/// Lines of context kept around the labels, beyond the one line the handler shows.
+const WINDOW_MARGIN: usize = 2;
+
+/// A window of a file's text around a diagnostic's labels. miette finds a span's line by
+/// scanning its source from the start; handing it a window keeps the cost of rendering one
+/// diagnostic independent of the file's size. Lines and offsets are reported as in the whole
+/// file.
+struct Window {
+    text: Arc<str>,
+    start: usize,
+    end: usize,
+    /// 0-based line number of `start`.
+    first_line: usize,
+}
+
+impl miette::SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let window = &self.text[self.start..self.end];
+        let offset = span
+            .offset()
+            .checked_sub(self.start)
+            .ok_or(miette::MietteError::OutOfBounds)?;
+        let local = miette::SourceSpan::new(offset.into(), span.len());
+        let contents = window.read_span(&local, context_lines_before, context_lines_after)?;
+        let data_span = contents.span();
+        Ok(Box::new(miette::MietteSpanContents::new(
+            contents.data(),
+            miette::SourceSpan::new((data_span.offset() + self.start).into(), data_span.len()),
+            contents.line() + self.first_line,
+            contents.column(),
+            contents.line_count() + self.first_line,
+        )))
     }
 }
 
 fn report(sources: &SourceMap, texts: &Texts, d: &Diagnostic) -> Report {
     let file = d.primary.span.file;
+    let same_file: Vec<Span> = std::iter::once(d.primary.span)
+        .chain(
+            d.secondary
+                .iter()
+                .map(|l| l.span)
+                .filter(|s| s.file == file),
+        )
+        .collect();
     let mut labels = vec![labeled(d.primary.span, &d.primary.message, true)];
     let mut related = Vec::new();
     for label in &d.secondary {
@@ -108,7 +179,7 @@ fn report(sources: &SourceMap, texts: &Texts, d: &Diagnostic) -> Report {
                 message: label.message.clone(),
                 severity: miette::Severity::Advice,
                 help: None,
-                source: texts.source(sources, label.span),
+                source: texts.source(sources, &[label.span]),
                 labels: vec![labeled(label.span, &label.message, true)],
                 related: Vec::new(),
             });
@@ -122,7 +193,7 @@ fn report(sources: &SourceMap, texts: &Texts, d: &Diagnostic) -> Report {
             Severity::Warning => miette::Severity::Warning,
         },
         help: d.help.clone(),
-        source: texts.source(sources, d.primary.span),
+        source: texts.source(sources, &same_file),
         labels,
         related,
     }
