@@ -177,14 +177,23 @@ impl Lowerer {
 
     fn bad_items(&mut self, pair: Pair<'_, Rule>, text: &str) {
         let parent = pair.as_rule();
+        // After a `"""` or `/*` that never closes, the block's later lines are its text: they
+        // are not reported one by one.
+        let mut inside_open_text = false;
         for child in pair.into_inner() {
             if child.as_rule() == Rule::bad_item {
+                if inside_open_text {
+                    continue;
+                }
                 let d = crate::parser::diagnose(
                     self.file,
                     text,
                     &child,
                     crate::parser::probe_for(parent),
                 );
+                inside_open_text = d.message.starts_with("unterminated")
+                    && (d.message.contains("comment")
+                        || text[d.primary.span.range()].starts_with("\"\"\""));
                 self.diagnostics.push(d);
             } else {
                 self.bad_items(child, text);

@@ -207,7 +207,7 @@ pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: R
     };
     let at = start + pos;
 
-    if let Some(d) = unterminated_string(file, text, at) {
+    if let Some(d) = unterminated(file, text, at) {
         return d;
     }
     let rest_is_blank = is_blank(&chunk_text[pos..]);
@@ -303,10 +303,43 @@ fn declared_name(file: FileId, chunk: &Pair<'_, Rule>) -> Option<Ident> {
     })
 }
 
-/// A `"` at `at` whose string never closes on its line.
-fn unterminated_string(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+/// An unterminated string or block comment at `at`: a `"` whose string never closes on its
+/// line, a `"""` never closed, or a `/*` without `*/`.
+fn unterminated(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+    // pest may stop on the third quote of `"""` after reading `""` as an empty string.
+    let triple_at = [at, at.saturating_sub(1), at.saturating_sub(2)]
+        .into_iter()
+        .find(|&i| text.get(i..).is_some_and(|r| r.starts_with("\"\"\"")) && i + 3 > at);
+    if let Some(start) = triple_at {
+        if text[start + 3..].contains("\"\"\"") {
+            return None;
+        }
+        return Some(
+            Diagnostic::new(
+                Code::UnterminatedString,
+                Span::new(file, start, start + 3),
+                "unterminated string",
+            )
+            .label("this `\"\"\"` is never closed")
+            .help("close the text with `\"\"\"`"),
+        );
+    }
     let rest = text.get(at..)?;
-    if !rest.starts_with('"') || rest.starts_with("\"\"\"") {
+    if rest.starts_with("/*") {
+        if rest.contains("*/") {
+            return None;
+        }
+        return Some(
+            Diagnostic::new(
+                Code::SyntaxError,
+                Span::new(file, at, at + 2),
+                "unterminated block comment",
+            )
+            .label("this comment is never closed")
+            .help("close it with `*/`"),
+        );
+    }
+    if !rest.starts_with('"') {
         return None;
     }
     let line = rest.split('\n').next().unwrap_or(rest);
