@@ -37,6 +37,21 @@ const KNOWN_WORDS: &[(&str, &[&str])] = &[
     ("role", &["prompt", "response"]),
 ];
 
+/// Bounds of numeric keys, inclusive: a value outside is meaningless to every provider or
+/// statistic that reads it.
+const RANGES: &[(&str, f64, f64)] = &[
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("max_tokens", 1.0, f64::INFINITY),
+    ("rate_limit", f64::MIN_POSITIVE, f64::INFINITY),
+    ("concurrency", 1.0, f64::INFINITY),
+    ("timeout", f64::MIN_POSITIVE, f64::INFINITY),
+    ("confidence", f64::MIN_POSITIVE, 1.0 - f64::EPSILON),
+    ("min_valid", 1.0, f64::INFINITY),
+    ("max_turns", 1.0, f64::INFINITY),
+    ("bootstrap", 1.0, f64::INFINITY),
+];
+
 pub(crate) struct Lowerer {
     file: FileId,
     decls: Vec<Decl>,
@@ -556,6 +571,12 @@ impl Lowerer {
             if let Some(word) = p.value.as_name() {
                 self.check_word(key.name, word);
             }
+            if !self.in_range(&p) {
+                continue;
+            }
+            if key.shape == schema::Shape::Names {
+                self.check_name_list(&p);
+            }
             kept.push(p);
         }
         let missing: Vec<&str> = schema
@@ -591,6 +612,71 @@ impl Lowerer {
             .label(format!("needs {list}"))
             .help(format!("add `{first} = ...` to the block")),
         );
+    }
+
+    /// Reports a number outside its key's range (see [`RANGES`]).
+    fn in_range(&mut self, p: &Property) -> bool {
+        let (Some(n), Some((_, min, max))) = (
+            p.value.as_number(),
+            RANGES.iter().find(|(k, _, _)| *k == p.key.name),
+        ) else {
+            return true;
+        };
+        if n >= *min && n <= *max {
+            return true;
+        }
+        let bound = match (*min, *max) {
+            (min, max) if max.is_infinite() && min == f64::MIN_POSITIVE => "above 0".to_string(),
+            (min, max) if max.is_infinite() => format!("at least {min}"),
+            (min, max) if min == f64::MIN_POSITIVE => format!("above 0 and below {}", max.ceil()),
+            (min, max) => format!("between {min} and {max}"),
+        };
+        self.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                p.value.span,
+                format!("`{}` must be {bound}, found {n}", p.key.name),
+            )
+            .label("out of range"),
+        );
+        false
+    }
+
+    /// A list of names (labels, members, axes) must not be empty nor repeat a name.
+    fn check_name_list(&mut self, p: &Property) {
+        let ExprKind::List(items) = &p.value.kind else {
+            return;
+        };
+        if items.is_empty() {
+            self.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    p.value.span,
+                    format!("`{}` is empty", p.key.name),
+                )
+                .label("expected at least one name"),
+            );
+        }
+        let names: Vec<&Ident> = items.iter().filter_map(Expr::as_name).collect();
+        self.reject_repeats(&names);
+    }
+
+    /// Reports each name that repeats an earlier one in the same list.
+    fn reject_repeats(&mut self, names: &[&Ident]) {
+        for (i, name) in names.iter().enumerate() {
+            if let Some(first) = names[..i].iter().find(|n| n.name == name.name) {
+                let first = first.span;
+                self.error(
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        name.span,
+                        format!("`{}` is listed twice", name.name),
+                    )
+                    .label("listed again here")
+                    .secondary(first, "first listed here"),
+                );
+            }
+        }
     }
 
     fn check_word(&mut self, key: &str, word: &Ident) {
@@ -870,6 +956,17 @@ impl Lowerer {
                     let s = self.span(&p);
                     let mut nums = inner(p);
                     let count = nums.next().map(|n| self.count(n)).unwrap_or(0);
+                    if count == 0 {
+                        self.error(
+                            Diagnostic::new(
+                                Code::WrongValueType,
+                                s,
+                                "`sample` needs at least one item",
+                            )
+                            .label("sample 0 yields nothing")
+                            .help("write `sample N` with N of 1 or more, or drop the clause"),
+                        );
+                    }
                     let seed = nums.next().map(|n| self.count(n));
                     sample = Some(Sample {
                         count,
@@ -1187,7 +1284,10 @@ impl Lowerer {
         for p in parts {
             match p.as_rule() {
                 Rule::where_clause => filter = inner(p).next().map(|e| self.expr(e)),
-                Rule::by_clause => group_by = self.name_list(p),
+                Rule::by_clause => {
+                    group_by = self.name_list(p);
+                    self.reject_repeats(&group_by.iter().collect::<Vec<_>>());
+                }
                 Rule::prop_block => props = self.properties(p),
                 _ => {}
             }
