@@ -81,6 +81,11 @@ fn check_fixture(path: &Utf8Path) -> datatest_stable::Result<()> {
     let mut actual = BTreeSet::new();
     for line in json_out.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
+        if !v["help"].is_string() || v["labels"].as_array().is_none_or(|l| l.is_empty()) {
+            return Err(
+                format!("{name}: every diagnostic has a label and a help line: {line}").into(),
+            );
+        }
         actual.insert((
             v["file"].as_str().unwrap_or_default().to_string(),
             v["code"].as_str().unwrap_or_default().to_string(),

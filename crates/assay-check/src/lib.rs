@@ -32,7 +32,7 @@ pub use imports::{LoadedModule, Origin};
 pub use loader::{FsLoader, MemoryLoader, Package, SourceLoader, normalize};
 pub use model::{Definition, Model};
 
-use assay_syntax::{Code, Diagnostic, SourceMap, Span, sort_diagnostics};
+use assay_syntax::{Code, Diagnostic, SourceMap, Span, finish_diagnostics};
 
 /// The result of checking a package.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
     };
     checks::run(&mut ctx);
     diagnostics.append(&mut ctx.diagnostics);
-    sort_diagnostics(&mut diagnostics);
+    finish_diagnostics(&mut diagnostics);
 
     let model = Model::build(&modules, &scopes);
     Ok(Checked {

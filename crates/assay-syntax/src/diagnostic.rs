@@ -86,15 +86,24 @@ impl Diagnostic {
     }
 }
 
-/// Sorts by position and removes exact duplicates (the same finding reached twice, e.g. through
-/// a module imported by two files).
-pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
+/// Puts diagnostics in reporting order: sorted by file and position, exact duplicates (the
+/// same finding reached twice, e.g. through a module imported by two files) removed, and a help
+/// line on every one (pointing to `assay explain` when the finding gave none).
+pub fn finish_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by(|a, b| {
         a.sort_key()
             .cmp(&b.sort_key())
             .then(a.message.cmp(&b.message))
     });
     diagnostics.dedup();
+    for d in diagnostics {
+        if d.help.is_none() {
+            d.help = Some(format!(
+                "`assay explain {}` shows an example and its fix",
+                d.code
+            ));
+        }
+    }
 }
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.

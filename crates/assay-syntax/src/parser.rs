@@ -81,7 +81,7 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
     let (mut module, mut lowered) = lowerer.finish();
     module.broken.append(&mut broken);
     diagnostics.append(&mut lowered);
-    crate::diagnostic::sort_diagnostics(&mut diagnostics);
+    crate::diagnostic::finish_diagnostics(&mut diagnostics);
     (module, diagnostics)
 }
 
