@@ -77,6 +77,10 @@ fn deep_nesting_is_refused_not_overflowed() {
     assert!(check_text(&format!("metric m = {}", "2 ^ ".repeat(50_000) + "1")) > 0);
 }
 
+fn fuzz_cases() -> u32 {
+    std::env::var("ASSAY_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400)
+}
+
 /// Fragments that stress the grammar: delimiters, quotes, escapes, keywords, odd characters.
 fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -104,7 +108,8 @@ fn fragment() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    // `ASSAY_FUZZ_CASES=100000 cargo test --release -p assay-check --test robustness` for a long run.
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_specs_never_panic(
