@@ -78,7 +78,10 @@ fn deep_nesting_is_refused_not_overflowed() {
 }
 
 fn fuzz_cases() -> u32 {
-    std::env::var("ASSAY_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400)
+    std::env::var("ASSAY_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
 }
 
 /// Fragments that stress the grammar: delimiters, quotes, escapes, keywords, odd characters.

@@ -1,9 +1,10 @@
 //! Parsing never fails: [`parse`] returns a module and diagnostics.
 //!
-//! The pest grammar's `bad_decl` rule swallows a declaration that does not parse, up to the
-//! next top-level keyword at column 0. Each swallowed chunk is then parsed again on its own
-//! (`single_decl`) to learn where and why it failed, and that pest error is turned into words
-//! here: pest's rule names never reach a user.
+//! The grammar recovers at two levels. `bad_item` swallows a line inside a block that is no
+//! item of that block; `bad_decl` swallows a declaration that cannot be read at all, up to the
+//! next top-level keyword at column 0. Each swallowed piece is parsed again on its own (with a
+//! `probe_*` rule for the block it was in, or `single_decl`) to learn where and why it failed,
+//! and that pest error is turned into words here: pest's rule names never reach a user.
 
 use crate::ast::{Ident, Module};
 use crate::code::Code;
@@ -250,18 +251,13 @@ pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: R
         describe_found(&chunk_text[pos..], start + pos >= text.trim_end().len())
     };
     let len = found_len(&chunk_text[pos..]);
-    let message = if expected.is_empty() {
-        format!("unexpected {found}")
-    } else {
-        format!("expected {}, found {found}", join_words(&expected))
-    };
-    let mut d = Diagnostic::new(Code::SyntaxError, Span::new(file, at, at + len), message).label(
-        if expected.is_empty() {
-            "unexpected".to_string()
-        } else {
-            format!("expected {}", join_words(&expected))
-        },
-    );
+    let expected = join_words(&expected);
+    let mut d = Diagnostic::new(
+        Code::SyntaxError,
+        Span::new(file, at, at + len),
+        format!("expected {expected}, found {found}"),
+    )
+    .label(format!("expected {expected}"));
     if pos == 0 && !is_item {
         d = d.help(
             "a file is a list of declarations: suite, use, taxonomy, mapping, persona, template, \
