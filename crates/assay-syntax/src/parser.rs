@@ -543,9 +543,9 @@ fn expected_words(error: &pest::error::Error<Rule>) -> Vec<String> {
             }
         }
     }
-    // Comment openers are always possible; quotes and brackets are covered by "a string" or
-    // "a value" when those are expected.
-    let has_value = words.iter().any(|(_, w)| w == "a value" || w == "a string");
+    // Comment openers are always possible; quotes are covered by "a string" or "a value".
+    // Where any value fits, `{` (a record) and `-` (a negative number) are values too.
+    let has_value = words.iter().any(|(_, w)| w == "a value");
     // `(` and `[` after a name are a call or an index: noise unless nothing else fits.
     let alone = words.len() <= 1;
     words.retain(|(_, w)| {
@@ -624,4 +624,76 @@ fn rule_words(rule: Rule) -> Option<(u8, &'static str)> {
         _ => return None,
     };
     Some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Rule names that could leak into a message: the snake_case and upper-case ones (plain
+    /// words such as `string` or `property` are fine in prose).
+    fn rule_names() -> Vec<String> {
+        Rule::all_rules()
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .filter(|n| n.contains('_') || n.chars().all(|c| c.is_ascii_uppercase()))
+            .collect()
+    }
+
+    fn assert_human(text: &str) {
+        let names = rule_names();
+        let (_, diagnostics) = parse(FileId(0), text);
+        for d in diagnostics {
+            let words = [
+                d.message.as_str(),
+                d.primary.message.as_str(),
+                d.help.as_deref().unwrap_or(""),
+            ];
+            for name in &names {
+                for w in words {
+                    let leaked = w
+                        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .any(|token| token == name);
+                    assert!(!leaked, "rule name `{name}` in {w:?} for input {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hand_picked_errors_speak_in_words() {
+        for text in [
+            "taxonomy",
+            "taxonomy t",
+            "taxonomy t {",
+            "taxonomy t { a }",
+            "mapping m from a to",
+            "mapping m from a to b { x => y }",
+            "template t { vars { x [1] } }",
+            "template t { generate everything }",
+            "dataset d { columns { a string } }",
+            "dataset d { map c to { \"x\" y } }",
+            "program p { user }",
+            "judge j: llm { aspects [a] }",
+            "metric m = ",
+            "metric m = rate(",
+            "metric m = a by",
+            "grade g { band }",
+            "report { table }",
+            "suite",
+            "use",
+            "use std::",
+            "@",
+        ] {
+            assert_human(text);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_errors_speak_in_words(text in "[a-z{}()\\[\\]=:,\"<>!.\\- \n]{0,60}") {
+            assert_human(&text);
+        }
+    }
 }

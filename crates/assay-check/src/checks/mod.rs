@@ -543,20 +543,6 @@ fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
             ctx.text_of(&turn.content);
         }
     }
-    if program.turns.is_empty() && program.attacker.is_none() {
-        ctx.error(
-            Diagnostic::new(
-                Code::MissingKey,
-                program.name.span,
-                format!(
-                    "program `{}` has no turns and no attacker",
-                    program.name.name
-                ),
-            )
-            .label("empty program")
-            .help("add `user item.prompt`, scripted turns, or an `attacker { ... }` loop"),
-        );
-    }
     let labels = ItemLabels::new(ctx);
     for stop in &program.stops {
         metric::check_condition(ctx, &labels, stop);

@@ -181,6 +181,17 @@ impl Lowerer {
         }
         let props = self.reject_duplicates(props);
         let props = self.validate(&schema::PROGRAM, props, &name);
+        if turns.is_empty() && attacker.is_none() && !self.lenient {
+            self.error(
+                Diagnostic::new(
+                    Code::MissingKey,
+                    name.span,
+                    format!("program `{}` has no turns and no attacker", name.name),
+                )
+                .label("empty program")
+                .help("add `user item.prompt`, scripted turns, or an `attacker { ... }` loop"),
+            );
+        }
         Program {
             name,
             props,
