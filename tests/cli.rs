@@ -253,3 +253,36 @@ fn invalid_manifest_is_a_usage_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn symbolic_links_cannot_lead_out_of_the_package() {
+    let dir = package(&[
+        ("outside/secret.txt", "not for specs"),
+        ("p/prompts/ok.txt", "Be safe."),
+        (
+            "p/main.assay",
+            "axis system_prompt: system {\n  ok = file(\"prompts/ok.txt\")\n  leak = file(\"prompts/secret.txt\")\n}\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink(
+        dir.path().join("outside/secret.txt"),
+        dir.path().join("p/prompts/secret.txt"),
+    )
+    .unwrap();
+    let out = check_in(dir.path(), &["--format", "json", "p/main.assay"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["code"], "E0106");
+    assert_eq!(
+        (lines[0]["line"].as_u64(), lines[0]["column"].as_u64()),
+        (Some(3), Some(15))
+    );
+    assert_eq!(
+        lines[0]["labels"][0]["message"],
+        "a symbolic link leads out of the package"
+    );
+}

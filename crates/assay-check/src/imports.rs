@@ -260,7 +260,7 @@ impl<'a> GraphLoader<'a> {
         rel: &str,
         span: Span,
     ) -> Option<PathBuf> {
-        match resolve_in_package(root, dir, rel) {
+        match resolve_in_package(self.loader, root, dir, rel) {
             Ok(path) => Some(path),
             Err(why) => {
                 self.diagnostics.push(outside_package(span, rel, why));
@@ -271,7 +271,12 @@ impl<'a> GraphLoader<'a> {
 }
 
 /// Resolves a package-relative reference; `Err` says why it is refused.
-pub fn resolve_in_package(root: &Path, dir: &Path, rel: &str) -> Result<PathBuf, &'static str> {
+pub fn resolve_in_package(
+    loader: &dyn SourceLoader,
+    root: &Path,
+    dir: &Path,
+    rel: &str,
+) -> Result<PathBuf, &'static str> {
     let rel_path = Path::new(rel);
     if rel_path.is_absolute()
         || rel.starts_with('/')
@@ -291,6 +296,12 @@ pub fn resolve_in_package(root: &Path, dir: &Path, rel: &str) -> Result<PathBuf,
             && matches!(target.components().next(), Some(Component::ParentDir)))
     {
         return Err("the path leaves the package");
+    }
+    // Lexically inside; a symbolic link may still lead out.
+    if let (Some(real), Some(real_root)) = (loader.canonical(&target), loader.canonical(&root))
+        && !real.starts_with(&real_root)
+    {
+        return Err("a symbolic link leads out of the package");
     }
     Ok(target)
 }

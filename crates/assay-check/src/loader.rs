@@ -8,6 +8,11 @@ use std::path::{Component, Path, PathBuf};
 pub trait SourceLoader {
     fn read(&self, path: &Path) -> std::io::Result<String>;
     fn is_file(&self, path: &Path) -> bool;
+    /// The path with every symbolic link resolved, where the loader knows of links: used to
+    /// keep a link from leading a file reference out of its package.
+    fn canonical(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// The file system.
@@ -21,6 +26,16 @@ impl SourceLoader for FsLoader {
 
     fn is_file(&self, path: &Path) -> bool {
         path.is_file()
+    }
+
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        // An empty root means the current folder.
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        std::fs::canonicalize(path).ok()
     }
 }
 

@@ -155,7 +155,7 @@ impl<'a> Ctx<'a> {
             ));
             return None;
         };
-        match resolve_in_package(root, &dir, rel) {
+        match resolve_in_package(self.loader, root, &dir, rel) {
             Err(why) => {
                 self.error(outside_package(span, rel, why));
                 None
