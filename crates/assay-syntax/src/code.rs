@@ -228,8 +228,8 @@ Fixed:
 
     PathOutsidePackage = "E0106", Error, "a file reference leaves the package",
     doc: "A spec reads files only inside its own package (the folder holding assay.toml, or the
-spec's folder): absolute paths and paths that climb out with `..` are refused, so a published
-spec cannot read arbitrary files on the machine that runs it.
+spec's folder): absolute paths, paths that climb out with `..` and symbolic links that lead
+out are refused, so a published spec cannot read arbitrary files on the machine that runs it.
 
 Bad:
     system = file(\"../../etc/passwd\")
