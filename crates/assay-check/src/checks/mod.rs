@@ -234,6 +234,18 @@ impl<'a> Ctx<'a> {
     /// Like [`Ctx::text_of`], for text that is a handlebars template: it must compile (E0121).
     pub fn template_of(&mut self, value: &Expr) -> Option<TextRef> {
         let text = self.text_of(value)?;
+        // Partials would read templates from outside the spec; none are registered.
+        if let Some(at) = partial_at(&text.text) {
+            let d = Diagnostic::new(
+                Code::InvalidTemplate,
+                text.span(at, at + 2),
+                "invalid template: partials (`{{> name}}`) are not available",
+            )
+            .label("a partial")
+            .help("write the text in place, or bind it to a variable");
+            self.error(d);
+            return Some(text);
+        }
         if let Err(e) = handlebars::Template::compile(&text.text) {
             let span = match e.pos() {
                 Some((line, column)) => {
@@ -271,6 +283,14 @@ impl<'a> Ctx<'a> {
         }
         Some(text)
     }
+}
+
+/// The offset of the first `{{> ...}}` or `{{#> ...}}` partial in a template.
+fn partial_at(text: &str) -> Option<usize> {
+    text.match_indices("{{").map(|(i, _)| i).find(|&i| {
+        let body = text[i + 2..].trim_start_matches(['~', '#']).trim_start();
+        body.starts_with('>')
+    })
 }
 
 impl TextRef {

@@ -19,104 +19,129 @@ pub(crate) struct VarUse {
 }
 
 /// The variables a handlebars template reads, outside `#each`/`#with` bodies (whose names
-/// refer to the element, not to bindings). Comments `{{! }}` are skipped.
+/// refer to the element, not to bindings). Comments `{{! }}`, partials `{{> }}` and escaped
+/// `\\{{` are skipped; helpers (`{{upper name}}`, `(eq a b)`) are not variables, their
+/// arguments are; `key=value` arguments read `value`.
 pub(crate) fn variables(text: &str) -> Vec<VarUse> {
     let mut out = Vec::new();
-    let mut block_depth = 0usize;
+    let mut scoped = 0usize;
     let mut rest = 0;
     while let Some(open) = text[rest..].find("{{") {
         let start = rest + open;
+        if start > 0 && text.as_bytes()[start - 1] == b'\\' {
+            rest = start + 2;
+            continue;
+        }
         let Some(close) = text[start..].find("}}") else {
             break;
         };
         let end = start + close;
         rest = end + 2;
-        let inner_start = start + 2;
-        let raw = &text[inner_start..end];
-        let trimmed = raw.trim_start_matches(['{', '~', '&']);
-        let lead = raw.len() - trimmed.len();
-        if trimmed.starts_with('!') {
-            continue;
-        }
-        let (is_block_open, body) = match trimmed.strip_prefix('#') {
-            Some(b) => (true, b),
-            None => (false, trimmed),
-        };
-        if let Some(closing) = trimmed.strip_prefix('/') {
-            let helper = closing.trim();
-            if matches!(helper.trim_end_matches(['~', '}']), "each" | "with") {
-                block_depth = block_depth.saturating_sub(1);
+        let raw = &text[start + 2..end];
+        let trimmed = raw.trim_start_matches(['{', '~', '&']).trim_start();
+        let mut offset = start + 2 + (raw.len() - trimmed.len());
+        let sigil = trimmed.chars().next().filter(|c| "!#/^>".contains(*c));
+        let mut body = &trimmed[sigil.map_or(0, char::len_utf8)..];
+        offset += sigil.map_or(0, char::len_utf8);
+        match sigil {
+            Some('!' | '>') => continue,
+            Some('/') => {
+                if matches!(
+                    body.trim().trim_end_matches(['~', '}']).trim(),
+                    "each" | "with"
+                ) {
+                    scoped = scoped.saturating_sub(1);
+                }
+                continue;
             }
-            continue;
+            _ => {}
         }
-        if trimmed.starts_with('^') || trimmed.trim_start().starts_with("else") {
-            continue;
+        // `{{else}}` and `{{else if x}}`: the words after `else` are a block opener's.
+        let is_else = body.starts_with("else")
+            && !body[4..].starts_with(|c: char| c.is_alphanumeric() || c == '_');
+        if is_else {
+            body = &body[4..];
+            offset += 4;
         }
         let tokens = tokenize(body);
-        let body_offset = inner_start + lead + usize::from(is_block_open);
-        let params: &[(usize, &str)] = if is_block_open || tokens.len() > 1 {
-            tokens.get(1..).unwrap_or(&[])
-        } else {
-            &tokens
-        };
-        if block_depth == 0 {
-            for (offset, token) in params {
-                let root = token.split(['.', '/']).next().unwrap_or("");
-                let is_name = root
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphabetic() || c == '_')
+        let helper_form = matches!(sigil, Some('#' | '^')) || is_else || tokens.len() > 1;
+        if scoped == 0 {
+            for (i, token) in tokens.iter().enumerate() {
+                if token.helper || (helper_form && i == 0) {
+                    continue;
+                }
+                let root = token.text.split(['.', '/', '[']).next().unwrap_or("");
+                let is_name = root.starts_with(|c: char| c.is_alphabetic() || c == '_')
                     && root.chars().all(|c| c.is_alphanumeric() || c == '_');
-                if is_name
-                    && root != "this"
-                    && root != "true"
-                    && root != "false"
-                    && !token.contains('=')
-                {
+                if is_name && !matches!(root, "this" | "true" | "false" | "null" | "undefined") {
                     out.push(VarUse {
                         name: root.to_string(),
-                        start: body_offset + offset,
-                        end: body_offset + offset + root.len(),
+                        start: offset + token.at,
+                        end: offset + token.at + root.len(),
                     });
                 }
             }
         }
-        if is_block_open && matches!(tokens.first().map(|t| t.1), Some("each" | "with")) {
-            block_depth += 1;
+        if sigil == Some('#') && matches!(tokens.first().map(|t| t.text), Some("each" | "with")) {
+            scoped += 1;
         }
     }
     out
 }
 
-/// Whitespace-separated tokens with their offsets; quoted strings are one token.
-fn tokenize(body: &str) -> Vec<(usize, &str)> {
+/// A word of a handlebars expression, at byte `at` of its body.
+struct Token<'a> {
+    at: usize,
+    text: &'a str,
+    /// First word of a sub-expression `(helper ...)`: a helper, not a variable.
+    helper: bool,
+}
+
+/// Splits an expression body into words: whitespace and parentheses separate them, quoted
+/// strings are skipped, `key=value` yields `value`.
+fn tokenize(body: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();
     let bytes = body.as_bytes();
     let mut i = 0;
+    let mut after_paren = false;
     while i < bytes.len() {
-        if bytes[i].is_ascii_whitespace() || bytes[i] == b'~' || bytes[i] == b'}' {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        if bytes[i] == b'"' || bytes[i] == b'\'' {
-            let quote = bytes[i];
-            i += 1;
-            while i < bytes.len() && bytes[i] != quote {
+        match bytes[i] {
+            b'(' => {
+                after_paren = true;
                 i += 1;
             }
-            i = (i + 1).min(bytes.len());
-        } else {
-            while i < bytes.len()
-                && !bytes[i].is_ascii_whitespace()
-                && bytes[i] != b'~'
-                && bytes[i] != b'}'
-            {
+            b')' | b'~' | b'}' => i += 1,
+            b if b.is_ascii_whitespace() => i += 1,
+            quote @ (b'"' | b'\'') => {
                 i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += 1;
+                }
+                i += 1;
+                after_paren = false;
             }
-        }
-        if let Some(token) = body.get(start..i) {
-            out.push((start, token));
+            _ => {
+                let start = i;
+                while i < bytes.len()
+                    && !bytes[i].is_ascii_whitespace()
+                    && !b"()~}".contains(&bytes[i])
+                {
+                    i += 1;
+                }
+                let word = &body[start..i];
+                let (at, text) = match word.split_once('=') {
+                    Some((key, value)) => (start + key.len() + 1, value),
+                    None => (start, word),
+                };
+                if !text.is_empty() && !text.starts_with(['"', '\'']) {
+                    out.push(Token {
+                        at,
+                        text,
+                        helper: after_paren,
+                    });
+                }
+                after_paren = false;
+            }
         }
     }
     out
@@ -503,4 +528,51 @@ pub(crate) fn check_dataset(ctx: &mut Ctx<'_>, dataset: &Dataset) {
         check_expect(ctx, expect, &[]);
     }
     check_links(ctx, &dataset.props);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::variables;
+
+    fn names(text: &str) -> Vec<String> {
+        variables(text).into_iter().map(|v| v.name).collect()
+    }
+
+    #[test]
+    fn finds_the_variables_a_template_reads() {
+        let cases: &[(&str, &[&str])] = &[
+            ("How do I {{verb}} a {{thing}}?", &["verb", "thing"]),
+            (
+                "{{persona.attrs.tone}} {{{raw}}} {{~trim~}}",
+                &["persona", "raw", "trim"],
+            ),
+            (
+                "{{#if polite}}Please{{else if rude}}Now{{else}}OK{{/if}}",
+                &["polite", "rude"],
+            ),
+            (
+                "{{#unless (eq lang \"en\")}}{{translate text to=lang}}{{/unless}}",
+                &["lang", "text", "lang"],
+            ),
+            (
+                "{{#each turns}}{{content}} {{@index}}{{/each}} {{after}}",
+                &["turns", "after"],
+            ),
+            ("{{! a comment {{not}} }} \\{{literal}} {{> partial}}", &[]),
+            ("{{this}} {{true}} {{../up}} {{\"str\"}} {{42}}", &[]),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(names(text), *expected, "in {text:?}");
+        }
+    }
+
+    #[test]
+    fn positions_point_at_the_name() {
+        let text = "Hi {{ name }} and {{#if (eq a b)}}x{{/if}}";
+        let found: Vec<&str> = variables(text)
+            .iter()
+            .map(|v| &text[v.start..v.end])
+            .collect();
+        assert_eq!(found, ["name", "a", "b"]);
+    }
 }
