@@ -112,13 +112,24 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
+    // Ties in edit distance go to the candidate that shares the longer start (`vrc` → `vcr`,
+    // not `src`), then alphabetically, so the suggestion is deterministic.
     candidates
         .into_iter()
         .filter(|c| *c != name)
-        .map(|c| (strsim::osa_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .map(|c| {
+            let other_start = name.chars().next() != c.chars().next();
+            let similarity = (strsim::jaro_winkler(name, c) * 1e6) as i64;
+            (
+                strsim::osa_distance(name, c),
+                other_start,
+                std::cmp::Reverse(similarity),
+                c,
+            )
+        })
+        .filter(|(d, ..)| *d <= limit)
         .min()
-        .map(|(_, c)| c)
+        .map(|(.., c)| c)
 }
 
 #[cfg(test)]
@@ -131,5 +142,7 @@ mod tests {
         assert_eq!(did_you_mean("unsafe_rat", names), Some("unsafe_rate"));
         assert_eq!(did_you_mean("hazrd", names), Some("hazard"));
         assert_eq!(did_you_mean("persona", names), None);
+        assert_eq!(did_you_mean("vrc", ["src", "vcr"]), Some("vcr"));
+        assert_eq!(did_you_mean("gaurd", ["guard"]), Some("guard"));
     }
 }

@@ -7,7 +7,7 @@ use super::Ctx;
 use super::judge::unknown_label;
 use assay_syntax::ast::*;
 use assay_syntax::{Code, Diagnostic, Span, did_you_mean};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Labels every item carries, usable in conditions and `by`.
 const ITEM_FIELDS: &[&str] = &[
@@ -42,10 +42,10 @@ enum Ty {
         labels: Vec<String>,
     },
     /// An item's label value (hazard, persona, an axis coordinate...).
-    Value,
+    Value(Field),
     /// A bare word not naming anything: only meaningful as a label literal.
     Word(Ident),
-    Str,
+    Str(String, Span),
     List(Vec<Ty>),
     /// Already reported; stay quiet.
     Unknown,
@@ -59,13 +59,23 @@ impl Ty {
             Ty::Num { item: true } => "a number per item".into(),
             Ty::Num { item: false } => "a number".into(),
             Ty::Label { owner, .. } => format!("the label given by `{}`", owner.name),
-            Ty::Value => "an item label".into(),
+            Ty::Value(_) => "an item label".into(),
             Ty::Word(w) => format!("the word `{}`", w.name),
-            Ty::Str => "a string".into(),
+            Ty::Str(..) => "a string".into(),
             Ty::List(_) => "a list".into(),
             Ty::Unknown => "an unknown value".into(),
         }
     }
+}
+
+/// Which item label a value is, for checking what it is compared with.
+#[derive(Clone, Debug, PartialEq)]
+enum Field {
+    Hazard,
+    Persona,
+    Expect,
+    Axis(String),
+    Other,
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +91,11 @@ pub(crate) struct ItemLabels {
     judges: BTreeMap<String, JudgeInfo>,
     axes: Vec<String>,
     metrics: Vec<String>,
+    /// Codes of every taxonomy in scope: what `hazard` may equal.
+    codes: BTreeSet<String>,
+    personas: BTreeSet<String>,
+    /// Axis → its variants: what `axis_name` may equal.
+    variants: BTreeMap<String, Vec<String>>,
 }
 
 impl ItemLabels {
@@ -88,6 +103,9 @@ impl ItemLabels {
         let mut judges = BTreeMap::new();
         let mut axes = Vec::new();
         let mut metrics = Vec::new();
+        let mut codes = BTreeSet::new();
+        let mut personas = BTreeSet::new();
+        let mut variants = BTreeMap::new();
         for (name, def) in &ctx.scopes.visible[ctx.m] {
             match ctx.decl(*def) {
                 Decl::Judge(j) => {
@@ -121,8 +139,18 @@ impl ItemLabels {
                         },
                     );
                 }
-                Decl::Axis(_) => axes.push(name.clone()),
+                Decl::Axis(a) => {
+                    axes.push(name.clone());
+                    let names = a.variants.iter().map(|v| v.key.name.clone()).collect();
+                    variants.insert(name.clone(), names);
+                }
                 Decl::Metric(_) => metrics.push(name.clone()),
+                Decl::Taxonomy(t) => {
+                    codes.extend(t.walk().into_iter().map(|(c, _)| c.code.name.clone()));
+                }
+                Decl::Persona(_) => {
+                    personas.insert(name.clone());
+                }
                 _ => {}
             }
         }
@@ -130,6 +158,9 @@ impl ItemLabels {
             judges,
             axes,
             metrics,
+            codes,
+            personas,
+            variants,
         }
     }
 
@@ -283,7 +314,7 @@ fn mismatch(ctx: &mut Ctx<'_>, span: Span, message: String, help: &str) -> Ty {
 fn infer(ctx: &mut Ctx<'_>, labels: &ItemLabels, expr: &Expr) -> Ty {
     match &expr.kind {
         ExprKind::Number(_) => Ty::Num { item: false },
-        ExprKind::Str(_) => Ty::Str,
+        ExprKind::Str(s) => Ty::Str(s.clone(), expr.span),
         ExprKind::Bool(_) => Ty::Bool { item: false },
         ExprKind::List(items) => Ty::List(items.iter().map(|e| infer(ctx, labels, e)).collect()),
         ExprKind::Path(path) => infer_path(ctx, labels, path),
@@ -319,6 +350,60 @@ fn infer(ctx: &mut Ctx<'_>, labels: &ItemLabels, expr: &Expr) -> Ty {
     }
 }
 
+fn is_literal(ty: &Ty) -> bool {
+    matches!(ty, Ty::Word(_) | Ty::Str(..))
+}
+
+/// Checks the value an item label is compared with: a hazard code of a taxonomy in scope, a
+/// persona, an expectation, a variant of the axis.
+fn check_value(ctx: &mut Ctx<'_>, labels: &ItemLabels, field: &Field, value: &Ty) {
+    let (name, span) = match value {
+        Ty::Word(w) => (w.name.as_str(), w.span),
+        Ty::Str(s, span) => (s.as_str(), *span),
+        _ => return,
+    };
+    let (known, code, message, what): (Vec<&str>, Code, String, &str) = match field {
+        Field::Hazard => (
+            labels.codes.iter().map(String::as_str).collect(),
+            Code::UnknownCode,
+            format!("no taxonomy in scope has the code `{name}`"),
+            "a hazard code",
+        ),
+        Field::Persona => (
+            labels.personas.iter().map(String::as_str).collect(),
+            Code::UndefinedName,
+            format!("no persona named `{name}`"),
+            "a persona",
+        ),
+        Field::Expect => (
+            vec!["refuse", "comply", "answer"],
+            Code::UnknownKind,
+            format!("unknown expectation `{name}`"),
+            "an expectation",
+        ),
+        Field::Axis(axis) => (
+            labels
+                .variants
+                .get(axis)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+            Code::UndefinedName,
+            format!("axis `{axis}` has no variant `{name}`"),
+            "a variant of the axis",
+        ),
+        Field::Other => return,
+    };
+    // With nothing in scope to compare with (no taxonomy imported, say), there is no check.
+    if known.is_empty() || known.contains(&name) {
+        return;
+    }
+    ctx.error(
+        Diagnostic::new(code, span, message)
+            .label(format!("not {what}"))
+            .suggest(did_you_mean(name, known.iter().copied())),
+    );
+}
+
 fn infer_path(ctx: &mut Ctx<'_>, labels: &ItemLabels, path: &[Ident]) -> Ty {
     let head = &path[0];
     if let Some(judge) = labels.judges.get(&head.name) {
@@ -349,7 +434,9 @@ fn infer_path(ctx: &mut Ctx<'_>, labels: &ItemLabels, path: &[Ident]) -> Ty {
             {
                 Ty::Num { item: true }
             }
-            Some(field) if field.name == "categories" || field.name == "category" => Ty::Value,
+            Some(field) if field.name == "categories" || field.name == "category" => {
+                Ty::Value(Field::Hazard)
+            }
             Some(field) => {
                 let mut fields: Vec<&str> = judge.aspects.keys().map(String::as_str).collect();
                 fields.push("categories");
@@ -390,8 +477,16 @@ fn infer_path(ctx: &mut Ctx<'_>, labels: &ItemLabels, path: &[Ident]) -> Ty {
     if ITEM_NUMBERS.contains(&head.name.as_str()) {
         return Ty::Num { item: true };
     }
-    if ITEM_FIELDS.contains(&head.name.as_str()) || labels.axes.contains(&head.name) {
-        return Ty::Value;
+    if labels.axes.contains(&head.name) {
+        return Ty::Value(Field::Axis(head.name.clone()));
+    }
+    if ITEM_FIELDS.contains(&head.name.as_str()) {
+        return Ty::Value(match head.name.as_str() {
+            "hazard" | "sub_hazard" => Field::Hazard,
+            "persona" => Field::Persona,
+            "expect" => Field::Expect,
+            _ => Field::Other,
+        });
     }
     Ty::Word(head.clone())
 }
@@ -399,7 +494,7 @@ fn infer_path(ctx: &mut Ctx<'_>, labels: &ItemLabels, path: &[Ident]) -> Ty {
 fn is_item(ty: &Ty) -> bool {
     matches!(
         ty,
-        Ty::Bool { item: true } | Ty::Num { item: true } | Ty::Label { .. } | Ty::Value
+        Ty::Bool { item: true } | Ty::Num { item: true } | Ty::Label { .. } | Ty::Value(_)
     )
 }
 
@@ -424,9 +519,11 @@ fn infer_binary(
                 Ty::Bool { item: true }
             }
             (Ty::Label { .. }, Ty::Label { .. }) => Ty::Bool { item: true },
-            (Ty::Value, Ty::Word(_) | Ty::Str | Ty::Value) | (Ty::Word(_) | Ty::Str, Ty::Value) => {
+            (Ty::Value(field), other) | (other, Ty::Value(field)) if is_literal(&other) => {
+                check_value(ctx, labels, &field, &other);
                 Ty::Bool { item: true }
             }
+            (Ty::Value(_), Ty::Value(_)) => Ty::Bool { item: true },
             (Ty::Num { item: a }, Ty::Num { item: b }) => Ty::Bool { item: a || b },
             (Ty::Bool { item: a }, Ty::Bool { item: b }) => Ty::Bool { item: a || b },
             (Ty::Unknown, _) | (_, Ty::Unknown) => Ty::Unknown,
@@ -451,7 +548,12 @@ fn infer_binary(
                 }
                 Ty::Bool { item: true }
             }
-            (Ty::Value, Ty::List(_)) => Ty::Bool { item: true },
+            (Ty::Value(field), Ty::List(items)) => {
+                for item in items.iter().filter(|i| is_literal(i)) {
+                    check_value(ctx, labels, &field, item);
+                }
+                Ty::Bool { item: true }
+            }
             (Ty::Unknown, _) | (_, Ty::Unknown) => Ty::Unknown,
             (l, r) => mismatch(
                 ctx,
