@@ -270,12 +270,15 @@ fn check_domain(ctx: &mut Ctx<'_>, binding: &VarBinding) {
                 );
             }
         }
-        ExprKind::Call { callee, args } if callee.name == "leaves" => match args.as_slice() {
-            [arg] if arg.value.as_name().is_some() => {
-                let name = arg.value.as_name().expect("checked above");
+        ExprKind::Call { callee, args } if callee.name == "leaves" => match args
+            .first()
+            .filter(|_| args.len() == 1)
+            .and_then(|a| a.value.as_name())
+        {
+            Some(name) => {
                 lookup_taxonomy(ctx, name);
             }
-            _ => ctx.error(
+            None => ctx.error(
                 Diagnostic::new(
                     Code::BadCall,
                     domain.span,
