@@ -6,6 +6,7 @@ use crate::ast::*;
 use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use crate::parser::Rule;
+use crate::span::Span;
 use pest::iterators::Pair;
 
 /// Expressions may nest this deep (prefix chains and `^` chains included).
@@ -87,12 +88,18 @@ impl Lowerer {
     pub(super) fn unary(&mut self, items: &[Pair<'_, Rule>], pos: &mut usize) -> Expr {
         let mut prefixes = Vec::new();
         while let Some(p) = items.get(*pos) {
-            let op = match p.as_rule() {
-                Rule::op_neg => UnaryOp::Neg,
-                Rule::op_not => UnaryOp::Not,
+            match p.as_rule() {
+                Rule::op_neg => prefixes.push((UnaryOp::Neg, self.span(p))),
+                // `not` binds looser than comparisons: `not guard == safe` is
+                // `not (guard == safe)`, and `not a and b` is `(not a) and b`.
+                Rule::op_not => {
+                    let not_span = self.span(p);
+                    *pos += 1;
+                    let operand = self.operand_of_not(items, pos, not_span);
+                    return self.wrap(prefixes, operand);
+                }
                 _ => break,
-            };
-            prefixes.push((op, self.span(p)));
+            }
             *pos += 1;
         }
         if prefixes.len() > MAX_EXPR_DEPTH {
@@ -130,6 +137,46 @@ impl Lowerer {
                 };
             }
         }
+        self.wrap(prefixes, e)
+    }
+
+    /// The operand of a `not`: an expression of comparison precedence.
+    fn operand_of_not(
+        &mut self,
+        items: &[Pair<'_, Rule>],
+        pos: &mut usize,
+        not_span: Span,
+    ) -> Expr {
+        self.depth += 1;
+        let operand = if self.depth > MAX_EXPR_DEPTH {
+            self.error(
+                Diagnostic::new(Code::SyntaxError, not_span, "expression nests too deeply")
+                    .label("too deep")
+                    .help(format!(
+                        "expressions may nest at most {MAX_EXPR_DEPTH} levels"
+                    )),
+            );
+            *pos = items.len();
+            Expr {
+                kind: ExprKind::Number(0.0),
+                span: not_span,
+            }
+        } else {
+            self.climb(items, pos, COMPARISON)
+        };
+        self.depth -= 1;
+        let span = not_span.to(operand.span);
+        Expr {
+            kind: ExprKind::Unary {
+                op: UnaryOp::Not,
+                operand: Box::new(operand),
+            },
+            span,
+        }
+    }
+
+    /// Applies prefix operators, innermost last.
+    fn wrap(&mut self, prefixes: Vec<(UnaryOp, Span)>, mut e: Expr) -> Expr {
         for (op, span) in prefixes.into_iter().rev() {
             let span = span.to(e.span);
             e = Expr {
@@ -199,6 +246,9 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
     })
 }
 
+/// The precedence of `==`, `<`, `in` and the other comparisons.
+const COMPARISON: u8 = 3;
+
 fn precedence(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,
@@ -209,7 +259,7 @@ fn precedence(op: BinaryOp) -> u8 {
         | BinaryOp::Le
         | BinaryOp::Gt
         | BinaryOp::Ge
-        | BinaryOp::In => 3,
+        | BinaryOp::In => COMPARISON,
         BinaryOp::Add | BinaryOp::Sub => 4,
         BinaryOp::Mul | BinaryOp::Div => 5,
         BinaryOp::Pow => 6,
