@@ -70,6 +70,7 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
         loader,
         diagnostics: Vec::new(),
         m: 0,
+        item_labels: Default::default(),
     };
     checks::run(&mut ctx);
     diagnostics.append(&mut ctx.diagnostics);

@@ -204,7 +204,7 @@ impl ItemLabels {
 }
 
 pub(crate) fn check_metric(ctx: &mut Ctx<'_>, metric: &Metric) {
-    let labels = ItemLabels::new(ctx);
+    let labels = ctx.item_labels();
     let ty = infer(ctx, &labels, &metric.expr);
     let ty = settle(ctx, &labels, ty);
     match ty {

@@ -25,6 +25,8 @@ pub(crate) struct Ctx<'a> {
     pub diagnostics: Vec<Diagnostic>,
     /// The module being checked.
     pub m: usize,
+    /// What metric expressions may name in each module, built once per module.
+    pub item_labels: std::collections::BTreeMap<usize, std::rc::Rc<ItemLabels>>,
 }
 
 /// Text found behind a `Text` value: the literal itself or a referenced file's contents.
@@ -71,6 +73,17 @@ impl<'a> Ctx<'a> {
 
     pub fn decl(&self, def: DefRef) -> &'a Decl {
         &self.modules[def.module].ast.decls[def.decl]
+    }
+
+    /// The judges, axes, metrics, codes and personas metric expressions of the current module
+    /// may name.
+    pub fn item_labels(&mut self) -> std::rc::Rc<ItemLabels> {
+        if let Some(labels) = self.item_labels.get(&self.m) {
+            return std::rc::Rc::clone(labels);
+        }
+        let labels = std::rc::Rc::new(ItemLabels::new(self));
+        self.item_labels.insert(self.m, std::rc::Rc::clone(&labels));
+        labels
     }
 
     /// Whether `name` belongs to a declaration that failed to parse (already reported).
@@ -563,14 +576,14 @@ fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
             ctx.text_of(&turn.content);
         }
     }
-    let labels = ItemLabels::new(ctx);
+    let labels = ctx.item_labels();
     for stop in &program.stops {
         metric::check_condition(ctx, &labels, stop);
     }
 }
 
 fn check_report(ctx: &mut Ctx<'_>, report: &Report) {
-    let labels = ItemLabels::new(ctx);
+    let labels = ctx.item_labels();
     let metric_names: Vec<(Ident, Vec<Ident>)> = report
         .tables
         .iter()
