@@ -106,6 +106,15 @@ pub fn finish_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Words in backticks, comma-separated: "`safe`, `unsafe`".
+pub fn ticked<T: std::fmt::Display>(words: impl IntoIterator<Item = T>) -> String {
+    words
+        .into_iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     name: &str,

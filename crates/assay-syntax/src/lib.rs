@@ -25,7 +25,7 @@ pub mod source_map;
 pub mod span;
 
 pub use code::Code;
-pub use diagnostic::{Diagnostic, Label, Severity, did_you_mean, finish_diagnostics};
+pub use diagnostic::{Diagnostic, Label, Severity, did_you_mean, finish_diagnostics, ticked};
 pub use parser::{MAX_NESTING, parse};
 pub use source_map::{LineCol, LineIndex, SourceFile, SourceMap};
 pub use span::{FileId, Span};

@@ -4,7 +4,7 @@
 use super::taxonomy::lookup_taxonomy;
 use super::{Ctx, builtin};
 use assay_syntax::ast::*;
-use assay_syntax::{Code, Diagnostic, did_you_mean};
+use assay_syntax::{Code, Diagnostic, did_you_mean, ticked};
 
 /// Response post-processing steps and their argument counts.
 const PREPROCESS_STEPS: &[(&str, usize)] = &[
@@ -76,11 +76,7 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
             .filter(|l| !labels.is_empty() && !labels.contains(l))
             .collect();
         if !foreign.is_empty() {
-            let list = labels
-                .iter()
-                .map(|l| format!("`{l}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = ticked(&labels);
             ctx.error(
                 Diagnostic::new(
                     Code::UnknownLabel,
@@ -163,11 +159,7 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
 }
 
 pub(crate) fn unknown_label(ctx: &mut Ctx<'_>, owner: &Ident, label: &Ident, labels: &[&str]) {
-    let list = labels
-        .iter()
-        .map(|l| format!("`{l}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = ticked(&labels);
     ctx.error(
         Diagnostic::new(
             Code::UnknownLabel,

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use assay_syntax::ast::{Category, Decl, Ident, Mapping, Taxonomy};
-use assay_syntax::{Code, Diagnostic, did_you_mean};
+use assay_syntax::{Code, Diagnostic, did_you_mean, ticked};
 use std::collections::BTreeMap;
 
 pub(crate) fn check_taxonomy(ctx: &mut Ctx<'_>, taxonomy: &Taxonomy) {
@@ -116,11 +116,7 @@ pub(crate) fn check_mapping(ctx: &mut Ctx<'_>, mapping: &Mapping) {
         }
     }
     if !unmapped.is_empty() {
-        let list = unmapped
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = ticked(&unmapped);
         ctx.error(
             Diagnostic::new(
                 Code::UnmappedCode,

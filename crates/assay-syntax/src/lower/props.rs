@@ -4,7 +4,7 @@
 use super::{Lowerer, inner};
 use crate::ast::*;
 use crate::code::Code;
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, did_you_mean, ticked};
 use crate::parser::Rule;
 use crate::schema;
 use crate::schema::Schema;
@@ -115,12 +115,7 @@ impl Lowerer {
                     None => d.help(format!(
                         "{} accepts: {}",
                         schema.what,
-                        schema
-                            .keys
-                            .iter()
-                            .map(|k| format!("`{}`", k.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        ticked(schema.keys.iter().map(|k| k.name))
                     )),
                 };
                 self.error(d);
@@ -173,11 +168,7 @@ impl Lowerer {
         if self.lenient {
             return;
         }
-        let list = missing
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = ticked(missing);
         let first = missing.first().copied().unwrap_or_default();
         self.error(
             Diagnostic::new(
@@ -266,11 +257,7 @@ impl Lowerer {
 
     pub(super) fn unknown_word(&mut self, word: &Ident, what: &str, words: &[&str]) {
         let suggestion = did_you_mean(&word.name, words.iter().copied());
-        let list = words
-            .iter()
-            .map(|w| format!("`{w}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = ticked(words);
         let d = Diagnostic::new(
             Code::UnknownKind,
             word.span,
