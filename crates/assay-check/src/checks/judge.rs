@@ -159,7 +159,7 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
 }
 
 pub(crate) fn unknown_label(ctx: &mut Ctx<'_>, owner: &Ident, label: &Ident, labels: &[&str]) {
-    let list = ticked(&labels);
+    let list = ticked(labels);
     ctx.error(
         Diagnostic::new(
             Code::UnknownLabel,
