@@ -286,3 +286,21 @@ fn symbolic_links_cannot_lead_out_of_the_package() {
         "a symbolic link leads out of the package"
     );
 }
+
+#[test]
+fn manifest_entry_must_stay_inside_the_package() {
+    let dir = package(&[
+        (
+            "p/assay.toml",
+            "[package]\nname = \"p\"\nversion = \"1.0.0\"\nentry = \"../other.assay\"\n",
+        ),
+        ("other.assay", ""),
+    ]);
+    let out = check_in(dir.path(), &["p"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("must be a path inside the package"),
+        "{}",
+        text(&out.stderr)
+    );
+}

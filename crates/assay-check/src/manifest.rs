@@ -79,6 +79,20 @@ pub fn read_package(root: &Path, loader: &dyn SourceLoader) -> Result<Package, S
         .into_iter()
         .map(|(name, dep)| (name, normalize(&root.join(dep.path))))
         .collect();
+    let entry = Path::new(&file.package.entry);
+    let escapes = entry.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
+    if entry.as_os_str().is_empty() || escapes {
+        return Err(format!(
+            "{}: `entry = \"{}\"` must be a path inside the package, like \"main.assay\"",
+            path.display(),
+            file.package.entry
+        ));
+    }
     let version_span = file.package.version.span();
     Ok(Package {
         root: root.to_path_buf(),

@@ -77,6 +77,17 @@ mod tests {
     }
 
     #[test]
+    fn all_modules_import_together_without_clashes() {
+        let uses: String = super::modules()
+            .iter()
+            .map(|m| format!("use {m}\n"))
+            .collect();
+        let loader = MemoryLoader::new().with("main.assay", uses);
+        let checked = check(&Package::single_file(Path::new("main.assay")), &loader).unwrap();
+        assert!(checked.diagnostics.is_empty(), "{:#?}", checked.diagnostics);
+    }
+
+    #[test]
     fn ailuminate_taxonomy_has_the_reference_codes() {
         let loader = MemoryLoader::new().with("main.assay", "use std::taxonomy::ailuminate_v1\n");
         let checked = check(&Package::single_file(Path::new("main.assay")), &loader).unwrap();

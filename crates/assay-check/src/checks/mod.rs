@@ -317,9 +317,10 @@ impl TextRef {
     }
 }
 
+/// One suite header, in the entry spec, with a semver version.
 fn suites(ctx: &mut Ctx<'_>) {
     let mut first: Option<Span> = None;
-    for module in ctx.modules {
+    for (m, module) in ctx.modules.iter().enumerate() {
         for decl in &module.ast.decls {
             let Decl::Suite(s) = decl else { continue };
             if let Some(first) = first {
@@ -327,9 +328,15 @@ fn suites(ctx: &mut Ctx<'_>) {
                     Diagnostic::new(Code::DuplicateSuite, s.name.span, "a second suite header")
                         .label("another suite header")
                         .secondary(first, "the suite is declared here")
-                        .help(
-                            "a package has one suite header; imported modules must not declare one",
-                        ),
+                        .help("a package has one suite header, in its entry spec"),
+                );
+                continue;
+            }
+            if m != 0 {
+                ctx.error(
+                    Diagnostic::new(Code::DuplicateSuite, s.name.span, "a suite header in an imported module")
+                        .label("imported modules define parts of a suite, not suites")
+                        .help("move the suite header to the entry spec, or import the definitions without it"),
                 );
                 continue;
             }
