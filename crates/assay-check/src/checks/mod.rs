@@ -14,6 +14,7 @@ use crate::imports::{LoadedModule, outside_package, resolve_in_package};
 use crate::loader::SourceLoader;
 use crate::scope::{DefRef, Scopes};
 use assay_syntax::ast::*;
+use assay_syntax::schema::Shape;
 use assay_syntax::{Code, Diagnostic, FileId, SourceMap, Span, did_you_mean};
 use std::path::PathBuf;
 
@@ -374,56 +375,42 @@ pub(crate) const TRANSFORMS: &[(&str, usize)] = &[
 fn check_axis(ctx: &mut Ctx<'_>, axis: &Axis) {
     for variant in &axis.variants {
         let value = &variant.value;
-        match axis.kind {
-            AxisKind::System | AxisKind::Locale => {
-                let ok = if axis.kind == AxisKind::System {
-                    value.as_str().is_some() || value.as_file_ref().is_some()
-                } else {
-                    value.as_str().is_some()
-                };
-                if !ok {
-                    let want = if axis.kind == AxisKind::System {
-                        "a string or `file(\"...\")`"
-                    } else {
-                        "a locale string like \"en_US\""
-                    };
-                    ctx.error(
-                        Diagnostic::new(
-                            Code::WrongValueType,
-                            value.span,
-                            format!(
-                                "variant `{}` expects {want}, found {}",
-                                variant.key.name,
-                                value.describe()
-                            ),
-                        )
-                        .label(format!("expected {want}")),
-                    );
-                } else if axis.kind == AxisKind::System {
-                    ctx.text_of(value);
-                }
+        let wanted = match axis.kind {
+            AxisKind::System if Shape::Text.accepts(value) => {
+                ctx.template_of(value);
+                None
             }
+            AxisKind::System => Some("a system prompt: a string or `file(\"...\")`"),
+            AxisKind::Locale if Shape::Str.accepts(value) => None,
+            AxisKind::Locale => Some("a locale string like \"en_US\""),
             AxisKind::Persona => match value.as_name() {
                 Some(name) => {
                     ctx.lookup(name, "persona", |d| match d {
                         Decl::Persona(p) => Some(p),
                         _ => None,
                     });
+                    None
                 }
-                None => ctx.error(
-                    Diagnostic::new(
-                        Code::WrongValueType,
-                        value.span,
-                        format!(
-                            "variant `{}` expects a persona's name, found {}",
-                            variant.key.name,
-                            value.describe()
-                        ),
-                    )
-                    .label("expected a persona"),
-                ),
+                None => Some("a persona's name"),
             },
-            AxisKind::Transform => check_transform(ctx, value),
+            AxisKind::Transform => {
+                check_transform(ctx, value);
+                None
+            }
+        };
+        if let Some(want) = wanted {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    value.span,
+                    format!(
+                        "variant `{}` expects {want}, found {}",
+                        variant.key.name,
+                        value.describe()
+                    ),
+                )
+                .label(format!("expected {want}")),
+            );
         }
     }
 }
