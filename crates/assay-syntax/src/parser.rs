@@ -208,8 +208,22 @@ pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: R
     };
     let at = start + pos;
 
-    if let Some(d) = unterminated(file, text, at) {
+    if let Some(d) = unterminated(file, text, at).or_else(|| bad_escape(file, text, at)) {
         return d;
+    }
+    // A block left open right after a complete declaration (`metric m = x {`): the
+    // declaration ended before it, and the block itself is what was never closed.
+    if !is_item && pos == 0 && unclosed_opener(chunk_text) == Some(0) {
+        let closer = closer_of(chunk_text.as_bytes()[0]);
+        let end = start + chunk_text.trim_end().len();
+        return Diagnostic::new(
+            Code::UnclosedBlock,
+            Span::new(file, end, end),
+            format!("expected `{closer}` to close the block opened here"),
+        )
+        .label(format!("expected `{closer}`"))
+        .secondary(Span::new(file, start, start + 1), "block opened here")
+        .help(format!("add `{closer}` to close it"));
     }
     let rest_is_blank = is_blank(&chunk_text[pos..]);
     let mut expected = expected_words(&error);
@@ -258,7 +272,9 @@ pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: R
         format!("expected {expected}, found {found}"),
     )
     .label(format!("expected {expected}"));
-    if pos == 0 && !is_item {
+    if chunk_text[pos..].starts_with(|c: char| !c.is_ascii() && c.is_alphanumeric()) {
+        d = d.help("names use ASCII letters, digits and `_`; other text goes in strings");
+    } else if pos == 0 && !is_item {
         d = d.help(
             "a file is a list of declarations: suite, use, taxonomy, mapping, persona, template, \
              dataset, axis, target, program, judge, metric, grade, report",
@@ -353,6 +369,45 @@ fn unterminated(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
             .label("this string is never closed")
             .help("close it with `\"` on the same line, or use `\"\"\"...\"\"\"` for text that spans lines"),
     )
+}
+
+/// An invalid escape inside the string that starts at `at`.
+fn bad_escape(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+    let rest = text.get(at..)?;
+    if !rest.starts_with('"') || rest.starts_with("\"\"\"") {
+        return None;
+    }
+    let line = rest.split('\n').next().unwrap_or(rest);
+    let mut chars = line.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return None,
+            '\\' => {
+                let after = &line[i + 1..];
+                let valid = after.starts_with(['"', '\\', 'n', 't', 'r', '{', '}'])
+                    || after.strip_prefix("u{").is_some_and(|hex| {
+                        let digits = hex.find('}').unwrap_or(usize::MAX);
+                        (1..=6).contains(&digits)
+                            && hex[..digits].chars().all(|c| c.is_ascii_hexdigit())
+                    });
+                if !valid {
+                    let len = 1 + after.chars().next().map_or(0, char::len_utf8);
+                    return Some(
+                        Diagnostic::new(
+                            Code::SyntaxError,
+                            Span::new(file, at + i, at + i + len),
+                            format!("invalid escape `{}` in a string", &line[i..i + len]),
+                        )
+                        .label("not an escape")
+                        .help("escapes are \\\" \\\\ \\n \\t \\r \\{ \\} and \\u{1F600}; `\"\"\"...\"\"\"` strings take none"),
+                    );
+                }
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The innermost bracket opened in `prefix` and not closed, ignoring strings and comments.
