@@ -172,9 +172,9 @@ impl Lowerer {
                     &child,
                     crate::parser::probe_for(parent),
                 );
-                inside_open_text = d.message.starts_with("unterminated")
-                    && (d.message.contains("comment")
-                        || text[d.primary.span.range()].starts_with("\"\"\""));
+                // Only an unterminated `"""` or `/*` is reported on a span that starts so.
+                let reported = &text[d.primary.span.range()];
+                inside_open_text = reported.starts_with("\"\"\"") || reported.starts_with("/*");
                 self.diagnostics.push(d);
             } else {
                 self.bad_items(child, text);
