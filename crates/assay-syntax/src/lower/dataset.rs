@@ -40,17 +40,12 @@ impl Lowerer {
                                 continue;
                             }
                         };
-                        if let Some(first) = columns.iter().find(|c| c.name.value == cname.value) {
-                            let first = first.name.span;
-                            self.error(
-                                Diagnostic::new(
-                                    Code::DuplicateKey,
-                                    cname.span,
-                                    format!("column `{}` is declared twice", cname.value),
-                                )
-                                .label("declared again here")
-                                .secondary(first, "first declared here"),
-                            );
+                        let first = columns
+                            .iter()
+                            .find(|c| c.name.value == cname.value)
+                            .map(|c| c.name.span);
+                        let what = format!("column `{}`", cname.value);
+                        if self.repeated(Code::DuplicateKey, &what, "declared", cname.span, first) {
                             continue;
                         }
                         columns.push(Column {
@@ -117,17 +112,12 @@ impl Lowerer {
             let mut r = inner(rule);
             let from = self.string_or_code(r.next().expect("rule has a source"));
             let to = self.expr(r.next().expect("rule has a target"));
-            if let Some(first) = rules.iter().find(|r| r.from.value == from.value) {
-                let first = first.from.span;
-                self.error(
-                    Diagnostic::new(
-                        Code::DuplicateKey,
-                        from.span,
-                        format!("value \"{}\" is mapped twice", from.value),
-                    )
-                    .label("mapped again here")
-                    .secondary(first, "first mapped here"),
-                );
+            let first = rules
+                .iter()
+                .find(|r| r.from.value == from.value)
+                .map(|r| r.from.span);
+            let what = format!("value \"{}\"", from.value);
+            if self.repeated(Code::DuplicateKey, &what, "mapped", from.span, first) {
                 continue;
             }
             rules.push(ValueRule { from, to, span });

@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean, ticked};
 use crate::parser::Rule;
 use crate::schema;
 use crate::schema::Schema;
+use crate::span::Span;
 use pest::iterators::Pair;
 
 /// Words accepted by keys that take one name from a fixed list.
@@ -66,22 +67,35 @@ impl Lowerer {
         self.reject_duplicates(props)
     }
 
+    /// Reports `what` at `span` as a repeat when it already stood at `first`; says whether it
+    /// was one. `verb` is what a block does with it: "given", "declared", "bound".
+    pub(super) fn repeated(
+        &mut self,
+        code: Code,
+        what: &str,
+        verb: &str,
+        span: Span,
+        first: Option<Span>,
+    ) -> bool {
+        let Some(first) = first else { return false };
+        self.error(
+            Diagnostic::new(code, span, format!("{what} is {verb} twice"))
+                .label(format!("{verb} again here"))
+                .secondary(first, format!("first {verb} here"))
+                .help("keep one of the two"),
+        );
+        true
+    }
+
     pub(super) fn reject_duplicates(&mut self, props: Vec<Property>) -> Vec<Property> {
         let mut out: Vec<Property> = Vec::with_capacity(props.len());
         for p in props {
-            if let Some(first) = out.iter().find(|q| q.key.name == p.key.name) {
-                let first = first.key.span;
-                self.error(
-                    Diagnostic::new(
-                        Code::DuplicateKey,
-                        p.key.span,
-                        format!("`{}` is given twice", p.key.name),
-                    )
-                    .label("given again here")
-                    .secondary(first, "first given here")
-                    .help("keep one of the two"),
-                );
-            } else {
+            let first = out
+                .iter()
+                .find(|q| q.key.name == p.key.name)
+                .map(|q| q.key.span);
+            let what = format!("`{}`", p.key.name);
+            if !self.repeated(Code::DuplicateKey, &what, "given", p.key.span, first) {
                 out.push(p);
             }
         }
@@ -231,18 +245,17 @@ impl Lowerer {
     /// Reports each name that repeats an earlier one in the same list.
     pub(super) fn reject_repeats(&mut self, names: &[&Ident]) {
         for (i, name) in names.iter().enumerate() {
-            if let Some(first) = names[..i].iter().find(|n| n.name == name.name) {
-                let first = first.span;
-                self.error(
-                    Diagnostic::new(
-                        Code::DuplicateKey,
-                        name.span,
-                        format!("`{}` is listed twice", name.name),
-                    )
-                    .label("listed again here")
-                    .secondary(first, "first listed here"),
-                );
-            }
+            let first = names[..i]
+                .iter()
+                .find(|n| n.name == name.name)
+                .map(|n| n.span);
+            self.repeated(
+                Code::DuplicateKey,
+                &format!("`{}`", name.name),
+                "listed",
+                name.span,
+                first,
+            );
         }
     }
 

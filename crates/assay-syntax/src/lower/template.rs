@@ -25,19 +25,13 @@ impl Lowerer {
                         let mut b = inner(binding);
                         let var = self.ident(b.next().expect("binding has a name"));
                         let domain = self.expr(b.next().expect("binding has a domain"));
-                        if let Some(first) =
-                            vars.iter().find(|v: &&VarBinding| v.name.name == var.name)
+                        let first = vars
+                            .iter()
+                            .find(|v: &&VarBinding| v.name.name == var.name)
+                            .map(|v| v.name.span);
+                        let what = format!("variable `{}`", var.name);
+                        if self.repeated(Code::DuplicateDefinition, &what, "bound", var.span, first)
                         {
-                            let first = first.name.span;
-                            self.error(
-                                Diagnostic::new(
-                                    Code::DuplicateDefinition,
-                                    var.span,
-                                    format!("variable `{}` is bound twice", var.name),
-                                )
-                                .label("bound again here")
-                                .secondary(first, "first bound here"),
-                            );
                             continue;
                         }
                         vars.push(VarBinding {
