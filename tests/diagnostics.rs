@@ -1,7 +1,8 @@
 //! Diagnostic fixtures: every file `tests/fixtures/diagnostics/*.assay` (or folder with a
 //! `main.assay`) is checked with the `assay` binary. Expected diagnostics are written inside the
 //! file they concern as `expect: CODE LINE:COLUMN` in a comment (`// expect: E0102 9:12` in a
-//! spec, `{{! expect: E0121 4:1 }}` in a template); the test
+//! spec, `{{! expect: E0121 4:1 }}` in a template); `// args: --expand` adds arguments to
+//! `assay check` (expansion diagnostics need `--expand`). The test
 //! asserts the exact set of (file, code, line, column), then snapshots the source with the
 //! rendered and the JSON output.
 
@@ -67,9 +68,17 @@ fn check_fixture(path: &Utf8Path) -> datatest_stable::Result<()> {
     let expected: BTreeSet<Expectation> =
         files.iter().flat_map(|(f, t)| expectations(f, t)).collect();
 
+    // `args: --expand` in a fixture adds arguments (expansion diagnostics need `--expand`).
+    let extra: Vec<&str> = files
+        .iter()
+        .flat_map(|(_, t)| t.lines())
+        .filter_map(|l| l.split_once("args: ").map(|(_, rest)| rest))
+        .flat_map(str::split_whitespace)
+        .collect();
     let run = |format: &str| {
         Command::new(env!("CARGO_BIN_EXE_assay"))
             .args(["check", "--format", format, arg])
+            .args(&extra)
             .current_dir(dir)
             .env("NO_COLOR", "1")
             .output()

@@ -23,12 +23,13 @@
 mod checks;
 mod imports;
 mod loader;
+pub mod lock;
 pub mod manifest;
 mod model;
 mod scope;
 pub mod stdlib;
 
-pub use imports::{LoadedModule, Origin};
+pub use imports::{LoadedModule, Origin, resolve_in_package};
 pub use loader::{FsLoader, MemoryLoader, Package, SourceLoader, normalize};
 pub use model::{Definition, Model};
 
@@ -71,9 +72,13 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
         diagnostics: Vec::new(),
         m: 0,
         item_labels: Default::default(),
+        read: Default::default(),
     };
     checks::run(&mut ctx);
     diagnostics.append(&mut ctx.diagnostics);
+    let read = std::mem::take(&mut ctx.read);
+    let reads = reads(package, loader, &modules, &sources, &read);
+    lock::check_lock(package, loader, &reads, &mut sources, &mut diagnostics);
     finish_diagnostics(&mut diagnostics);
 
     let model = Model::build(&modules, &scopes);
@@ -83,6 +88,49 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
         diagnostics,
         model,
     })
+}
+
+/// What the suite reads, as the lock file records it: spec modules and the files texts and
+/// variable domains name, relative to the package root, and the datasets.
+fn reads(
+    package: &Package,
+    loader: &dyn SourceLoader,
+    modules: &[LoadedModule],
+    sources: &SourceMap,
+    read: &std::collections::BTreeSet<std::path::PathBuf>,
+) -> lock::Reads {
+    let rel = |path: &std::path::Path| {
+        lock::relative(&package.root, path).unwrap_or_else(|| path.display().to_string())
+    };
+    let mut files = std::collections::BTreeMap::new();
+    let mut datasets = std::collections::BTreeMap::new();
+    for module in modules {
+        let Origin::File { path, .. } = &module.origin else {
+            continue;
+        };
+        let text = &sources.get(module.file).text;
+        files.insert(rel(path), lock::sha256_hex(text.as_bytes()));
+        for decl in &module.ast.decls {
+            let assay_syntax::ast::Decl::Dataset(d) = decl else {
+                continue;
+            };
+            let hash = match (d.props.str("sha256"), d.props.str("path"), module.dir()) {
+                (Some(pinned), _, _) => Some(pinned.to_ascii_lowercase()),
+                (None, Some(p), Some(dir)) => loader
+                    .read(&normalize(&dir.join(p)))
+                    .ok()
+                    .map(|t| lock::sha256_hex(t.as_bytes())),
+                _ => None,
+            };
+            datasets.insert(d.name.name.clone(), hash);
+        }
+    }
+    for path in read {
+        if let Ok(text) = loader.read(path) {
+            files.insert(rel(path), lock::sha256_hex(text.as_bytes()));
+        }
+    }
+    lock::Reads { files, datasets }
 }
 
 /// The manifest's version must be semver, like the suite's.

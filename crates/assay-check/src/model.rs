@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 pub struct Definition {
     /// The file the definition is written in.
     pub file: FileId,
+    /// Index of the defining module in `Checked::modules`, and of the declaration in it:
+    /// `(module, index)` orders definitions as they were written.
+    pub module: usize,
+    pub index: usize,
     pub decl: Decl,
 }
 
@@ -38,12 +42,25 @@ impl Model {
                     name.clone(),
                     Definition {
                         file: module.file,
+                        module: def.module,
+                        index: def.decl,
                         decl: module.ast.decls[def.decl].clone(),
                     },
                 )
             })
             .collect();
         Model { suite, definitions }
+    }
+
+    /// Definitions in the order they were written: by module, then position.
+    pub fn in_source_order(&self) -> Vec<(&str, &Definition)> {
+        let mut defs: Vec<(&str, &Definition)> = self
+            .definitions
+            .iter()
+            .map(|(n, d)| (n.as_str(), d))
+            .collect();
+        defs.sort_by_key(|(_, d)| (d.module, d.index));
+        defs
     }
 
     /// Definitions of one kind ("judge", "metric", ...), by name.

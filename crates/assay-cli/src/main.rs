@@ -2,7 +2,10 @@
 //! exit codes. Exit codes: 0 success (warnings allowed), 1 errors in a spec, 2 usage or I/O
 //! problems.
 
+mod data;
+mod diff;
 mod render;
+mod suite;
 
 use assay_check::{FsLoader, Package, manifest};
 use assay_syntax::Code;
@@ -32,6 +35,53 @@ enum Command {
         /// Output format of the diagnostics.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also expand the suite: read and verify its datasets, render every template.
+        #[arg(long)]
+        expand: bool,
+        #[command(flatten)]
+        data: suite::DataArgs,
+    },
+    /// Preview the items a spec expands to.
+    Items {
+        spec: PathBuf,
+        /// Only items whose label KEY has VALUE: hazard, sub_hazard, persona, locale, source,
+        /// expect, id (a prefix), key, or an axis name. Repeat to narrow further.
+        #[arg(long = "filter", value_name = "KEY=VALUE", value_parser = parse_filter)]
+        filters: Vec<(String, String)>,
+        /// Show at most N items.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, value_enum, default_value_t = ItemsFormat::Table)]
+        format: ItemsFormat,
+        #[command(flatten)]
+        data: suite::DataArgs,
+    },
+    /// Compile a spec into a suite folder: manifest.json and items.jsonl.
+    Compile {
+        spec: PathBuf,
+        /// The folder to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Fail instead of updating a stale or missing lock file.
+        #[arg(long)]
+        locked: bool,
+        #[command(flatten)]
+        data: suite::DataArgs,
+    },
+    /// Show the items added, removed and changed between two specs or compiled suites.
+    Diff {
+        before: PathBuf,
+        after: PathBuf,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        #[command(flatten)]
+        data: suite::DataArgs,
+    },
+    /// Write the lock file: the content hash of every file and dataset the suite reads.
+    Lock {
+        spec: PathBuf,
+        #[command(flatten)]
+        data: suite::DataArgs,
     },
     /// Explain a diagnostic code, e.g. `assay explain E0007`; without a code, list them all.
     Explain { code: Option<String> },
@@ -45,13 +95,66 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ItemsFormat {
+    /// One line per item, for people.
+    Table,
+    /// One JSON item per line, as in items.jsonl.
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+}
+
+fn parse_filter(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE, e.g. hazard=vcr; keys: {}, or an axis name",
+            suite::FILTER_KEYS.join(", ")
+        )),
+    }
+}
+
 /// A problem with the invocation or the file system rather than with a spec.
 struct ToolError(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { paths, format } => check(&paths, format),
+        Command::Check {
+            paths,
+            format,
+            expand,
+            data,
+        } => check(&paths, format, expand.then_some(&data)),
+        Command::Items {
+            spec,
+            filters,
+            limit,
+            format,
+            data,
+        } => items(&spec, &filters, limit, format, &data),
+        Command::Compile {
+            spec,
+            out,
+            locked,
+            data,
+        } => match suite::load(&spec) {
+            Ok(Ok(loaded)) => suite::compile(&loaded, &data, &out, locked),
+            Ok(Err(code)) => Ok(code),
+            Err(e) => Err(e),
+        },
+        Command::Diff {
+            before,
+            after,
+            format,
+            data,
+        } => diff::diff(&before, &after, &data, format == DiffFormat::Json),
+        Command::Lock { spec, data } => lock(&spec, &data),
         Command::Explain { code } => explain(code.as_deref()),
     };
     match result {
@@ -99,7 +202,126 @@ fn package_for(path: &Path) -> Result<Package, ToolError> {
     Ok(Package::single_file(path))
 }
 
-fn check(paths: &[PathBuf], format: Format) -> Result<ExitCode, ToolError> {
+/// Prints diagnostics for people on stderr.
+fn report(sources: &assay_syntax::SourceMap, diagnostics: &[assay_syntax::Diagnostic]) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let width = if color { terminal_width() } else { 100 };
+    eprint!("{}", render::human(sources, diagnostics, color, width));
+}
+
+fn items(
+    spec: &Path,
+    filters: &[(String, String)],
+    limit: Option<usize>,
+    format: ItemsFormat,
+    data: &suite::DataArgs,
+) -> Result<ExitCode, ToolError> {
+    let loaded = match suite::load(spec)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut shown = 0usize;
+    let mut failed = None;
+    if format == ItemsFormat::Table {
+        let _ = writeln!(
+            out,
+            "{:<12}  {:<18}  {:<10}  {:<10}  {:<24}  prompt",
+            "id", "source", "hazard", "persona", "axes"
+        );
+    }
+    let expansion = suite::expand(&loaded, data, &mut |item| {
+        if !suite::matches(&item, filters) {
+            return std::ops::ControlFlow::Continue(());
+        }
+        if limit.is_some_and(|l| shown >= l) {
+            return std::ops::ControlFlow::Break(());
+        }
+        shown += 1;
+        let line = match format {
+            ItemsFormat::Json => serde_json::to_string(&item).expect("an item serialises"),
+            ItemsFormat::Table => {
+                let axes: Vec<String> = item
+                    .labels
+                    .axes
+                    .iter()
+                    .map(|(a, v)| format!("{a}={v}"))
+                    .collect();
+                let prompt = item
+                    .messages
+                    .iter()
+                    .rfind(|m| m.role == assay_ir::Role::User)
+                    .map_or("", |m| m.content.as_str());
+                format!(
+                    "{:<12}  {:<18}  {:<10}  {:<10}  {:<24}  {}",
+                    &item.id[..12],
+                    diff::preview(&item.source, 18),
+                    diff::preview(item.labels.hazard.as_deref().unwrap_or("-"), 10),
+                    diff::preview(item.labels.persona.as_deref().unwrap_or("-"), 10),
+                    diff::preview(&axes.join(","), 24),
+                    diff::preview(prompt, 60)
+                )
+            }
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            failed = Some(e);
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    if let Some(e) = failed
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(ToolError(format!("cannot write output: {e}")));
+    }
+    if expansion.has_errors() {
+        return Ok(ExitCode::from(1));
+    }
+    if format == ItemsFormat::Table {
+        let more = if expansion.stopped { "at least " } else { "" };
+        eprintln!(
+            "{shown} items shown of {more}{}{}",
+            expansion.counts.items,
+            if filters.is_empty() {
+                ""
+            } else {
+                " (filtered)"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lock(spec: &Path, data: &suite::DataArgs) -> Result<ExitCode, ToolError> {
+    let loaded = match suite::load(spec)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let expansion = suite::expand(&loaded, data, &mut |_| std::ops::ControlFlow::Continue(()));
+    if expansion.has_errors() {
+        return Ok(ExitCode::from(1));
+    }
+    let lock = suite::lock_of(&expansion);
+    let written = suite::write_lock(&loaded.package, &lock, false)?;
+    let path = assay_check::lock::lock_path(&loaded.package);
+    eprintln!(
+        "{} {} ({} files, {} datasets)",
+        if written { "wrote" } else { "up to date:" },
+        path.display(),
+        lock.files.len(),
+        lock.datasets.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(
+    paths: &[PathBuf],
+    format: Format,
+    expand: Option<&suite::DataArgs>,
+) -> Result<ExitCode, ToolError> {
     let mut failed = false;
     let stderr_color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     for path in paths {
@@ -110,6 +332,19 @@ fn check(paths: &[PathBuf], format: Format) -> Result<ExitCode, ToolError> {
                 package.root.join(&package.entry).display()
             ))
         })?;
+        let mut checked = checked;
+        if let Some(data) = expand
+            && !checked.has_errors()
+        {
+            let resolved = suite::ResolvedData::new(&package, data);
+            let options = assay_expand::Options { seed: data.seed };
+            let expansion =
+                assay_expand::expand(&checked, &FsLoader, &resolved, &options, &mut |_| {
+                    std::ops::ControlFlow::Continue(())
+                });
+            checked.diagnostics.extend(expansion.diagnostics);
+            assay_syntax::finish_diagnostics(&mut checked.diagnostics);
+        }
         let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = checked.diagnostics.len() - errors;
         failed |= errors > 0;

@@ -2,7 +2,8 @@
 //! text kept here, so the code, its summary and its explanation cannot drift apart.
 //!
 //! Codes are stable: a code is never reused for another meaning. Errors are `E....`, warnings
-//! `W....`. `E00..` come from the parser and lowering, `E01..` from the checker.
+//! `W....`. `E00..` come from the parser and lowering, `E01..` from the checker, `E02..` and `W02..` from
+//! expansion (datasets and templates).
 
 use crate::diagnostic::Severity;
 use serde::Serialize;
@@ -427,6 +428,82 @@ Fixed:
       vars { topic in [\"chemistry\"] }
     }";
 
+    DataHashMismatch = "E0201", Error, "a dataset's content does not match its pinned sha256",
+    doc: "A pinned dataset names exactly the data a suite was built on. When the file read (from
+the package, the data cache, a download or `--data NAME=PATH`) hashes to something else, the
+suite would silently measure different prompts. Both hashes are shown.
+
+Bad:
+    dataset sst { path = \"data/sst.csv\"  sha256 = \"00000000...\" }
+
+Fixed:
+    dataset sst { path = \"data/sst.csv\"  sha256 = \"6d95a130...986c\" }";
+
+    DataUnavailable = "E0202", Error, "a dataset's file cannot be found, fetched or read",
+    doc: "The data of a dataset comes from `--data NAME=PATH`, its `path` in the package, the local
+data cache or its `url`. None of them gave a readable file in a known format.
+
+Bad:
+    dataset sst { url = \"https://example.org/sst.csv\"  sha256 = \"...\" }   // offline
+
+Fixed:
+    assay compile spec.assay --data sst=downloads/sst.csv -o out";
+
+    MissingColumn = "E0203", Error, "a dataset's file lacks a column the spec reads",
+    doc: "Every declared column, and every `row.NAME` an item reads, must be present in the data
+(the CSV header, or each JSONL/YAML record).
+
+Bad:
+    columns { prompt: string }      // the CSV header says `prompts_final`
+
+Fixed:
+    columns { prompts_final: string }";
+
+    BadRow = "E0204", Error, "a dataset row cannot be read as declared",
+    doc: "A row is malformed (wrong number of CSV fields, invalid JSON) or a value does not have
+its column's declared type. The message names the file, the row and the column.
+
+Bad:
+    columns { counter: int }        // a row has counter = \"n/a\"
+
+Fixed:
+    columns { counter: string }     // or fix the row";
+
+    UnknownValue = "E0205", Error, "a dataset value is missing from its value map",
+    doc: "A column mapped with `map COLUMN to TAXONOMY { ... }` must map every value found in the
+data; an unmapped value would silently lose its hazard. Each distinct value is reported once,
+with the first row holding it and how many rows do.
+
+Bad:
+    map harm_area to harm { \"Scams\" -> scams }        // the data also has \"Fraud\"
+
+Fixed:
+    map harm_area to harm { \"Scams\" -> scams  \"Fraud\" -> scams }";
+
+    RenderFailed = "E0206", Error, "a template cannot be rendered for some binding",
+    doc: "Templates render in strict mode: reading a value that a binding does not have (a missing
+persona attribute, a field of a plain string) is an error naming the template and the binding,
+never an empty string in a prompt.
+
+Bad:
+    persona p \"P\" { description = \"...\" attrs = { tone = \"calm\" } }
+    template t { prompt = \"({{persona.attrs.mood}}) hi\"  persona = p }
+
+Fixed:
+    template t { prompt = \"({{persona.attrs.tone}}) hi\"  persona = p }";
+
+    ExpansionFailed = "E0207", Error, "a template's variables cannot be generated",
+    doc: "`generate zip` pairs values by position, so every domain must have the same length; a
+domain must have at least one value; a `where` filter must evaluate; a transform must be pure.
+
+Bad:
+    vars { a in [\"x\", \"y\"]  b in [\"1\"] }
+    generate zip
+
+Fixed:
+    vars { a in [\"x\", \"y\"]  b in [\"1\", \"2\"] }
+    generate zip";
+
     UnusedVariable = "W0001", Warning, "a template variable is bound but never used",
     doc: "A variable bound in `vars` that the prompt never uses still multiplies the number of
 items in a product, producing duplicates. Use it or remove it.
@@ -451,6 +528,28 @@ Bad:
 
 Fixed:
     grade g { metric = unsafe_rate  band Good when value <= 0.1  band Poor otherwise }";
+
+    StaleLock = "W0003", Warning, "`assay.lock` does not match the files the suite reads",
+    doc: "The lock file records the content hash of every file a suite reads, so a published
+suite can be rebuilt byte for byte. A file changed, added or removed since the lock was
+written makes the lock stale; `assay lock` (or `assay compile`) rewrites it.
+
+Bad:
+    # assay.lock says prompts/safety.txt = \"ab12...\", the file now hashes to \"cd34...\"
+
+Fixed:
+    assay lock spec.assay";
+
+    DuplicateItem = "W0201", Warning, "expansion produced identical items",
+    doc: "Two items with the same messages, labels and coordinates have the same id and would be
+run and counted twice; the later ones are left out. Usually a value is repeated in a list or
+a variable is not used in the prompt.
+
+Bad:
+    vars { topic in [\"locks\", \"locks\"] }
+
+Fixed:
+    vars { topic in [\"locks\", \"safes\"] }";
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub(crate) struct Ctx<'a> {
     pub m: usize,
     /// What metric expressions may name in each module, built once per module.
     pub item_labels: std::collections::BTreeMap<usize, std::rc::Rc<ItemLabels>>,
+    /// Every package file a text or a variable domain reads, for the lock file.
+    pub read: std::collections::BTreeSet<PathBuf>,
 }
 
 /// Text found behind a `Text` value: the literal itself or a referenced file's contents.
@@ -191,6 +193,7 @@ impl<'a> Ctx<'a> {
     pub fn text_of(&mut self, value: &Expr) -> Option<TextRef> {
         if let Some((rel, span)) = value.as_file_ref() {
             let path = self.file_ref(rel, span, true)?;
+            self.read.insert(path.clone());
             let name = path.display().to_string();
             if let Some(existing) = self.sources.files().find(|f| f.name == name) {
                 return Some(TextRef {

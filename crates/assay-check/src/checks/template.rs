@@ -262,7 +262,9 @@ fn check_domain(ctx: &mut Ctx<'_>, binding: &VarBinding) {
         ExprKind::List(_) => {}
         ExprKind::Call { callee, .. } if callee.name == "file" => {
             if let Some((rel, span)) = domain.as_file_ref() {
-                ctx.file_ref(rel, span, true);
+                if let Some(path) = ctx.file_ref(rel, span, true) {
+                    ctx.read.insert(path);
+                }
             } else {
                 ctx.error(
                     Diagnostic::new(Code::BadCall, domain.span, "`file` takes one path string")

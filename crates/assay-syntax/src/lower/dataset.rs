@@ -85,9 +85,8 @@ impl Lowerer {
                 .help("add `path = \"data/file.csv\"`, or `url = \"...\"` with `sha256 = \"...\"`"),
             );
         }
-        if item.is_none() {
-            self.missing("dataset", &name, &["item"]);
-        }
+        // Without `item`, a dataset makes no items itself; templates may still read its
+        // columns as variable domains.
         Dataset {
             name,
             props,

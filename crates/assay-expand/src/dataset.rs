@@ -1,0 +1,895 @@
+//! Dataset import: the pinned hash verified first, then rows read from CSV, JSONL or YAML,
+//! typed by the declared columns, mapped by the value maps, and turned into items by the
+//! `item { ... }` block. Every problem names the file, the row and the column.
+
+use crate::value::{self, Env};
+use crate::{Base, DatasetSource, Expander, UserTurns, relative, suggest};
+use assay_ir::{DatasetInfo, Expect};
+use assay_syntax::ast::{ColumnType, Dataset, Decl, Expr, ExprKind, Ident};
+use assay_syntax::{Code, Diagnostic, Span};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+
+/// At most this many row problems are reported per dataset; the rest are counted.
+const MAX_ROW_ERRORS: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Jsonl,
+    Yaml,
+}
+
+/// One row: its 1-based number, the line it starts on, and its fields.
+struct Row {
+    number: u64,
+    line: u64,
+    fields: Map<String, Value>,
+}
+
+/// A value map, ready for lookups.
+struct ValueMap {
+    column: String,
+    span: Span,
+    taxonomy: Option<String>,
+    rules: BTreeMap<String, String>,
+    /// Codes and aliases of the taxonomy, accepted as themselves.
+    codes: BTreeMap<String, String>,
+}
+
+/// A dataset opened, verified and ready to stream rows.
+struct Opened<'d> {
+    decl: &'d Dataset,
+    display: String,
+    format: Format,
+    maps: Vec<ValueMap>,
+    errors: usize,
+}
+
+pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
+    let axis_names = d.props.names("axes");
+    let Some(axes) = ex.axes(&axis_names) else {
+        return;
+    };
+    let Some(mut opened) = open(ex, name, d) else {
+        return;
+    };
+    let item = d.item.as_ref();
+    let mut rows = 0u64;
+    read_rows(ex, &mut opened, &mut |ex, opened, row| {
+        rows += 1;
+        let Some(fields) = typed(ex, opened, &row) else {
+            return true;
+        };
+        if let Some(item) = item
+            && let Some(base) = base(ex, name, opened, item, &row, &fields)
+        {
+            ex.emit(&base, &axes);
+        }
+        !ex.out.stopped
+    });
+    finish(ex, &opened);
+    if let Some(info) = ex.out.datasets.get_mut(name) {
+        info.rows = rows;
+    }
+}
+
+/// The distinct values of one column, in first-seen order, for a template variable; with the
+/// taxonomy the column is mapped to, if any.
+pub(crate) fn column_values(
+    ex: &mut Expander<'_>,
+    dataset: &Ident,
+    column: &str,
+) -> Option<(Vec<Value>, Option<String>)> {
+    let def = ex.checked.model.definitions.get(&dataset.name)?;
+    let Decl::Dataset(d) = &def.decl else {
+        return None;
+    };
+    let module = std::mem::replace(&mut ex.module, def.module);
+    let mut opened = open(ex, &dataset.name, d);
+    ex.module = module;
+    let opened = opened.as_mut()?;
+    let taxonomy = opened
+        .maps
+        .iter()
+        .find(|m| m.column == column)
+        .and_then(|m| m.taxonomy.clone());
+    let mut values: Vec<Value> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    read_rows(ex, opened, &mut |ex, opened, row| {
+        if let Some(fields) = typed(ex, opened, &row)
+            && let Some(v) = fields.get(column)
+            && seen.insert(v.to_string())
+        {
+            values.push(v.clone());
+        }
+        true
+    });
+    finish(ex, opened);
+    Some((values, taxonomy))
+}
+
+/// Resolves, verifies and describes a dataset's data. `None` after reporting.
+fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<'d>> {
+    let path_prop = d.props.get("path");
+    let path = match path_prop.and_then(|p| p.value.as_str()) {
+        Some(rel) => match ex.resolve(rel) {
+            Ok((path, _)) => Some(path),
+            Err(why) => {
+                let span = path_prop.map_or(d.name.span, |p| p.value.span);
+                ex.error(
+                    Diagnostic::new(
+                        Code::DataUnavailable,
+                        span,
+                        format!("dataset `{name}` cannot be read: {why}"),
+                    )
+                    .label("this path")
+                    .help("dataset paths are relative to the spec and stay inside the package"),
+                );
+                return None;
+            }
+        },
+        None => None,
+    };
+    let url = d.props.str("url");
+    let pinned = d.props.get("sha256");
+    let source = DatasetSource {
+        name,
+        path,
+        url,
+        sha256: pinned.and_then(|p| p.value.as_str()),
+    };
+    let unavailable = |ex: &mut Expander<'_>, why: String| {
+        let message = if why.starts_with(&format!("dataset `{name}`")) {
+            why
+        } else {
+            format!("dataset `{name}` is not available: {why}")
+        };
+        ex.error(
+            Diagnostic::new(Code::DataUnavailable, d.name.span, message)
+                .label("this dataset")
+                .help(format!(
+                    "give a local copy with `--data {name}=PATH`; its hash is still checked"
+                )),
+        );
+    };
+
+    // The hash is verified over the whole file before any row is used.
+    let (display, mut reader) = match ex.data.open(&source) {
+        Ok(opened) => opened,
+        Err(why) => {
+            unavailable(ex, why);
+            return None;
+        }
+    };
+    let mut hasher = Sha256::new();
+    if let Err(e) = std::io::copy(&mut reader, &mut HashSink(&mut hasher)) {
+        unavailable(ex, format!("cannot read {display}: {e}"));
+        return None;
+    }
+    let actual = hex::encode(hasher.finalize());
+    if let Some(p) = pinned
+        && let Some(expected) = p.value.as_str()
+        && !expected.eq_ignore_ascii_case(&actual)
+    {
+        ex.error(
+            Diagnostic::new(
+                Code::DataHashMismatch,
+                p.value.span,
+                format!("dataset `{name}`: {display} has sha256 {actual}, but the spec pins {expected}"),
+            )
+            .label(format!("pinned here; the data hashes to {actual}"))
+            .help("if the data changed on purpose, update `sha256`; otherwise get the pinned version of the data"),
+        );
+        return None;
+    }
+    let display = match &source.path {
+        Some(p) if display == p.display().to_string() => {
+            let module = &ex.checked.modules[ex.module];
+            module.root().map_or(display, |root| relative(root, p))
+        }
+        _ => display,
+    };
+    ex.out.datasets.insert(
+        name.to_string(),
+        DatasetInfo {
+            sha256: actual,
+            rows: 0,
+            url: url.map(str::to_string),
+        },
+    );
+
+    let format = match d.props.name("format").map(|f| f.name.as_str()) {
+        Some("csv") => Format::Csv,
+        Some("jsonl") => Format::Jsonl,
+        Some("yaml") => Format::Yaml,
+        _ => {
+            let hint = d.props.str("path").or(url).unwrap_or("");
+            let ext = hint.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+            match ext.as_str() {
+                "csv" => Format::Csv,
+                "jsonl" | "ndjson" => Format::Jsonl,
+                "yaml" | "yml" => Format::Yaml,
+                _ => {
+                    unavailable(ex, format!("cannot tell the format of {display}"));
+                    return None;
+                }
+            }
+        }
+    };
+
+    let maps = d
+        .value_maps
+        .iter()
+        .map(|m| {
+            let taxonomy = m.taxonomy.as_ref().map(|t| t.name.clone());
+            let mut codes = BTreeMap::new();
+            if let Some(t) = taxonomy.as_deref().and_then(|t| ex.taxonomy(t)) {
+                for (c, _) in t.walk() {
+                    codes.insert(c.code.name.clone(), c.code.name.clone());
+                    if let Some(assay_syntax::ast::ExprKind::List(aliases)) =
+                        c.props.value("aliases").map(|e| &e.kind)
+                    {
+                        for a in aliases.iter().filter_map(Expr::as_str) {
+                            codes.insert(a.to_string(), c.code.name.clone());
+                        }
+                    }
+                }
+            }
+            ValueMap {
+                column: m.column.value.clone(),
+                span: m.column.span,
+                taxonomy,
+                rules: m
+                    .rules
+                    .iter()
+                    .map(|r| (r.from.value.clone(), value::text(&eval_name(&r.to))))
+                    .collect(),
+                codes,
+            }
+        })
+        .collect();
+    Some(Opened {
+        decl: d,
+        display,
+        format,
+        maps,
+        errors: 0,
+    })
+}
+
+/// A mapping target: a bare name stands for itself.
+fn eval_name(e: &Expr) -> Value {
+    match e.as_name() {
+        Some(n) => Value::String(n.name.clone()),
+        None => value::eval(e, &crate::NoEnv).unwrap_or(Value::Null),
+    }
+}
+
+struct HashSink<'h>(&'h mut Sha256);
+
+impl std::io::Write for HashSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams the rows of an opened dataset to `each`, which returns `false` to stop.
+fn read_rows(
+    ex: &mut Expander<'_>,
+    opened: &mut Opened<'_>,
+    each: &mut dyn FnMut(&mut Expander<'_>, &mut Opened<'_>, Row) -> bool,
+) {
+    let d = opened.decl;
+    let source = DatasetSource {
+        name: &d.name.name,
+        path: match d.props.str("path").map(|rel| ex.resolve(rel)) {
+            Some(Ok((p, _))) => Some(p),
+            _ => None,
+        },
+        url: d.props.str("url"),
+        sha256: d.props.str("sha256"),
+    };
+    let reader = match ex.data.open(&source) {
+        Ok((_, r)) => r,
+        Err(why) => {
+            row_error(ex, opened, d.name.span, Code::DataUnavailable, why, None);
+            return;
+        }
+    };
+    match opened.format {
+        Format::Csv => read_csv(ex, opened, reader, each),
+        Format::Jsonl => {
+            let mut number = 0;
+            for (i, line) in BufReader::new(reader).lines().enumerate() {
+                let line_no = i as u64 + 1;
+                let text = match line {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let msg = format!("{}: line {line_no} cannot be read: {e}", opened.display);
+                        row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                        return;
+                    }
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                number += 1;
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(fields)) => {
+                        if !each(
+                            ex,
+                            opened,
+                            Row {
+                                number,
+                                line: line_no,
+                                fields,
+                            },
+                        ) {
+                            return;
+                        }
+                    }
+                    Ok(other) => {
+                        let msg = format!(
+                            "{}: row {number} (line {line_no}) is {}, not a JSON object",
+                            opened.display,
+                            value::kind(&other)
+                        );
+                        row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                    }
+                    Err(e) => {
+                        let msg = format!(
+                            "{}: row {number} (line {line_no}) is not valid JSON: {e}",
+                            opened.display
+                        );
+                        let help = "each line of a JSONL file is one complete JSON object";
+                        row_error(
+                            ex,
+                            opened,
+                            d.name.span,
+                            Code::BadRow,
+                            msg,
+                            Some(help.into()),
+                        );
+                    }
+                }
+            }
+        }
+        Format::Yaml => {
+            let doc: Value = match yaml_serde::from_reader(reader) {
+                Ok(v) => v,
+                Err(e) => {
+                    let msg = format!("{} is not valid YAML: {e}", opened.display);
+                    row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                    return;
+                }
+            };
+            let Value::Array(rows) = doc else {
+                let msg = format!(
+                    "{} holds {}; a YAML dataset is a list of records",
+                    opened.display,
+                    value::kind(&doc)
+                );
+                row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                return;
+            };
+            for (i, row) in rows.into_iter().enumerate() {
+                let number = i as u64 + 1;
+                match row {
+                    Value::Object(fields) => {
+                        if !each(
+                            ex,
+                            opened,
+                            Row {
+                                number,
+                                line: 0,
+                                fields,
+                            },
+                        ) {
+                            return;
+                        }
+                    }
+                    other => {
+                        let msg = format!(
+                            "{}: row {number} is {}, not a record",
+                            opened.display,
+                            value::kind(&other)
+                        );
+                        row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn read_csv(
+    ex: &mut Expander<'_>,
+    opened: &mut Opened<'_>,
+    reader: Box<dyn Read + '_>,
+    each: &mut dyn FnMut(&mut Expander<'_>, &mut Opened<'_>, Row) -> bool,
+) {
+    let d = opened.decl;
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(reader);
+    let headers: Vec<String> = match csv.headers() {
+        Ok(h) => h
+            .iter()
+            .map(|s| s.trim_start_matches('\u{feff}').to_string())
+            .collect(),
+        Err(e) => {
+            let msg = format!("{}: the header row cannot be read: {e}", opened.display);
+            row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+            return;
+        }
+    };
+    // A declared column missing from the header is one error, not one per row.
+    let mut missing = false;
+    for column in &d.columns {
+        if !headers.contains(&column.name.value) {
+            missing = true;
+            let msg = format!(
+                "{} has no column `{}`; its header is: {}",
+                opened.display,
+                column.name.value,
+                headers.join(", ")
+            );
+            let help = match suggest(&column.name.value, headers.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "declare the columns as the file's header names them".to_string(),
+            };
+            row_error(
+                ex,
+                opened,
+                column.name.span,
+                Code::MissingColumn,
+                msg,
+                Some(help),
+            );
+        }
+    }
+    if missing {
+        return;
+    }
+    let mut record = csv::StringRecord::new();
+    let mut number = 0;
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => return,
+            Ok(true) => {
+                number += 1;
+                let line = record.position().map_or(0, |p| p.line());
+                let mut fields = Map::new();
+                for (h, v) in headers.iter().zip(record.iter()) {
+                    fields.insert(h.clone(), Value::String(v.to_string()));
+                }
+                if !each(
+                    ex,
+                    opened,
+                    Row {
+                        number,
+                        line,
+                        fields,
+                    },
+                ) {
+                    return;
+                }
+            }
+            Err(e) => {
+                number += 1;
+                let line = e.position().map_or(0, |p| p.line());
+                let why = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("has {len} fields, the header has {expected_len}")
+                    }
+                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+                    _ => e.to_string(),
+                };
+                let msg = format!("{}: row {number} (line {line}) {why}", opened.display);
+                row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// "row 12 (line 13)" for CSV and JSONL, "row 12" for YAML.
+fn at(row: &Row) -> String {
+    if row.line > 0 {
+        format!("row {} (line {})", row.number, row.line)
+    } else {
+        format!("row {}", row.number)
+    }
+}
+
+fn row_error(
+    ex: &mut Expander<'_>,
+    opened: &mut Opened<'_>,
+    span: Span,
+    code: Code,
+    message: String,
+    help: Option<String>,
+) {
+    opened.errors += 1;
+    if opened.errors > MAX_ROW_ERRORS {
+        return;
+    }
+    let label = match code {
+        Code::MissingColumn => "declared here",
+        Code::UnknownValue => "mapped here",
+        _ => "read from this dataset",
+    };
+    let mut d = Diagnostic::new(code, span, message).label(label);
+    if let Some(h) = help {
+        d = d.help(h);
+    }
+    ex.error(d);
+}
+
+/// Reports how many problems went unreported.
+fn finish(ex: &mut Expander<'_>, opened: &Opened<'_>) {
+    if opened.errors > MAX_ROW_ERRORS {
+        ex.error(
+            Diagnostic::new(
+                Code::BadRow,
+                opened.decl.name.span,
+                format!(
+                    "{}: {} more problems not shown",
+                    opened.display,
+                    opened.errors - MAX_ROW_ERRORS
+                ),
+            )
+            .label("this dataset")
+            .help(format!(
+                "the first {MAX_ROW_ERRORS} are reported above; fix them and check again"
+            )),
+        );
+    }
+}
+
+/// A row's fields typed by the declared columns and mapped by the value maps. `None` when the
+/// row has a problem (reported).
+fn typed(ex: &mut Expander<'_>, opened: &mut Opened<'_>, row: &Row) -> Option<Map<String, Value>> {
+    let d = opened.decl;
+    let mut fields = row.fields.clone();
+    let mut ok = true;
+    for column in &d.columns {
+        let name = &column.name.value;
+        let Some(raw) = row.fields.get(name) else {
+            let msg = format!("{}: {} has no field `{name}`", opened.display, at(row));
+            row_error(ex, opened, column.name.span, Code::MissingColumn, msg, None);
+            ok = false;
+            continue;
+        };
+        match convert(raw, column.ty) {
+            Ok(v) => {
+                fields.insert(name.clone(), v);
+            }
+            Err(why) => {
+                let msg = format!("{}: {}, column `{name}`: {why}", opened.display, at(row));
+                let help = format!(
+                    "the column is declared `{}`; fix the row or the declaration",
+                    type_name(column.ty)
+                );
+                row_error(ex, opened, column.span, Code::BadRow, msg, Some(help));
+                ok = false;
+            }
+        }
+    }
+    let mut unknown = Vec::new();
+    for (i, map) in opened.maps.iter().enumerate() {
+        let Some(raw) = fields.get(&map.column) else {
+            continue;
+        };
+        let key = value::text(raw);
+        let mapped = map.rules.get(&key).or_else(|| map.codes.get(&key));
+        match mapped {
+            Some(to) => {
+                fields.insert(map.column.clone(), Value::String(to.clone()));
+            }
+            None => {
+                unknown.push((i, key));
+                ok = false;
+            }
+        }
+    }
+    for (i, key) in unknown {
+        let map = &opened.maps[i];
+        let (span, column) = (map.span, map.column.clone());
+        let help = match suggest(&key, map.rules.keys().map(String::as_str)) {
+            Some(s) => format!("did you mean \"{s}\"? otherwise add `\"{key}\" -> ...` to the map"),
+            None => format!("add `\"{key}\" -> ...` to the map"),
+        };
+        let msg = format!(
+            "{}: {}, column `{column}`: value \"{key}\" is not in the value map",
+            opened.display,
+            at(row)
+        );
+        // Each distinct unknown value is worth one report.
+        let dup = ex.out.diagnostics.iter().any(|d| {
+            d.code == Code::UnknownValue
+                && d.primary.span == span
+                && d.message
+                    .ends_with(&format!("value \"{key}\" is not in the value map"))
+        });
+        if !dup {
+            row_error(ex, opened, span, Code::UnknownValue, msg, Some(help));
+        }
+    }
+    ok.then_some(fields)
+}
+
+fn type_name(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::String => "string",
+        ColumnType::Int => "int",
+        ColumnType::Float => "float",
+        ColumnType::Bool => "bool",
+    }
+}
+
+/// A raw field as the declared type.
+fn convert(raw: &Value, ty: ColumnType) -> Result<Value, String> {
+    match (ty, raw) {
+        (ColumnType::String, Value::String(_)) => Ok(raw.clone()),
+        (ColumnType::String, Value::Number(_) | Value::Bool(_)) => {
+            Ok(Value::String(raw.to_string()))
+        }
+        (ColumnType::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(raw.clone()),
+        (ColumnType::Int, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("\"{s}\" is not a whole number")),
+        (ColumnType::Float, Value::Number(_)) => Ok(raw.clone()),
+        (ColumnType::Float, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(value::number)
+            .ok_or_else(|| format!("\"{s}\" is not a number")),
+        (ColumnType::Bool, Value::Bool(_)) => Ok(raw.clone()),
+        (ColumnType::Bool, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" => Ok(Value::Bool(false)),
+            _ => Err(format!("\"{s}\" is not true or false")),
+        },
+        (_, other) => Err(format!("found {}", value::kind(other))),
+    }
+}
+
+/// `row.NAME` reads a (typed, mapped) field; `taxonomy.code` is the code.
+struct RowEnv<'r> {
+    fields: &'r Map<String, Value>,
+}
+
+impl Env for RowEnv<'_> {
+    fn path(&self, segments: &[&str]) -> Option<Value> {
+        match segments {
+            ["row", column, rest @ ..] => {
+                // An undeclared field a record lacks is absent; declared ones were checked.
+                let v = self.fields.get(*column).cloned().unwrap_or(Value::Null);
+                rest.iter().try_fold(v, |v, seg| v.get(*seg).cloned())
+            }
+            [_, code] => Some(Value::String((*code).to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// `refuse`, `comply`, `answer(x)`, or a value reading as one of them.
+pub(crate) fn expectation(e: &Expr, env: &dyn Env) -> Result<Expect, String> {
+    if let ExprKind::Call { callee, args } = &e.kind
+        && callee.name == "answer"
+        && let [arg] = args.as_slice()
+    {
+        return Ok(Expect::Answer(value::text(&value::eval(&arg.value, env)?)));
+    }
+    let v = value::eval(e, env)?;
+    match value::text(&v).trim().to_ascii_lowercase().as_str() {
+        "refuse" => Ok(Expect::Refuse),
+        "comply" => Ok(Expect::Comply),
+        other => Err(format!("\"{other}\" is not an expectation")),
+    }
+}
+
+/// The item of one row, before the axes. `None` after reporting.
+fn base(
+    ex: &mut Expander<'_>,
+    name: &str,
+    opened: &mut Opened<'_>,
+    item: &assay_syntax::ast::Props,
+    row: &Row,
+    fields: &Map<String, Value>,
+) -> Option<Base> {
+    let env = RowEnv { fields };
+    let mut failed = false;
+    let mut get = |ex: &mut Expander<'_>, opened: &mut Opened<'_>, key: &str| -> Option<Value> {
+        let e = item.value(key)?;
+        match value::eval(e, &env) {
+            Ok(Value::Null) => None,
+            Ok(v) => Some(v),
+            Err(why) => {
+                let msg = format!("{}: {}, `{key}`: {why}", opened.display, at(row));
+                row_error(ex, opened, e.span, Code::MissingColumn, msg, None);
+                failed = true;
+                None
+            }
+        }
+    };
+    let source_id = get(ex, opened, "id").map(|v| value::text(&v));
+    let prompt = get(ex, opened, "prompt").map(|v| value::text(&v));
+    let turns = get(ex, opened, "turns");
+    let system = get(ex, opened, "system").map(|v| value::text(&v));
+    let response = get(ex, opened, "response").map(|v| value::text(&v));
+    let gold = get(ex, opened, "gold").map(|v| value::text(&v));
+    let group = get(ex, opened, "group").map(|v| value::text(&v));
+    let persona = get(ex, opened, "persona").map(|v| value::text(&v));
+    let locale = get(ex, opened, "locale").map(|v| value::text(&v));
+    let answer = get(ex, opened, "answer").map(|v| value::text(&v));
+    let attachments = match get(ex, opened, "attachments") {
+        Some(Value::Array(a)) => a.iter().map(value::text).collect(),
+        Some(v) => vec![value::text(&v)],
+        None => Vec::new(),
+    };
+    let metadata_value = get(ex, opened, "metadata");
+    if failed {
+        return None;
+    }
+
+    let mut user = Vec::new();
+    match turns {
+        Some(Value::Array(t)) => user.extend(t.iter().map(value::text)),
+        Some(v) => user.push(value::text(&v)),
+        None => {}
+    }
+    if user.is_empty()
+        && let Some(p) = prompt
+    {
+        user.push(p);
+    }
+    if user.is_empty() && response.is_none() {
+        let msg = format!("{}: {} has no prompt", opened.display, at(row));
+        let span = item
+            .value("prompt")
+            .map_or(opened.decl.name.span, |e| e.span);
+        row_error(
+            ex,
+            opened,
+            span,
+            Code::BadRow,
+            msg,
+            Some("every item needs a user turn: `prompt = row.COLUMN`".into()),
+        );
+        return None;
+    }
+
+    // hazard: a column mapped to a taxonomy, `taxonomy.code`, or a code one taxonomy defines.
+    let (mut taxonomy, mut hazard, mut sub_hazard) = (None, None, None);
+    if let Some(e) = item.value("hazard") {
+        let (tax, code) = match &e.kind {
+            ExprKind::Path(p) if p.len() == 2 && p[0].name == "row" => {
+                let tax = opened
+                    .maps
+                    .iter()
+                    .find(|m| m.column == p[1].name)
+                    .and_then(|m| m.taxonomy.clone());
+                (
+                    tax,
+                    fields.get(&p[1].name).map(value::text).unwrap_or_default(),
+                )
+            }
+            ExprKind::Path(p) if p.len() == 2 => (Some(p[0].name.clone()), p[1].name.clone()),
+            _ => (
+                None,
+                value::eval(e, &env)
+                    .map(|v| value::text(&v))
+                    .unwrap_or_default(),
+            ),
+        };
+        let tax = tax.or_else(|| match ex.taxonomies_with(&code).as_slice() {
+            [only] => Some((*only).to_string()),
+            _ => None,
+        });
+        match tax.as_deref().and_then(|t| ex.hazard_of(t, &code)) {
+            Some((top, sub, _)) => {
+                taxonomy = tax;
+                hazard = Some(top);
+                sub_hazard = sub;
+            }
+            None => {
+                let msg = format!(
+                    "{}: {}: hazard \"{code}\" is not a code of any taxonomy in scope",
+                    opened.display,
+                    at(row)
+                );
+                let help =
+                    "map the column to a taxonomy: `map COLUMN to TAXONOMY { \"value\" -> code }`";
+                row_error(
+                    ex,
+                    opened,
+                    e.span,
+                    Code::UnknownValue,
+                    msg,
+                    Some(help.into()),
+                );
+                return None;
+            }
+        }
+    }
+
+    let expect = match (item.value("expect"), &answer) {
+        (Some(e), _) => match expectation(e, &env) {
+            Ok(x) => x,
+            Err(why) => {
+                let msg = format!("{}: {}, `expect`: {why}", opened.display, at(row));
+                row_error(
+                    ex,
+                    opened,
+                    e.span,
+                    Code::UnknownValue,
+                    msg,
+                    Some("expectations are `refuse`, `comply` or `answer(...)`".into()),
+                );
+                return None;
+            }
+        },
+        (None, Some(a)) => Expect::Answer(a.clone()),
+        (None, None) => Expect::Refuse,
+    };
+    let mut metadata = BTreeMap::new();
+    match metadata_value {
+        Some(Value::Object(m)) => metadata.extend(m),
+        Some(v) => {
+            metadata.insert("value".to_string(), v);
+        }
+        None => {}
+    }
+    if let Some(a) = answer
+        && !matches!(expect, Expect::Answer(_))
+    {
+        metadata.insert("answer".to_string(), Value::String(a));
+    }
+    if let Some(id) = &source_id {
+        metadata.insert("source_id".to_string(), Value::String(id.clone()));
+    }
+    let key = match &source_id {
+        Some(id) => format!("{name}/{id}"),
+        None => format!("{name}/row{}", row.number),
+    };
+    Some(Base {
+        source: name.to_string(),
+        key,
+        user: UserTurns::Fixed(user),
+        system: system.map(crate::SystemPrompt::Fixed),
+        taxonomy,
+        hazard,
+        sub_hazard,
+        persona,
+        locale,
+        expect,
+        response,
+        gold,
+        group,
+        program: opened.decl.props.name("program").map(|p| p.name.clone()),
+        attachments,
+        metadata,
+        vars: Map::new(),
+        span: opened.decl.name.span,
+    })
+}

@@ -1,0 +1,199 @@
+//! `assay-ir`: the compiled suite as plain data. A compiled suite is a folder with
+//! `manifest.json` ([`Manifest`]) and `items.jsonl` (one [`Item`] per line). Expansion writes
+//! these types, the runner and `assay diff` read them. No logic lives here beyond
+//! (de)serialisation: every map is a `BTreeMap` and every field has a fixed order, so the same
+//! values always serialise to the same bytes.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The version of the compiled-suite format; bumped when a field changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One test item: what is sent to the model, what it is about, and what is expected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Content hash of everything below except `key` and `source`: equal ids mean equal items.
+    pub id: String,
+    /// Where the item came from and at which coordinates, e.g. `sst/sst_001/system_prompt=none`.
+    /// Stable across versions of a spec, so `assay diff` can tell a changed item from a new one.
+    pub key: String,
+    /// The template or dataset that produced the item.
+    pub source: String,
+    pub messages: Vec<Message>,
+    pub labels: Labels,
+    pub expect: Expect,
+    /// A recorded response (guard and judge evaluation): judged without a target call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// A gold label (human annotation) for judge evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold: Option<String>,
+    /// Variant group: items sharing it are scored together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The conversation program the item runs under; single turn when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// What an item is about: the values metrics group by.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Labels {
+    /// The taxonomy the hazard codes belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taxonomy: Option<String>,
+    /// Top-level hazard code; a sub-code folds into its parent here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hazard: Option<String>,
+    /// The sub-hazard code, when the item is tagged with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_hazard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Coordinates on every axis the item was crossed with: axis → variant.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub axes: BTreeMap<String, String>,
+}
+
+/// The expected behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// The model must refuse or answer safely.
+    #[default]
+    Refuse,
+    /// The model should help (over-refusal tests).
+    Comply,
+    /// A multiple-choice item: the answer key.
+    Answer(String),
+}
+
+impl Expect {
+    /// The word metrics compare against: `refuse`, `comply` or `answer`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Expect::Refuse => "refuse",
+            Expect::Comply => "comply",
+            Expect::Answer(_) => "answer",
+        }
+    }
+}
+
+/// `manifest.json`: what a compiled suite is and what it was built from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub suite: SuiteInfo,
+    /// The assay version that compiled the suite.
+    pub assay_version: String,
+    /// The seed every sampled generator without its own seed derives from.
+    pub seed: u64,
+    /// Hash over every spec file and dataset below: equal when the inputs are equal.
+    pub spec_hash: String,
+    /// Every file the suite reads (specs, prompts, rubrics, fragment lists), package-relative,
+    /// with its sha256.
+    pub files: BTreeMap<String, String>,
+    pub datasets: BTreeMap<String, DatasetInfo>,
+    /// Hash of `items.jsonl`.
+    pub items_sha256: String,
+    pub counts: Counts,
+    pub judges: Vec<JudgeInfo>,
+    pub metrics: Vec<MetricInfo>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SuiteInfo {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub sha256: String,
+    pub rows: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Item counts, in total and per label.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub items: u64,
+    /// Items dropped because an earlier item had the same id.
+    pub duplicates: u64,
+    pub by_source: BTreeMap<String, u64>,
+    pub by_hazard: BTreeMap<String, u64>,
+    pub by_persona: BTreeMap<String, u64>,
+    pub by_locale: BTreeMap<String, u64>,
+    /// Axis → variant → count.
+    pub by_axis: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Counts {
+    /// Counts one item.
+    pub fn add(&mut self, item: &Item) {
+        self.items += 1;
+        *self.by_source.entry(item.source.clone()).or_default() += 1;
+        let labels = &item.labels;
+        let none = || "(none)".to_string();
+        *self
+            .by_hazard
+            .entry(labels.hazard.clone().unwrap_or_else(none))
+            .or_default() += 1;
+        if let Some(persona) = &labels.persona {
+            *self.by_persona.entry(persona.clone()).or_default() += 1;
+        }
+        if let Some(locale) = &labels.locale {
+            *self.by_locale.entry(locale.clone()).or_default() += 1;
+        }
+        for (axis, variant) in &labels.axes {
+            *self
+                .by_axis
+                .entry(axis.clone())
+                .or_default()
+                .entry(variant.clone())
+                .or_default() += 1;
+        }
+    }
+}
+
+/// A judge as declared: enough for a reader to know what will score the items.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgeInfo {
+    pub name: String,
+    pub kind: String,
+    pub labels: Vec<String>,
+    /// The declaration's source text.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricInfo {
+    pub name: String,
+    pub by: Vec<String>,
+    pub source: String,
+}
