@@ -44,6 +44,9 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     /// The semantic model of the entry module's scope.
     pub model: Model,
+    /// Every package file the spec reads (modules, prompts, rubrics, fragment lists),
+    /// package-relative, with its sha256: what the lock file records.
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 impl Checked {
@@ -79,6 +82,7 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
     let read = std::mem::take(&mut ctx.read);
     let reads = reads(package, loader, &modules, &sources, &read);
     lock::check_lock(package, loader, &reads, &mut sources, &mut diagnostics);
+    let files = reads.files;
     finish_diagnostics(&mut diagnostics);
 
     let model = Model::build(&modules, &scopes);
@@ -87,6 +91,7 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
         modules,
         diagnostics,
         model,
+        files,
     })
 }
 

@@ -59,12 +59,12 @@ fn load(path: &Path, args: &DataArgs) -> Result<Result<Side, ExitCode>, ToolErro
         );
         return Ok(Ok(Side { name, items }));
     }
-    let loaded = match suite::load(path)? {
+    let loaded = match suite::load(path, false)? {
         Ok(l) => l,
         Err(code) => return Ok(Err(code)),
     };
-    let expansion = suite::expand(&loaded, args, &mut |item| {
-        add(item);
+    let expansion = suite::expand(&loaded, args, &mut |item, _| {
+        add(item.clone());
         ControlFlow::Continue(())
     });
     if expansion.has_errors() {

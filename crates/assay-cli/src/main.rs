@@ -143,7 +143,7 @@ fn main() -> ExitCode {
             out,
             locked,
             data,
-        } => match suite::load(&spec) {
+        } => match suite::load(&spec, !locked) {
             Ok(Ok(loaded)) => suite::compile(&loaded, &data, &out, locked),
             Ok(Err(code)) => Ok(code),
             Err(e) => Err(e),
@@ -219,7 +219,7 @@ fn items(
     format: ItemsFormat,
     data: &suite::DataArgs,
 ) -> Result<ExitCode, ToolError> {
-    let loaded = match suite::load(spec)? {
+    let loaded = match suite::load(spec, false)? {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
@@ -233,8 +233,8 @@ fn items(
             "id", "source", "hazard", "persona", "axes"
         );
     }
-    let expansion = suite::expand(&loaded, data, &mut |item| {
-        if !suite::matches(&item, filters) {
+    let expansion = suite::expand(&loaded, data, &mut |item, json| {
+        if !suite::matches(item, filters) {
             return std::ops::ControlFlow::Continue(());
         }
         if limit.is_some_and(|l| shown >= l) {
@@ -242,7 +242,7 @@ fn items(
         }
         shown += 1;
         let line = match format {
-            ItemsFormat::Json => serde_json::to_string(&item).expect("an item serialises"),
+            ItemsFormat::Json => String::from_utf8_lossy(json).into_owned(),
             ItemsFormat::Table => {
                 let axes: Vec<String> = item
                     .labels
@@ -296,11 +296,13 @@ fn items(
 }
 
 fn lock(spec: &Path, data: &suite::DataArgs) -> Result<ExitCode, ToolError> {
-    let loaded = match suite::load(spec)? {
+    let loaded = match suite::load(spec, true)? {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let expansion = suite::expand(&loaded, data, &mut |_| std::ops::ControlFlow::Continue(()));
+    let expansion = suite::expand(&loaded, data, &mut |_, _| {
+        std::ops::ControlFlow::Continue(())
+    });
     if expansion.has_errors() {
         return Ok(ExitCode::from(1));
     }
@@ -339,7 +341,7 @@ fn check(
             let resolved = suite::ResolvedData::new(&package, data);
             let options = assay_expand::Options { seed: data.seed };
             let expansion =
-                assay_expand::expand(&checked, &FsLoader, &resolved, &options, &mut |_| {
+                assay_expand::expand(&checked, &FsLoader, &resolved, &options, &mut |_, _| {
                     std::ops::ControlFlow::Continue(())
                 });
             checked.diagnostics.extend(expansion.diagnostics);

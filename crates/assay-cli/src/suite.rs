@@ -39,15 +39,24 @@ pub struct Loaded {
     pub checked: Checked,
 }
 
-/// Checks a spec; on errors, prints them and returns `Err(exit code 1)`.
-pub fn load(path: &Path) -> Result<Result<Loaded, std::process::ExitCode>, ToolError> {
+/// Checks a spec; on errors, prints them and returns `Err(exit code 1)`. Commands that
+/// rewrite the lock (`lock`, `compile`) pass `rewrites_lock` to leave out stale-lock warnings.
+pub fn load(
+    path: &Path,
+    rewrites_lock: bool,
+) -> Result<Result<Loaded, std::process::ExitCode>, ToolError> {
     let package = package_for(path)?;
-    let checked = assay_check::check(&package, &FsLoader).map_err(|e| {
+    let mut checked = assay_check::check(&package, &FsLoader).map_err(|e| {
         ToolError(format!(
             "cannot read {}: {e}",
             package.root.join(&package.entry).display()
         ))
     })?;
+    if rewrites_lock {
+        checked
+            .diagnostics
+            .retain(|d| d.code != assay_syntax::Code::StaleLock);
+    }
     report(&checked.sources, &checked.diagnostics);
     if checked.has_errors() {
         return Ok(Err(std::process::ExitCode::from(1)));
@@ -96,7 +105,7 @@ impl DataSource for ResolvedData {
 pub fn expand(
     loaded: &Loaded,
     args: &DataArgs,
-    sink: &mut dyn FnMut(Item) -> ControlFlow<()>,
+    sink: &mut dyn FnMut(&Item, &[u8]) -> ControlFlow<()>,
 ) -> Expansion {
     let data = ResolvedData::new(&loaded.package, args);
     let options = Options { seed: args.seed };
@@ -158,9 +167,9 @@ pub fn compile(
         hash: Sha256::new(),
     };
     let mut write_error = None;
-    let expansion = expand(loaded, args, &mut |item| {
-        let written = serde_json::to_writer(&mut writer, &item)
-            .map_err(std::io::Error::other)
+    let expansion = expand(loaded, args, &mut |_, line| {
+        let written = writer
+            .write_all(line)
             .and_then(|()| writer.write_all(b"\n"));
         match written {
             Ok(()) => ControlFlow::Continue(()),

@@ -66,7 +66,7 @@ pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
         if let Some(item) = item
             && let Some(base) = base(ex, name, opened, item, &row, &fields)
         {
-            ex.emit(&base, &axes);
+            ex.emit(base, &axes);
         }
         !ex.out.stopped
     });
@@ -780,7 +780,7 @@ fn base(
     }
 
     // hazard: a column mapped to a taxonomy, `taxonomy.code`, or a code one taxonomy defines.
-    let (mut taxonomy, mut hazard, mut sub_hazard) = (None, None, None);
+    let (mut taxonomy, mut hazard, mut sub_hazard, mut hazard_value) = (None, None, None, None);
     if let Some(e) = item.value("hazard") {
         let (tax, code) = match &e.kind {
             ExprKind::Path(p) if p.len() == 2 && p[0].name == "row" => {
@@ -807,10 +807,11 @@ fn base(
             _ => None,
         });
         match tax.as_deref().and_then(|t| ex.hazard_of(t, &code)) {
-            Some((top, sub, _)) => {
+            Some(h) => {
                 taxonomy = tax;
-                hazard = Some(top);
-                sub_hazard = sub;
+                hazard = Some(h.top);
+                sub_hazard = h.sub;
+                hazard_value = Some(h.value);
             }
             None => {
                 let msg = format!(
@@ -880,6 +881,7 @@ fn base(
         taxonomy,
         hazard,
         sub_hazard,
+        hazard_value,
         persona,
         locale,
         expect,
@@ -889,7 +891,6 @@ fn base(
         program: opened.decl.props.name("program").map(|p| p.name.clone()),
         attachments,
         metadata,
-        vars: Map::new(),
         span: opened.decl.name.span,
     })
 }

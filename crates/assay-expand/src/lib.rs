@@ -14,6 +14,7 @@
 //! and `assay-ir` only.
 
 mod dataset;
+mod render;
 mod sample;
 mod template;
 mod transform;
@@ -23,14 +24,15 @@ use assay_check::{Checked, Definition, SourceLoader, resolve_in_package};
 use assay_ir::{Counts, DatasetInfo, Expect, Item, Labels, Message, Role};
 use assay_syntax::ast::{Axis, AxisKind, Decl, Expr, Ident, Persona, Taxonomy};
 use assay_syntax::{Code, Diagnostic, Span, did_you_mean};
-use handlebars::Handlebars;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use transform::Transform;
 
 /// A dataset as the spec declares it, for a [`DataSource`] to find.
@@ -99,13 +101,15 @@ impl Expansion {
 }
 
 /// Expands every template and dataset of a checked spec, in the order they are written,
-/// handing each item to `sink`. The spec must have checked without errors.
+/// handing each item to `sink` with its canonical JSON line (no newline): the bytes a
+/// compiled suite's `items.jsonl` holds, equal to `serde_json::to_vec(item)`. The spec must
+/// have checked without errors.
 pub fn expand(
     checked: &Checked,
     loader: &dyn SourceLoader,
     data: &dyn DataSource,
     options: &Options,
-    sink: &mut dyn FnMut(Item) -> ControlFlow<()>,
+    sink: &mut dyn FnMut(&Item, &[u8]) -> ControlFlow<()>,
 ) -> Expansion {
     let suite_seed = checked
         .model
@@ -117,17 +121,19 @@ pub fn expand(
         checked,
         loader,
         data,
-        hb: Handlebars::new(),
+        renderer: render::Renderer::new(),
+        personas: HashMap::new(),
+        hazards: HashMap::new(),
+        buffer: Vec::with_capacity(1024),
+        line: Vec::with_capacity(1024),
         out: Expansion {
             seed: options.seed.unwrap_or(suite_seed),
             ..Expansion::default()
         },
-        seen: HashSet::new(),
+        seen: HashSet::default(),
         sink,
         module: 0,
     };
-    ex.hb.set_strict_mode(true);
-    ex.hb.register_escape_fn(handlebars::no_escape);
     ex.hash_modules();
     for (name, def) in checked.model.in_source_order() {
         if ex.out.stopped {
@@ -148,13 +154,48 @@ pub(crate) struct Expander<'a> {
     checked: &'a Checked,
     loader: &'a dyn SourceLoader,
     data: &'a dyn DataSource,
-    hb: Handlebars<'static>,
+    renderer: render::Renderer,
+    /// Personas and hazards as templates see them, built once each.
+    personas: HashMap<String, Rc<Value>>,
+    hazards: HashMap<String, HashMap<String, Option<Hazard>>>,
+    /// Reused for serialising each item's content to hash it.
+    buffer: Vec<u8>,
     out: Expansion,
-    /// Fingerprints (the first 8 bytes of the id) of every item emitted.
-    seen: HashSet<u64>,
-    sink: &'a mut dyn FnMut(Item) -> ControlFlow<()>,
+    /// Fingerprints (the first 8 bytes of the id) of every item emitted. Ids are already
+    /// uniformly distributed, so they are their own hash.
+    pub(crate) seen: HashSet<u64, BuildHasherDefault<Fingerprint>>,
+    sink: &'a mut dyn FnMut(&Item, &[u8]) -> ControlFlow<()>,
+    /// Reused for each item's JSON line.
+    line: Vec<u8>,
     /// The module of the definition being expanded: file references resolve against it.
     module: usize,
+}
+
+/// The hazard labels of a code: its top-level code, the sub-code when it is one, and the
+/// category as templates see it (`{{hazard.title}}`).
+#[derive(Clone, Debug)]
+pub(crate) struct Hazard {
+    pub top: String,
+    pub sub: Option<String>,
+    pub value: Rc<Value>,
+}
+
+/// A hasher for values that are already hashes.
+#[derive(Default)]
+struct Fingerprint(u64);
+
+impl Hasher for Fingerprint {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// One axis with its variants resolved.
@@ -182,6 +223,8 @@ pub(crate) struct Base {
     pub taxonomy: Option<String>,
     pub hazard: Option<String>,
     pub sub_hazard: Option<String>,
+    /// The hazard as templates see it (`{{hazard.title}}`).
+    pub hazard_value: Option<Rc<Value>>,
     pub persona: Option<String>,
     pub locale: Option<String>,
     pub expect: Expect,
@@ -191,48 +234,56 @@ pub(crate) struct Base {
     pub program: Option<String>,
     pub attachments: Vec<String>,
     pub metadata: BTreeMap<String, Value>,
-    /// Template variables, for rendering.
-    pub vars: Map<String, Value>,
     /// Where to point when rendering fails.
     pub span: Span,
 }
 
 #[derive(Clone)]
 pub(crate) enum UserTurns {
-    Template(String),
+    Template(Rc<str>),
     Fixed(Vec<String>),
 }
 
 #[derive(Clone)]
 pub(crate) enum SystemPrompt {
-    Template(String),
+    Template(Rc<str>),
     Fixed(String),
 }
 
-/// The part of an item its id hashes: everything but the key and the source.
+/// The part of an item its id hashes: everything but the id, the key and the source, in
+/// the order and with the omissions of [`Item`]'s own serialisation.
 #[derive(Serialize)]
 struct Content<'a> {
     messages: &'a [Message],
     labels: &'a Labels,
     expect: &'a Expect,
+    #[serde(skip_serializing_if = "Option::is_none")]
     response: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     gold: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     group: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     program: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     attachments: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     metadata: &'a BTreeMap<String, Value>,
 }
 
-/// Feeds serialized bytes straight into a hash.
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+impl<'a> Content<'a> {
+    fn of(item: &'a Item) -> Self {
+        Content {
+            messages: &item.messages,
+            labels: &item.labels,
+            expect: &item.expect,
+            response: &item.response,
+            gold: &item.gold,
+            group: &item.group,
+            program: &item.program,
+            attachments: &item.attachments,
+            metadata: &item.metadata,
+        }
     }
 }
 
@@ -277,15 +328,9 @@ impl<'a> Expander<'a> {
             .collect()
     }
 
-    /// Records the hash of every spec module read from the package.
+    /// Starts from the files the checker read: spec modules, prompts, rubrics.
     fn hash_modules(&mut self) {
-        for module in &self.checked.modules {
-            if let assay_check::Origin::File { root, path } = &module.origin {
-                let text = &self.checked.sources.get(module.file).text;
-                let rel = relative(root, path);
-                self.out.files.insert(rel, sha256_hex(text.as_bytes()));
-            }
-        }
+        self.out.files = self.checked.files.clone();
     }
 
     /// Resolves a package-relative path written in the current module.
@@ -333,7 +378,7 @@ impl<'a> Expander<'a> {
 
     /// Registers a handlebars template; the checker has already compiled it once.
     pub(crate) fn register(&mut self, name: String, text: &str, span: Span) -> Option<String> {
-        match self.hb.register_template_string(&name, text) {
+        match self.renderer.register(&name, text) {
             Ok(()) => Some(name),
             Err(e) => {
                 self.error(
@@ -423,12 +468,20 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// The hazard labels of a code: its top-level category and, for a sub-code, the code.
-    pub(crate) fn hazard_of(
-        &self,
-        taxonomy: &str,
-        code: &str,
-    ) -> Option<(String, Option<String>, Value)> {
+    /// The hazard labels of a code of `taxonomy`; `None` when it has no such code.
+    pub(crate) fn hazard_of(&mut self, taxonomy: &str, code: &str) -> Option<Hazard> {
+        if let Some(known) = self.hazards.get(taxonomy).and_then(|t| t.get(code)) {
+            return known.clone();
+        }
+        let found = self.find_hazard(taxonomy, code);
+        self.hazards
+            .entry(taxonomy.to_string())
+            .or_default()
+            .insert(code.to_string(), found.clone());
+        found
+    }
+
+    fn find_hazard(&self, taxonomy: &str, code: &str) -> Option<Hazard> {
         let t = self.taxonomy(taxonomy)?;
         let walk = t.walk();
         let (cat, _) = walk.iter().find(|(c, _)| c.code.name == code)?;
@@ -444,12 +497,24 @@ impl<'a> Expander<'a> {
             obj.insert("definition".into(), Value::String(def.to_string()));
         }
         obj.insert("taxonomy".into(), Value::String(taxonomy.to_string()));
-        let sub = (top != code).then(|| code.to_string());
-        Some((top.to_string(), sub, Value::Object(obj)))
+        Some(Hazard {
+            top: top.to_string(),
+            sub: (top != code).then(|| code.to_string()),
+            value: Rc::new(Value::Object(obj)),
+        })
     }
 
     /// The persona as templates see it: `{{persona.name}}`, `{{persona.attrs.tone}}`.
-    fn persona_value(&self, name: &str) -> Value {
+    fn persona_value(&mut self, name: &str) -> Rc<Value> {
+        if let Some(v) = self.personas.get(name) {
+            return Rc::clone(v);
+        }
+        let v = Rc::new(self.build_persona(name));
+        self.personas.insert(name.to_string(), Rc::clone(&v));
+        v
+    }
+
+    fn build_persona(&self, name: &str) -> Value {
         let mut obj = Map::new();
         obj.insert("name".into(), Value::String(name.to_string()));
         if let Some(p) = self.persona(name) {
@@ -470,22 +535,27 @@ impl<'a> Expander<'a> {
     }
 
     /// Emits one base item crossed with every combination of `axes`.
-    pub(crate) fn emit(&mut self, base: &Base, axes: &[ResolvedAxis]) {
-        let mut index = vec![0usize; axes.len()];
+    pub(crate) fn emit(&mut self, mut base: Base, axes: &[ResolvedAxis]) {
         if axes.iter().any(|a| a.variants.is_empty()) {
             return;
         }
+        let mut index = vec![0usize; axes.len()];
         loop {
             if self.out.stopped {
                 return;
             }
-            self.emit_one(base, axes, &index);
+            let last = axes
+                .iter()
+                .zip(&index)
+                .all(|(a, &i)| i + 1 == a.variants.len());
+            // A rendering failure is reported; the other combinations still expand.
+            let _ = self.emit_one(&mut base, axes, &index, last);
+            if last {
+                return;
+            }
             // Advance the mixed-radix counter: the last axis varies fastest.
             let mut i = axes.len();
-            loop {
-                if i == 0 {
-                    return;
-                }
+            while i > 0 {
                 i -= 1;
                 index[i] += 1;
                 if index[i] < axes[i].variants.len() {
@@ -496,61 +566,62 @@ impl<'a> Expander<'a> {
         }
     }
 
-    fn emit_one(&mut self, base: &Base, axes: &[ResolvedAxis], index: &[usize]) {
-        let mut persona = base.persona.clone();
-        let mut locale = base.locale.clone();
+    /// Emits one combination. On the `last` one the base's fields are moved, not copied.
+    fn emit_one(
+        &mut self,
+        base: &mut Base,
+        axes: &[ResolvedAxis],
+        index: &[usize],
+        last: bool,
+    ) -> Option<()> {
+        let mut persona = base.persona.as_deref();
+        let mut locale = base.locale.as_deref();
         let mut system: Option<Option<&str>> = None;
         let mut transforms = Vec::new();
         let mut coords = BTreeMap::new();
-        let mut key = base.key.clone();
+        let mut key_suffix = String::new();
         for (axis, &i) in axes.iter().zip(index) {
             let (variant_name, variant) = &axis.variants[i];
             coords.insert(axis.name.clone(), variant_name.clone());
-            key.push_str(&format!("/{}={variant_name}", axis.name));
+            key_suffix.push('/');
+            key_suffix.push_str(&axis.name);
+            key_suffix.push('=');
+            key_suffix.push_str(variant_name);
             match variant {
                 Variant::System(t) => system = Some(t.as_deref()),
                 Variant::Transform(t) => transforms.push(t),
-                Variant::Locale(l) => locale = Some(l.clone()),
-                Variant::Persona(p) => persona = Some(p.clone()),
+                Variant::Locale(l) => locale = Some(l),
+                Variant::Persona(p) => persona = Some(p),
             }
         }
+        let persona: Option<String> = persona.map(str::to_string);
+        let locale: Option<String> = locale.map(str::to_string);
 
-        let mut context = base.vars.clone();
-        if let Some(p) = &persona {
-            context
-                .entry("persona")
-                .or_insert_with(|| self.persona_value(p));
-        }
-        if let (Some(t), Some(h)) = (&base.taxonomy, &base.hazard) {
-            let code = base.sub_hazard.as_deref().unwrap_or(h);
-            if let Some((_, _, obj)) = self.hazard_of(t, code) {
-                context.entry("hazard").or_insert(obj);
-            }
-        }
-        if let Some(l) = &locale {
-            context
-                .entry("locale")
-                .or_insert_with(|| Value::String(l.clone()));
-        }
-        let context = Value::Object(context);
+        let persona_value = persona.as_deref().map(|p| self.persona_value(p));
+        let hazard_value = base.hazard_value.clone();
+        let locale_value = locale.clone().map(Value::String);
+        let base_ref: &Base = base;
+        let scope = render::Scope {
+            prompt: None,
+            vars: base_ref.vars(),
+            persona: persona_value.as_deref(),
+            hazard: hazard_value.as_deref(),
+            locale: locale_value.as_ref(),
+        };
 
-        let mut turns = match &base.user {
-            UserTurns::Template(name) => match self.render(name, &context, base) {
-                Some(text) => vec![text],
-                None => return,
-            },
+        let mut turns = match &base_ref.user {
+            UserTurns::Template(name) => vec![self.render(name, &scope, base_ref)?],
             UserTurns::Fixed(turns) => turns.clone(),
         };
         for t in transforms {
             for turn in &mut turns {
                 *turn = match t {
                     Transform::Wrap(name) => {
-                        let mut ctx = context.clone();
-                        ctx["prompt"] = Value::String(std::mem::take(turn));
-                        match self.render(name, &ctx, base) {
-                            Some(text) => text,
-                            None => return,
-                        }
+                        let wrapped = render::Scope {
+                            prompt: Some(turn),
+                            ..scope
+                        };
+                        self.render(name, &wrapped, base_ref)?
                     }
                     other => other.apply(turn),
                 };
@@ -558,17 +629,11 @@ impl<'a> Expander<'a> {
         }
         let system_text = match system {
             Some(None) => None,
-            Some(Some(name)) => match self.render(name, &context, base) {
-                Some(text) => Some(text),
-                None => return,
-            },
-            None => match &base.system {
+            Some(Some(name)) => Some(self.render(name, &scope, base_ref)?),
+            None => match &base_ref.system {
                 None => None,
                 Some(SystemPrompt::Fixed(s)) => Some(s.clone()),
-                Some(SystemPrompt::Template(name)) => match self.render(name, &context, base) {
-                    Some(text) => Some(text),
-                    None => return,
-                },
+                Some(SystemPrompt::Template(name)) => Some(self.render(name, &scope, base_ref)?),
             },
         };
 
@@ -583,60 +648,73 @@ impl<'a> Expander<'a> {
             role: Role::User,
             content,
         }));
-        let labels = Labels {
-            taxonomy: base.taxonomy.clone(),
-            hazard: base.hazard.clone(),
-            sub_hazard: base.sub_hazard.clone(),
-            persona,
-            locale,
-            axes: coords,
-        };
+
+        // The last combination takes the base's fields; the others copy them.
+        fn take<T: Clone + Default>(field: &mut T, last: bool) -> T {
+            if last {
+                std::mem::take(field)
+            } else {
+                field.clone()
+            }
+        }
+        let mut key = take(&mut base.key, last);
+        key.push_str(&key_suffix);
         let mut item = Item {
             id: String::new(),
             key,
-            source: base.source.clone(),
+            source: take(&mut base.source, last),
             messages,
-            labels,
-            expect: base.expect.clone(),
-            response: base.response.clone(),
-            gold: base.gold.clone(),
-            group: base.group.clone(),
-            program: base.program.clone(),
-            attachments: base.attachments.clone(),
-            metadata: base.metadata.clone(),
-        };
-        let mut hasher = Sha256::new();
-        serde_json::to_writer(
-            HashWriter(&mut hasher),
-            &Content {
-                messages: &item.messages,
-                labels: &item.labels,
-                expect: &item.expect,
-                response: &item.response,
-                gold: &item.gold,
-                group: &item.group,
-                program: &item.program,
-                attachments: &item.attachments,
-                metadata: &item.metadata,
+            labels: Labels {
+                taxonomy: take(&mut base.taxonomy, last),
+                hazard: take(&mut base.hazard, last),
+                sub_hazard: take(&mut base.sub_hazard, last),
+                persona,
+                locale,
+                axes: coords,
             },
-        )
-        .expect("hashing cannot fail");
-        let digest = hasher.finalize();
-        item.id = hex::encode(&digest[..16]);
+            expect: take(&mut base.expect, last),
+            response: take(&mut base.response, last),
+            gold: take(&mut base.gold, last),
+            group: take(&mut base.group, last),
+            program: take(&mut base.program, last),
+            attachments: take(&mut base.attachments, last),
+            metadata: take(&mut base.metadata, last),
+        };
+
+        // The id hashes the item's content; the line written is the same bytes behind the id,
+        // key and source, so every item is serialised once.
+        self.buffer.clear();
+        serde_json::to_writer(&mut self.buffer, &Content::of(&item)).expect("an item serialises");
+        let digest = Sha256::digest(&self.buffer);
+        let mut id = [0u8; 32];
+        hex::encode_to_slice(&digest[..16], &mut id).expect("32 hex digits");
+        item.id = String::from_utf8_lossy(&id).into_owned();
         let fingerprint = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
         if !self.seen.insert(fingerprint) {
             self.out.counts.duplicates += 1;
-            self.duplicate(base, &item);
-            return;
+            self.duplicate(base.span, &item);
+            return Some(());
         }
         self.out.counts.add(&item);
-        if (self.sink)(item).is_break() {
+
+        self.line.clear();
+        self.line.extend_from_slice(b"{\"id\":\"");
+        self.line.extend_from_slice(&id);
+        self.line.extend_from_slice(b"\",\"key\":");
+        serde_json::to_writer(&mut self.line, &item.key).expect("a string serialises");
+        self.line.extend_from_slice(b",\"source\":");
+        serde_json::to_writer(&mut self.line, &item.source).expect("a string serialises");
+        self.line.push(b',');
+        self.line.extend_from_slice(&self.buffer[1..]);
+        if (self.sink)(&item, &self.line).is_break() {
             self.out.stopped = true;
         }
+        Some(())
     }
 
-    fn render(&mut self, name: &str, context: &Value, base: &Base) -> Option<String> {
-        match self.hb.render(name, context) {
+    /// Renders a registered template; `None` after reporting why it cannot be.
+    fn render(&mut self, name: &str, scope: &render::Scope<'_>, base: &Base) -> Option<String> {
+        match self.renderer.render(name, scope) {
             Ok(text) => Some(text),
             Err(e) => {
                 let reason = match e.reason() {
@@ -645,7 +723,7 @@ impl<'a> Expander<'a> {
                     }
                     other => other.to_string(),
                 };
-                let bindings = serde_json::to_string(&base.vars).unwrap_or_default();
+                let bindings = serde_json::to_string(base.vars()).unwrap_or_default();
                 self.error(
                     Diagnostic::new(
                         Code::RenderFailed,
@@ -653,9 +731,11 @@ impl<'a> Expander<'a> {
                         format!("`{}` cannot be rendered: {reason}", base.source),
                     )
                     .label(format!("while rendering {}", base.key))
-                    .help(format!(
-                        "with the bindings {bindings}; every variable a template reads must have a value"
-                    )),
+                    .help(if base.vars().is_empty() {
+                        "every value a template reads must exist: check the persona's `attrs` and the names used".to_string()
+                    } else {
+                        format!("with the bindings {bindings}; every value a template reads must exist")
+                    }),
                 );
                 None
             }
@@ -663,27 +743,38 @@ impl<'a> Expander<'a> {
     }
 
     /// Reports duplicates once per source: the first one, with a count in the summary.
-    fn duplicate(&mut self, base: &Base, item: &Item) {
+    fn duplicate(&mut self, span: Span, item: &Item) {
         let already = self
             .out
             .diagnostics
             .iter()
-            .any(|d| d.code == Code::DuplicateItem && d.primary.span == base.span);
+            .any(|d| d.code == Code::DuplicateItem && d.primary.span == span);
         if already {
             return;
         }
         self.error(
             Diagnostic::new(
                 Code::DuplicateItem,
-                base.span,
+                span,
                 format!(
                     "`{}` produces an item identical to an earlier one ({}); duplicates are left out",
-                    base.source, item.key
+                    item.source, item.key
                 ),
             )
             .label("duplicate items")
             .help("identical prompts, labels and coordinates make one item; remove the repeated value, or tell the items apart with metadata"),
         );
+    }
+}
+
+impl Base {
+    /// The template variables of the item, kept in its metadata as `vars`.
+    fn vars(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        match self.metadata.get("vars") {
+            Some(Value::Object(m)) => m,
+            _ => EMPTY.get_or_init(Map::new),
+        }
     }
 }
 

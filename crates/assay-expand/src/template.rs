@@ -4,12 +4,14 @@
 
 use crate::sample::{Selection, derive_seed};
 use crate::value::{self, Env};
-use crate::{Base, Expander, SystemPrompt, UserTurns, sha256_hex};
+use crate::{Base, Expander, SystemPrompt, UserTurns};
 use assay_ir::Expect;
 use assay_syntax::ast::{Expr, ExprKind, Generator, Template};
 use assay_syntax::{Code, Diagnostic};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// A bound variable with its values and, for `leaves(taxonomy)`, the taxonomy they are codes of.
 struct Domain {
@@ -43,12 +45,13 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
         .props
         .value("prompt")
         .and_then(|v| ex.text_of(v))
-        .and_then(|text| ex.register(format!("t:{name}:prompt"), &text, t.name.span));
+        .and_then(|text| ex.register(format!("t:{name}:prompt"), &text, t.name.span))
+        .map(Rc::<str>::from);
     let system = match t.props.value("system") {
         Some(v) => ex
             .text_of(v)
             .and_then(|text| ex.register(format!("t:{name}:system"), &text, v.span))
-            .map(|n| Some(SystemPrompt::Template(n))),
+            .map(|n| Some(SystemPrompt::Template(Rc::from(n)))),
         None => Some(None),
     };
     if ex.out.diagnostics[errors_before..]
@@ -92,6 +95,20 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
     let filter = t.generate.as_ref().and_then(|g| g.filter.as_ref());
     let sample = t.generate.as_ref().and_then(|g| g.sample.as_ref());
 
+    // An expectation that reads no variable is the same for every item.
+    let bound: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+    let fixed_expect = match t.props.value("expect") {
+        None => Some(Expect::Refuse),
+        Some(e) if !reads_any(e, &bound) => crate::dataset::expectation(e, &crate::NoEnv).ok(),
+        Some(_) => None,
+    };
+    let plan = Plan {
+        name,
+        t,
+        user,
+        system,
+        fixed_expect,
+    };
     let combos = Combos {
         domains: &domains,
         generator,
@@ -120,6 +137,9 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
         None => None,
     };
 
+    // Room for this template's fingerprints up front, instead of rehashing as the set grows.
+    let expected = selection.as_ref().map_or(total, |s| s.wanted()) as usize;
+    ex.seen.reserve(expected.min(1 << 24));
     for i in 0..total {
         if ex.out.stopped {
             return;
@@ -136,11 +156,35 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
         {
             continue;
         }
-        let Some(base) = base(ex, name, t, &combos, i, &user, &system) else {
+        let Some(base) = base(ex, &plan, &combos, i) else {
             return;
         };
-        ex.emit(&base, &axes);
+        ex.emit(base, &axes);
     }
+}
+
+/// Whether an expression names one of `vars`.
+fn reads_any(e: &Expr, vars: &[&str]) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        if let ExprKind::Path(p) = &x.kind
+            && vars.contains(&p[0].name.as_str())
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+/// What every item of a template shares.
+struct Plan<'t> {
+    name: &'t str,
+    t: &'t Template,
+    /// The registered prompt and system-prompt templates.
+    user: Rc<str>,
+    system: Option<SystemPrompt>,
+    /// The expectation, when it reads no variable.
+    fixed_expect: Option<Expect>,
 }
 
 /// The bindings of a template, addressed by index.
@@ -322,15 +366,8 @@ fn domain(ex: &mut Expander<'_>, name: &str, expr: &Expr) -> Option<Domain> {
 }
 
 /// The item of combination `i`, before the axes.
-fn base(
-    ex: &mut Expander<'_>,
-    name: &str,
-    t: &Template,
-    combos: &Combos<'_>,
-    i: u64,
-    user: &str,
-    system: &Option<SystemPrompt>,
-) -> Option<Base> {
+fn base(ex: &mut Expander<'_>, plan: &Plan<'_>, combos: &Combos<'_>, i: u64) -> Option<Base> {
+    let (name, t) = (plan.name, plan.t);
     let vars = combos.bindings(i);
     let empty = BTreeMap::new();
     let env = BindingEnv {
@@ -343,7 +380,7 @@ fn base(
     }
 
     // hazard = taxonomy.code, or a variable holding a code.
-    let (mut taxonomy, mut hazard, mut sub_hazard) = (None, None, None);
+    let (mut taxonomy, mut hazard, mut sub_hazard, mut hazard_value) = (None, None, None, None);
     if let Some(e) = t.props.value("hazard") {
         let (tax, code) = match &e.kind {
             ExprKind::Path(p) if p.len() == 2 => (Some(p[0].name.clone()), p[1].name.clone()),
@@ -360,10 +397,11 @@ fn base(
             _ => None,
         });
         match tax.as_deref().and_then(|tx| ex.hazard_of(tx, &code)) {
-            Some((top, sub, _)) => {
+            Some(h) => {
                 taxonomy = tax;
-                hazard = Some(top);
-                sub_hazard = sub;
+                hazard = Some(h.top);
+                sub_hazard = h.sub;
+                hazard_value = Some(h.value);
             }
             None => {
                 ex.error(
@@ -390,6 +428,7 @@ fn base(
         .and_then(|e| value::eval(e, &env).ok())
         .map(|v| value::text(&v));
     let expect = match t.props.value("expect") {
+        _ if plan.fixed_expect.is_some() => plan.fixed_expect.clone().unwrap_or_default(),
         None => Expect::Refuse,
         Some(e) => match crate::dataset::expectation(e, &env) {
             Ok(x) => x,
@@ -409,23 +448,32 @@ fn base(
     {
         metadata.extend(m);
     }
+    let mut binding = String::new();
+    for (n, v) in &var_map {
+        binding.push_str(n);
+        binding.push('\0');
+        match v {
+            Value::String(s) => binding.push_str(s),
+            other => binding.push_str(&other.to_string()),
+        }
+        binding.push('\0');
+    }
     if !var_map.is_empty() {
-        metadata.insert("vars".to_string(), Value::Object(var_map.clone()));
+        metadata.insert("vars".to_string(), Value::Object(var_map));
     }
     // The key names the binding by a hash of its values: stable when other bindings change.
-    let binding_hash = sha256_hex(
-        serde_json::to_string(&var_map)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    let digest = Sha256::digest(binding.as_bytes());
+    let mut binding_hash = [0u8; 16];
+    hex::encode_to_slice(&digest[..8], &mut binding_hash).expect("16 hex digits");
     Some(Base {
         source: name.to_string(),
-        key: format!("{name}/{}", &binding_hash[..12]),
-        user: UserTurns::Template(user.to_string()),
-        system: system.clone(),
+        key: format!("{name}/{}", String::from_utf8_lossy(&binding_hash)),
+        user: UserTurns::Template(Rc::clone(&plan.user)),
+        system: plan.system.clone(),
         taxonomy,
         hazard,
         sub_hazard,
+        hazard_value,
         persona,
         locale,
         expect,
@@ -435,7 +483,6 @@ fn base(
         program: t.props.name("program").map(|p| p.name.clone()),
         attachments: Vec::new(),
         metadata,
-        vars: var_map,
         span: t.name.span,
     })
 }

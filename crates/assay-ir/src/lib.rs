@@ -157,26 +157,37 @@ impl Counts {
     /// Counts one item.
     pub fn add(&mut self, item: &Item) {
         self.items += 1;
-        *self.by_source.entry(item.source.clone()).or_default() += 1;
         let labels = &item.labels;
-        let none = || "(none)".to_string();
-        *self
-            .by_hazard
-            .entry(labels.hazard.clone().unwrap_or_else(none))
-            .or_default() += 1;
+        bump(&mut self.by_source, &item.source);
+        bump(
+            &mut self.by_hazard,
+            labels.hazard.as_deref().unwrap_or("(none)"),
+        );
         if let Some(persona) = &labels.persona {
-            *self.by_persona.entry(persona.clone()).or_default() += 1;
+            bump(&mut self.by_persona, persona);
         }
         if let Some(locale) = &labels.locale {
-            *self.by_locale.entry(locale.clone()).or_default() += 1;
+            bump(&mut self.by_locale, locale);
         }
         for (axis, variant) in &labels.axes {
-            *self
-                .by_axis
-                .entry(axis.clone())
-                .or_default()
-                .entry(variant.clone())
-                .or_default() += 1;
+            match self.by_axis.get_mut(axis) {
+                Some(variants) => bump(variants, variant),
+                None => {
+                    let mut variants = BTreeMap::new();
+                    bump(&mut variants, variant);
+                    self.by_axis.insert(axis.clone(), variants);
+                }
+            }
+        }
+    }
+}
+
+/// Adds one to a count, allocating the key only the first time it is seen.
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
         }
     }
 }
