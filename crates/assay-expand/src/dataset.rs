@@ -58,6 +58,8 @@ pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
     };
     let item = d.item.as_ref();
     let mut rows = 0u64;
+    ex.seen.clear();
+    ex.track_duplicates = true;
     read_rows(ex, &mut opened, &mut |ex, opened, row| {
         rows += 1;
         let Some(fields) = typed(ex, opened, &row) else {
@@ -70,6 +72,8 @@ pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
         }
         !ex.out.stopped
     });
+    ex.track_duplicates = false;
+    ex.seen = Default::default();
     finish(ex, &opened);
     if let Some(info) = ex.out.datasets.get_mut(name) {
         info.rows = rows;
@@ -883,6 +887,7 @@ fn base(
         sub_hazard,
         hazard_value,
         persona,
+        persona_value: None,
         locale,
         expect,
         response,

@@ -4,8 +4,8 @@
 //! filters, seeded sampling), dataset rows are read, typed and mapped, and every item is
 //! crossed with the axes its source names (system prompts, transforms, locales, personas).
 //! Each item gets an id that hashes its content and coordinates. Items stream to a sink one by
-//! one: memory holds the spec, the variable domains and an 8-byte fingerprint per item for
-//! duplicate detection, never the items themselves.
+//! one: memory holds the spec and the variable domains (and, while a dataset expands, an
+//! 8-byte fingerprint per row to find repeated rows), never the items themselves.
 //!
 //! Expansion is pure apart from reading: spec-relative files come through the checker's
 //! [`SourceLoader`], dataset bytes through a [`DataSource`] (the CLI's resolves `--data`
@@ -131,6 +131,7 @@ pub fn expand(
             ..Expansion::default()
         },
         seen: HashSet::default(),
+        track_duplicates: false,
         sink,
         module: 0,
     };
@@ -161,9 +162,12 @@ pub(crate) struct Expander<'a> {
     /// Reused for serialising each item's content to hash it.
     buffer: Vec<u8>,
     out: Expansion,
-    /// Fingerprints (the first 8 bytes of the id) of every item emitted. Ids are already
-    /// uniformly distributed, so they are their own hash.
+    /// Fingerprints (the first 8 bytes of the id) of the current dataset's items, to find
+    /// repeated rows; ids are uniformly distributed, so they are their own hash. Templates
+    /// need none: distinct bindings make distinct items, and repeated values are removed from
+    /// the domains before expansion, so memory does not grow with the number of items.
     pub(crate) seen: HashSet<u64, BuildHasherDefault<Fingerprint>>,
+    pub(crate) track_duplicates: bool,
     sink: &'a mut dyn FnMut(&Item, &[u8]) -> ControlFlow<()>,
     /// Reused for each item's JSON line.
     line: Vec<u8>,
@@ -226,6 +230,8 @@ pub(crate) struct Base {
     /// The hazard as templates see it (`{{hazard.title}}`).
     pub hazard_value: Option<Rc<Value>>,
     pub persona: Option<String>,
+    /// The persona as templates see it, when known before the axes.
+    pub persona_value: Option<Rc<Value>>,
     pub locale: Option<String>,
     pub expect: Expect,
     pub response: Option<String>,
@@ -250,10 +256,12 @@ pub(crate) enum SystemPrompt {
     Fixed(String),
 }
 
-/// The part of an item its id hashes: everything but the id, the key and the source, in
-/// the order and with the omissions of [`Item`]'s own serialisation.
+/// The part of an item its id hashes: everything but the id and the key, in the order and
+/// with the omissions of [`Item`]'s own serialisation. The source is part of it: two
+/// templates that happen to write the same prompt make two items.
 #[derive(Serialize)]
 struct Content<'a> {
+    source: &'a str,
     messages: &'a [Message],
     labels: &'a Labels,
     expect: &'a Expect,
@@ -274,6 +282,7 @@ struct Content<'a> {
 impl<'a> Content<'a> {
     fn of(item: &'a Item) -> Self {
         Content {
+            source: &item.source,
             messages: &item.messages,
             labels: &item.labels,
             expect: &item.expect,
@@ -505,7 +514,7 @@ impl<'a> Expander<'a> {
     }
 
     /// The persona as templates see it: `{{persona.name}}`, `{{persona.attrs.tone}}`.
-    fn persona_value(&mut self, name: &str) -> Rc<Value> {
+    pub(crate) fn persona_value(&mut self, name: &str) -> Rc<Value> {
         if let Some(v) = self.personas.get(name) {
             return Rc::clone(v);
         }
@@ -597,7 +606,13 @@ impl<'a> Expander<'a> {
         let persona: Option<String> = persona.map(str::to_string);
         let locale: Option<String> = locale.map(str::to_string);
 
-        let persona_value = persona.as_deref().map(|p| self.persona_value(p));
+        let persona_value = match (&persona, &base.persona) {
+            (Some(p), Some(b)) if p == b && base.persona_value.is_some() => {
+                base.persona_value.clone()
+            }
+            (Some(p), _) => Some(self.persona_value(p)),
+            (None, _) => None,
+        };
         let hazard_value = base.hazard_value.clone();
         let locale_value = locale.clone().map(Value::String);
         let base_ref: &Base = base;
@@ -688,9 +703,9 @@ impl<'a> Expander<'a> {
         let digest = Sha256::digest(&self.buffer);
         let mut id = [0u8; 32];
         hex::encode_to_slice(&digest[..16], &mut id).expect("32 hex digits");
-        item.id = String::from_utf8_lossy(&id).into_owned();
+        item.id = std::str::from_utf8(&id).expect("hex is ASCII").to_string();
         let fingerprint = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-        if !self.seen.insert(fingerprint) {
+        if self.track_duplicates && !self.seen.insert(fingerprint) {
             self.out.counts.duplicates += 1;
             self.duplicate(base.span, &item);
             return Some(());
@@ -702,8 +717,6 @@ impl<'a> Expander<'a> {
         self.line.extend_from_slice(&id);
         self.line.extend_from_slice(b"\",\"key\":");
         serde_json::to_writer(&mut self.line, &item.key).expect("a string serialises");
-        self.line.extend_from_slice(b",\"source\":");
-        serde_json::to_writer(&mut self.line, &item.source).expect("a string serialises");
         self.line.push(b',');
         self.line.extend_from_slice(&self.buffer[1..]);
         if (self.sink)(&item, &self.line).is_break() {
@@ -793,6 +806,19 @@ pub(crate) fn relative(root: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/")
+}
+
+/// A value short enough for a message.
+pub(crate) fn preview(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= 40 {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(39).collect::<String>())
+    }
 }
 
 /// "did you mean" over names.

@@ -11,7 +11,7 @@
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{Context, Handlebars, JsonRender, Path, PathSeg, RenderError, Template};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// The names an item's templates can read, by precedence: the prompt (in wrappers), bound
 /// variables, then the built-in `persona`, `hazard` and `locale`.
@@ -82,7 +82,8 @@ enum Piece {
 
 pub(crate) struct Renderer {
     hb: Handlebars<'static>,
-    plans: HashMap<String, Option<Vec<Piece>>>,
+    /// Few templates, looked up once per item: a B-tree compares a handful of short names.
+    plans: BTreeMap<String, Option<Vec<Piece>>>,
 }
 
 impl Renderer {
@@ -92,7 +93,7 @@ impl Renderer {
         hb.register_escape_fn(handlebars::no_escape);
         Renderer {
             hb,
-            plans: HashMap::new(),
+            plans: BTreeMap::new(),
         }
     }
 

@@ -22,11 +22,6 @@ impl Selection {
         }
     }
 
-    /// How many are still to be picked.
-    pub(crate) fn wanted(&self) -> u64 {
-        self.wanted
-    }
-
     /// Called once per candidate, in order: whether to keep it.
     pub(crate) fn keep(&mut self) -> bool {
         if self.remaining == 0 {

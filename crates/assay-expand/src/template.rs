@@ -18,6 +18,8 @@ struct Domain {
     name: String,
     values: Vec<Value>,
     taxonomy: Option<String>,
+    /// Where the domain is written.
+    span: assay_syntax::Span,
 }
 
 pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
@@ -39,6 +41,11 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
             domains.push(d);
         }
     }
+    let generator = t
+        .generate
+        .as_ref()
+        .map_or(Generator::Product, |g| g.generator);
+    remove_repeats(ex, t, generator, &mut domains);
     let axis_names: Vec<_> = t.props.names("axes");
     let axes = ex.axes(&axis_names);
     let user = t
@@ -102,12 +109,25 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
         Some(e) if !reads_any(e, &bound) => crate::dataset::expectation(e, &crate::NoEnv).ok(),
         Some(_) => None,
     };
+    let reads_vars = ["hazard", "persona", "locale"]
+        .iter()
+        .filter_map(|k| t.props.value(k))
+        .any(|e| reads_any(e, &bound));
+    let fixed_tags = if reads_vars {
+        None
+    } else {
+        match tags(ex, name, t, &[]) {
+            Some(tags) => Some(tags),
+            None => return,
+        }
+    };
     let plan = Plan {
         name,
         t,
         user,
         system,
         fixed_expect,
+        fixed_tags,
     };
     let combos = Combos {
         domains: &domains,
@@ -137,9 +157,6 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
         None => None,
     };
 
-    // Room for this template's fingerprints up front, instead of rehashing as the set grows.
-    let expected = selection.as_ref().map_or(total, |s| s.wanted()) as usize;
-    ex.seen.reserve(expected.min(1 << 24));
     for i in 0..total {
         if ex.out.stopped {
             return;
@@ -163,6 +180,88 @@ pub(crate) fn expand_template(ex: &mut Expander<'_>, name: &str, t: &Template) {
     }
 }
 
+/// Repeated values would make identical items: a value listed twice in a product's domain,
+/// or a row of values repeated in a zip. The repeats are dropped, with a warning.
+fn remove_repeats(
+    ex: &mut Expander<'_>,
+    t: &Template,
+    generator: Generator,
+    domains: &mut [Domain],
+) {
+    let key = |v: &Value| v.to_string();
+    match generator {
+        Generator::Product => {
+            for d in domains.iter_mut() {
+                let mut seen = std::collections::HashSet::new();
+                let before = d.values.len();
+                let mut first_repeat = None;
+                d.values.retain(|v| {
+                    let fresh = seen.insert(key(v));
+                    if !fresh && first_repeat.is_none() {
+                        first_repeat = Some(value::text(v));
+                    }
+                    fresh
+                });
+                if let Some(repeat) = first_repeat {
+                    let dropped = before - d.values.len();
+                    ex.error(
+                        Diagnostic::new(
+                            Code::DuplicateItem,
+                            d.span,
+                            format!(
+                                "variable `{}` lists \"{}\" more than once; the {dropped} repeat{} would make identical items and {} left out",
+                                d.name,
+                                crate::preview(&repeat),
+                                if dropped == 1 { "" } else { "s" },
+                                if dropped == 1 { "is" } else { "are" },
+                            ),
+                        )
+                        .label("repeated values")
+                        .help("list each value once"),
+                    );
+                }
+            }
+        }
+        Generator::Zip => {
+            let len = domains.first().map_or(0, |d| d.values.len());
+            if domains.iter().any(|d| d.values.len() != len) {
+                return; // reported by the caller
+            }
+            let mut seen = std::collections::HashSet::new();
+            let keep: Vec<bool> = (0..len)
+                .map(|i| {
+                    let row: Vec<String> = domains.iter().map(|d| key(&d.values[i])).collect();
+                    seen.insert(row)
+                })
+                .collect();
+            let dropped = keep.iter().filter(|k| !**k).count();
+            if dropped > 0 {
+                for d in domains.iter_mut() {
+                    let mut i = 0;
+                    d.values.retain(|_| {
+                        i += 1;
+                        keep[i - 1]
+                    });
+                }
+                let span = t.generate.as_ref().map_or(t.name.span, |g| g.span);
+                ex.error(
+                    Diagnostic::new(
+                        Code::DuplicateItem,
+                        span,
+                        if dropped == 1 {
+                            format!("`{}` zips a repeated row of values; it would make an identical item and is left out", t.name.name)
+                        } else {
+                            format!("`{}` zips {dropped} repeated rows of values; they would make identical items and are left out", t.name.name)
+                        },
+                    )
+                    .label("repeated rows")
+                    .help("make each position of the zipped lists a different combination"),
+                );
+            }
+        }
+    }
+}
+
 /// Whether an expression names one of `vars`.
 fn reads_any(e: &Expr, vars: &[&str]) -> bool {
     let mut found = false;
@@ -176,6 +275,85 @@ fn reads_any(e: &Expr, vars: &[&str]) -> bool {
     found
 }
 
+/// The hazard, persona and locale of one binding.
+#[derive(Clone)]
+struct Tags {
+    taxonomy: Option<String>,
+    hazard: Option<String>,
+    sub_hazard: Option<String>,
+    hazard_value: Option<Rc<Value>>,
+    persona: Option<String>,
+    persona_value: Option<Rc<Value>>,
+    locale: Option<String>,
+}
+
+fn tags(
+    ex: &mut Expander<'_>,
+    name: &str,
+    t: &Template,
+    vars: &[(&str, &Value, Option<&str>)],
+) -> Option<Tags> {
+    let empty = BTreeMap::new();
+    let env = BindingEnv { vars, tags: &empty };
+    let (mut taxonomy, mut hazard, mut sub_hazard, mut hazard_value) = (None, None, None, None);
+    if let Some(e) = t.props.value("hazard") {
+        let (tax, code) = match &e.kind {
+            ExprKind::Path(p) if p.len() == 2 => (Some(p[0].name.clone()), p[1].name.clone()),
+            ExprKind::Path(p) if p.len() == 1 => {
+                let bound = vars.iter().find(|(n, _, _)| *n == p[0].name);
+                let code = bound.map(|(_, v, _)| value::text(v)).unwrap_or_default();
+                let tax = bound.and_then(|(_, _, t)| t.map(str::to_string));
+                (tax, code)
+            }
+            _ => (None, String::new()),
+        };
+        let tax = tax.or_else(|| match ex.taxonomies_with(&code).as_slice() {
+            [only] => Some((*only).to_string()),
+            _ => None,
+        });
+        match tax.as_deref().and_then(|tx| ex.hazard_of(tx, &code)) {
+            Some(h) => {
+                taxonomy = tax;
+                hazard = Some(h.top);
+                sub_hazard = h.sub;
+                hazard_value = Some(h.value);
+            }
+            None => {
+                ex.error(
+                    Diagnostic::new(
+                        Code::UnknownValue,
+                        e.span,
+                        format!("`{name}` tags an item with hazard `{code}`, which no taxonomy in scope defines"),
+                    )
+                    .label("not a hazard code")
+                    .help("bind the variable to `leaves(taxonomy)`, or write `hazard = taxonomy.code`"),
+                );
+                return None;
+            }
+        }
+    }
+    let persona = t
+        .props
+        .value("persona")
+        .and_then(|e| value::eval(e, &env).ok())
+        .map(|v| value::text(&v));
+    let locale = t
+        .props
+        .value("locale")
+        .and_then(|e| value::eval(e, &env).ok())
+        .map(|v| value::text(&v));
+    let persona_value = persona.as_deref().map(|p| ex.persona_value(p));
+    Some(Tags {
+        taxonomy,
+        hazard,
+        sub_hazard,
+        hazard_value,
+        persona,
+        persona_value,
+        locale,
+    })
+}
+
 /// What every item of a template shares.
 struct Plan<'t> {
     name: &'t str,
@@ -185,6 +363,8 @@ struct Plan<'t> {
     system: Option<SystemPrompt>,
     /// The expectation, when it reads no variable.
     fixed_expect: Option<Expect>,
+    /// The tags, when they read no variable.
+    fixed_tags: Option<Tags>,
 }
 
 /// The bindings of a template, addressed by index.
@@ -362,6 +542,7 @@ fn domain(ex: &mut Expander<'_>, name: &str, expr: &Expr) -> Option<Domain> {
         name: name.to_string(),
         values,
         taxonomy,
+        span: expr.span,
     })
 }
 
@@ -380,53 +561,10 @@ fn base(ex: &mut Expander<'_>, plan: &Plan<'_>, combos: &Combos<'_>, i: u64) -> 
     }
 
     // hazard = taxonomy.code, or a variable holding a code.
-    let (mut taxonomy, mut hazard, mut sub_hazard, mut hazard_value) = (None, None, None, None);
-    if let Some(e) = t.props.value("hazard") {
-        let (tax, code) = match &e.kind {
-            ExprKind::Path(p) if p.len() == 2 => (Some(p[0].name.clone()), p[1].name.clone()),
-            ExprKind::Path(p) if p.len() == 1 => {
-                let bound = vars.iter().find(|(n, _, _)| *n == p[0].name);
-                let code = bound.map(|(_, v, _)| value::text(v)).unwrap_or_default();
-                let tax = bound.and_then(|(_, _, t)| t.map(str::to_string));
-                (tax, code)
-            }
-            _ => (None, String::new()),
-        };
-        let tax = tax.or_else(|| match ex.taxonomies_with(&code).as_slice() {
-            [only] => Some((*only).to_string()),
-            _ => None,
-        });
-        match tax.as_deref().and_then(|tx| ex.hazard_of(tx, &code)) {
-            Some(h) => {
-                taxonomy = tax;
-                hazard = Some(h.top);
-                sub_hazard = h.sub;
-                hazard_value = Some(h.value);
-            }
-            None => {
-                ex.error(
-                    Diagnostic::new(
-                        Code::UnknownValue,
-                        e.span,
-                        format!("`{name}` tags an item with hazard `{code}`, which no taxonomy in scope defines"),
-                    )
-                    .label("not a hazard code")
-                    .help("bind the variable to `leaves(taxonomy)`, or write `hazard = taxonomy.code`"),
-                );
-                return None;
-            }
-        }
-    }
-    let persona = t
-        .props
-        .value("persona")
-        .and_then(|e| value::eval(e, &env).ok())
-        .map(|v| value::text(&v));
-    let locale = t
-        .props
-        .value("locale")
-        .and_then(|e| value::eval(e, &env).ok())
-        .map(|v| value::text(&v));
+    let tags = match &plan.fixed_tags {
+        Some(tags) => tags.clone(),
+        None => tags(ex, name, t, &vars)?,
+    };
     let expect = match t.props.value("expect") {
         _ if plan.fixed_expect.is_some() => plan.fixed_expect.clone().unwrap_or_default(),
         None => Expect::Refuse,
@@ -467,15 +605,19 @@ fn base(ex: &mut Expander<'_>, plan: &Plan<'_>, combos: &Combos<'_>, i: u64) -> 
     hex::encode_to_slice(&digest[..8], &mut binding_hash).expect("16 hex digits");
     Some(Base {
         source: name.to_string(),
-        key: format!("{name}/{}", String::from_utf8_lossy(&binding_hash)),
+        key: format!(
+            "{name}/{}",
+            std::str::from_utf8(&binding_hash).expect("hex is ASCII")
+        ),
         user: UserTurns::Template(Rc::clone(&plan.user)),
         system: plan.system.clone(),
-        taxonomy,
-        hazard,
-        sub_hazard,
-        hazard_value,
-        persona,
-        locale,
+        taxonomy: tags.taxonomy,
+        hazard: tags.hazard,
+        sub_hazard: tags.sub_hazard,
+        hazard_value: tags.hazard_value,
+        persona: tags.persona,
+        persona_value: tags.persona_value,
+        locale: tags.locale,
         expect,
         response: None,
         gold: None,

@@ -115,8 +115,9 @@ pub struct Manifest {
     /// with its sha256.
     pub files: BTreeMap<String, String>,
     pub datasets: BTreeMap<String, DatasetInfo>,
-    /// Hash of `items.jsonl`.
-    pub items_sha256: String,
+    /// BLAKE3 hash of `items.jsonl` (`b3sum items.jsonl`): the file is hashed as it streams
+    /// out, and BLAKE3 keeps that cheap for millions of items.
+    pub items_blake3: String,
     pub counts: Counts,
     pub judges: Vec<JudgeInfo>,
     pub metrics: Vec<MetricInfo>,
