@@ -414,3 +414,20 @@ fn package_data_needs_no_network() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 1);
 }
+
+#[test]
+fn data_for_an_unknown_dataset_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    sst_package(dir.path());
+    let out = assay_in(
+        dir.path(),
+        &["items", "sst.assay", "--data", "ssx=sample.csv"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("`--data ssx=...` names no dataset of the spec; its datasets: sst"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -66,7 +66,7 @@ fn load(path: &Path, args: &DataArgs) -> Result<Result<Side, ExitCode>, ToolErro
     let expansion = suite::expand(&loaded, args, &mut |item, _| {
         add(item.clone());
         ControlFlow::Continue(())
-    });
+    })?;
     if expansion.has_errors() {
         return Ok(Err(ExitCode::from(1)));
     }

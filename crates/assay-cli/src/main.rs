@@ -271,7 +271,7 @@ fn items(
             return std::ops::ControlFlow::Break(());
         }
         std::ops::ControlFlow::Continue(())
-    });
+    })?;
     if let Some(e) = failed
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
@@ -302,7 +302,7 @@ fn lock(spec: &Path, data: &suite::DataArgs) -> Result<ExitCode, ToolError> {
     };
     let expansion = suite::expand(&loaded, data, &mut |_, _| {
         std::ops::ControlFlow::Continue(())
-    });
+    })?;
     if expansion.has_errors() {
         return Ok(ExitCode::from(1));
     }
@@ -338,6 +338,7 @@ fn check(
         if let Some(data) = expand
             && !checked.has_errors()
         {
+            suite::check_data_names(&checked, data)?;
             let resolved = suite::ResolvedData::new(&package, data);
             let options = assay_expand::Options { seed: data.seed };
             let expansion =

@@ -101,17 +101,40 @@ impl DataSource for ResolvedData {
     }
 }
 
+/// `--data NAME=PATH` must name a dataset of the spec.
+pub fn check_data_names(checked: &Checked, args: &DataArgs) -> Result<(), ToolError> {
+    let datasets: Vec<&str> = checked
+        .model
+        .of_kind("dataset")
+        .map(|(name, _)| name)
+        .collect();
+    for (name, _) in &args.data {
+        if !datasets.contains(&name.as_str()) {
+            let known = if datasets.is_empty() {
+                "the spec declares no dataset".to_string()
+            } else {
+                format!("its datasets: {}", datasets.join(", "))
+            };
+            return Err(ToolError(format!(
+                "`--data {name}=...` names no dataset of the spec; {known}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Expands a loaded spec into `sink`, printing the diagnostics of expansion.
 pub fn expand(
     loaded: &Loaded,
     args: &DataArgs,
     sink: &mut dyn FnMut(&Item, &[u8]) -> ControlFlow<()>,
-) -> Expansion {
+) -> Result<Expansion, ToolError> {
+    check_data_names(&loaded.checked, args)?;
     let data = ResolvedData::new(&loaded.package, args);
     let options = Options { seed: args.seed };
     let expansion = assay_expand::expand(&loaded.checked, &FsLoader, &data, &options, sink);
     report(&loaded.checked.sources, &expansion.diagnostics);
-    expansion
+    Ok(expansion)
 }
 
 /// The lock that matches an expansion.
@@ -182,7 +205,7 @@ pub fn compile(
                 ControlFlow::Break(())
             }
         }
-    });
+    })?;
     let flushed = writer.flush();
     if let Some(e) = write_error.or(flushed.err()) {
         let _ = std::fs::remove_file(&items_tmp);
