@@ -420,6 +420,17 @@ fn read_csv(
     each: &mut dyn FnMut(&mut Expander<'_>, &mut Opened<'_>, Row) -> bool,
 ) {
     let d = opened.decl;
+    // The CSV reader counts a record's line before it has consumed the `\n` of a preceding
+    // `\r\n`, so in CRLF files its line numbers are one short.
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let crlf = match reader.fill_buf() {
+        Ok(buf) => buf
+            .iter()
+            .position(|&b| b == b'\n')
+            .is_some_and(|i| i > 0 && buf[i - 1] == b'\r'),
+        Err(_) => false,
+    };
+    let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + u64::from(crlf));
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(reader);
@@ -439,12 +450,19 @@ fn read_csv(
     for column in &d.columns {
         if !headers.contains(&column.name.value) {
             missing = true;
-            let msg = format!(
-                "{} has no column `{}`; its header is: {}",
-                opened.display,
-                column.name.value,
-                headers.join(", ")
-            );
+            let msg = if headers.iter().all(|h| h.is_empty()) {
+                format!(
+                    "{} has no header row, so no column `{}`",
+                    opened.display, column.name.value
+                )
+            } else {
+                format!(
+                    "{} has no column `{}`; its header is: {}",
+                    opened.display,
+                    column.name.value,
+                    headers.join(", ")
+                )
+            };
             let help = match suggest(&column.name.value, headers.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "declare the columns as the file's header names them".to_string(),
@@ -469,7 +487,7 @@ fn read_csv(
             Ok(false) => return,
             Ok(true) => {
                 number += 1;
-                let line = record.position().map_or(0, |p| p.line());
+                let line = line_of(record.position());
                 let mut fields = Map::new();
                 for (h, v) in headers.iter().zip(record.iter()) {
                     fields.insert(h.clone(), Value::String(v.to_string()));
@@ -488,7 +506,7 @@ fn read_csv(
             }
             Err(e) => {
                 number += 1;
-                let line = e.position().map_or(0, |p| p.line());
+                let line = line_of(e.position());
                 let why = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
@@ -654,6 +672,8 @@ fn convert(raw: &Value, ty: ColumnType) -> Result<Value, String> {
             Ok(Value::String(raw.to_string()))
         }
         (ColumnType::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(raw.clone()),
+        (ColumnType::Int, Value::Number(n)) => Err(format!("{n} is not a whole number")),
+        (_, Value::Null) => Err("the value is null".to_string()),
         (ColumnType::Int, Value::String(s)) => s
             .trim()
             .parse::<i64>()
