@@ -826,23 +826,15 @@ fn base(
                     .unwrap_or_default(),
             ),
         };
-        let tax = tax.or_else(|| match ex.taxonomies_with(&code).as_slice() {
-            [only] => Some((*only).to_string()),
-            _ => None,
-        });
-        match tax.as_deref().and_then(|t| ex.hazard_of(t, &code)) {
-            Some(h) => {
-                taxonomy = tax;
+        match ex.resolve_hazard(tax, &code) {
+            Ok((tax, h)) => {
+                taxonomy = Some(tax);
                 hazard = Some(h.top);
                 sub_hazard = h.sub;
                 hazard_value = Some(h.value);
             }
-            None => {
-                let msg = format!(
-                    "{}: {}: hazard \"{code}\" is not a code of any taxonomy in scope",
-                    opened.display,
-                    at(row)
-                );
+            Err(why) => {
+                let msg = format!("{}: {}: hazard \"{code}\": {why}", opened.display, at(row));
                 let help =
                     "map the column to a taxonomy: `map COLUMN to TAXONOMY { \"value\" -> code }`";
                 row_error(

@@ -124,6 +124,7 @@ pub fn expand(
         renderer: render::Renderer::new(),
         personas: HashMap::new(),
         hazards: HashMap::new(),
+        code_owners: HashMap::new(),
         buffer: Vec::with_capacity(1024),
         line: Vec::with_capacity(1024),
         out: Expansion {
@@ -159,6 +160,8 @@ pub(crate) struct Expander<'a> {
     /// Personas and hazards as templates see them, built once each.
     personas: HashMap<String, Rc<Value>>,
     hazards: HashMap<String, HashMap<String, Option<Hazard>>>,
+    /// Code → the taxonomies in scope defining it.
+    code_owners: HashMap<String, Vec<&'a str>>,
     /// Reused for serialising each item's content to hash it.
     buffer: Vec<u8>,
     out: Expansion,
@@ -323,9 +326,13 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// Every taxonomy in scope that defines `code`.
-    pub(crate) fn taxonomies_with(&self, code: &str) -> Vec<&'a str> {
-        self.checked
+    /// Every taxonomy in scope that defines `code`, remembered per code.
+    fn taxonomies_with(&mut self, code: &str) -> Vec<&'a str> {
+        if let Some(known) = self.code_owners.get(code) {
+            return known.clone();
+        }
+        let owners: Vec<&'a str> = self
+            .checked
             .model
             .of_kind("taxonomy")
             .filter_map(|(name, d)| match d {
@@ -334,7 +341,9 @@ impl<'a> Expander<'a> {
                 }
                 _ => None,
             })
-            .collect()
+            .collect();
+        self.code_owners.insert(code.to_string(), owners.clone());
+        owners
     }
 
     /// Starts from the files the checker read: spec modules, prompts, rubrics.
@@ -474,6 +483,32 @@ impl<'a> Expander<'a> {
                 None
             }
             _ => None,
+        }
+    }
+
+    /// The hazard of `code`, in `taxonomy` when known, else in the one taxonomy in scope
+    /// that defines it. `Err` says why there is none.
+    pub(crate) fn resolve_hazard(
+        &mut self,
+        taxonomy: Option<String>,
+        code: &str,
+    ) -> Result<(String, Hazard), String> {
+        let taxonomy = match taxonomy {
+            Some(t) => t,
+            None => match self.taxonomies_with(code).as_slice() {
+                [only] => (*only).to_string(),
+                [] => return Err(format!("no taxonomy in scope defines `{code}`")),
+                several => {
+                    return Err(format!(
+                        "`{code}` is a code of several taxonomies ({}), so it is ambiguous",
+                        several.join(", ")
+                    ));
+                }
+            },
+        };
+        match self.hazard_of(&taxonomy, code) {
+            Some(h) => Ok((taxonomy, h)),
+            None => Err(format!("taxonomy `{taxonomy}` has no code `{code}`")),
         }
     }
 
@@ -827,4 +862,64 @@ pub(crate) fn suggest<'n>(
     candidates: impl IntoIterator<Item = &'n str>,
 ) -> Option<&'n str> {
     did_you_mean(name, candidates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assay_check::{MemoryLoader, Package, check};
+
+    fn expand_text(spec: &str) -> Vec<(Item, Vec<u8>)> {
+        let loader = MemoryLoader::new().with("main.assay", spec);
+        let checked = check(&Package::single_file(Path::new("main.assay")), &loader).unwrap();
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let mut items = Vec::new();
+        let out = expand(
+            &checked,
+            &loader,
+            &PackageData,
+            &Options::default(),
+            &mut |item, line| {
+                items.push((item.clone(), line.to_vec()));
+                ControlFlow::Continue(())
+            },
+        );
+        assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
+        items
+    }
+
+    /// The line handed to the sink is exactly the item's own serialisation, and the id is the
+    /// hash of that line without the id and the key.
+    #[test]
+    fn the_line_is_the_item_and_the_id_hashes_its_content() {
+        let items = expand_text(
+            "use std::personas::v05\n\
+             axis sys: system { none = \"\"  safe = \"Be safe, {{persona.name}}.\" }\n\
+             template t {\n  prompt = \"{{x}}\"\n  persona = typical\n  expect = comply\n  axes = [sys]\n  metadata = { tag = \"m\" }\n  vars { x in [\"a\", \"b\"] }\n}\n",
+        );
+        assert_eq!(items.len(), 4);
+        for (item, line) in &items {
+            assert_eq!(line, &serde_json::to_vec(item).unwrap());
+            // Everything after the key is the hashed content.
+            let content = serde_json::to_vec(&Content::of(item)).unwrap();
+            let prefix = format!(
+                "{{\"id\":\"{}\",\"key\":{},",
+                item.id,
+                serde_json::to_string(&item.key).unwrap()
+            );
+            assert_eq!(line[..prefix.len()], *prefix.as_bytes());
+            assert_eq!(line[prefix.len()..], content[1..]);
+            assert_eq!(item.id, hex::encode(&Sha256::digest(&content)[..16]));
+        }
+        let ids: std::collections::BTreeSet<_> = items.iter().map(|(i, _)| &i.id).collect();
+        assert_eq!(ids.len(), 4);
+    }
+
+    /// Ids hash JSON; if a dependency turned on `serde_json/preserve_order`, maps would keep
+    /// insertion order instead of sorting, and ids could change between builds.
+    #[test]
+    fn json_objects_serialise_sorted() {
+        let v = serde_json::json!({"b": 1, "a": 2});
+        assert_eq!(v.to_string(), r#"{"a":2,"b":1}"#);
+    }
 }

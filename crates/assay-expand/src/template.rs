@@ -307,23 +307,19 @@ fn tags(
             }
             _ => (None, String::new()),
         };
-        let tax = tax.or_else(|| match ex.taxonomies_with(&code).as_slice() {
-            [only] => Some((*only).to_string()),
-            _ => None,
-        });
-        match tax.as_deref().and_then(|tx| ex.hazard_of(tx, &code)) {
-            Some(h) => {
-                taxonomy = tax;
+        match ex.resolve_hazard(tax, &code) {
+            Ok((tax, h)) => {
+                taxonomy = Some(tax);
                 hazard = Some(h.top);
                 sub_hazard = h.sub;
                 hazard_value = Some(h.value);
             }
-            None => {
+            Err(why) => {
                 ex.error(
                     Diagnostic::new(
                         Code::UnknownValue,
                         e.span,
-                        format!("`{name}` tags an item with hazard `{code}`, which no taxonomy in scope defines"),
+                        format!("`{name}` tags an item with hazard `{code}`: {why}"),
                     )
                     .label("not a hazard code")
                     .help("bind the variable to `leaves(taxonomy)`, or write `hazard = taxonomy.code`"),
