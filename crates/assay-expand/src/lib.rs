@@ -125,6 +125,7 @@ pub fn expand(
         personas: HashMap::new(),
         hazards: HashMap::new(),
         code_owners: HashMap::new(),
+        render_failures: BTreeMap::new(),
         buffer: Vec::with_capacity(1024),
         line: Vec::with_capacity(1024),
         out: Expansion {
@@ -148,6 +149,16 @@ pub fn expand(
             _ => {}
         }
     }
+    for (index, more) in std::mem::take(&mut ex.render_failures).into_values() {
+        if more > 0 {
+            let d = &mut ex.out.diagnostics[index];
+            d.message.push_str(&if more == 1 {
+                " (and 1 more item fails the same way)".to_string()
+            } else {
+                format!(" (and {more} more items fail the same way)")
+            });
+        }
+    }
     assay_syntax::finish_diagnostics(&mut ex.out.diagnostics);
     ex.out
 }
@@ -162,6 +173,9 @@ pub(crate) struct Expander<'a> {
     hazards: HashMap<String, HashMap<String, Option<Hazard>>>,
     /// Code → the taxonomies in scope defining it.
     code_owners: HashMap<String, Vec<&'a str>>,
+    /// Source → its rendering report (index into the diagnostics) and how many more
+    /// bindings failed after it.
+    render_failures: BTreeMap<String, (usize, u64)>,
     /// Reused for serialising each item's content to hash it.
     buffer: Vec<u8>,
     out: Expansion,
@@ -765,6 +779,13 @@ impl<'a> Expander<'a> {
         match self.renderer.render(name, scope) {
             Ok(text) => Some(text),
             Err(e) => {
+                // One report per template or dataset; later failures are counted into it.
+                if let Some((_, more)) = self.render_failures.get_mut(&base.source) {
+                    *more += 1;
+                    return None;
+                }
+                self.render_failures
+                    .insert(base.source.clone(), (self.out.diagnostics.len(), 0));
                 let reason = match e.reason() {
                     handlebars::RenderErrorReason::MissingVariable(Some(path)) => {
                         format!("`{path}` has no value")
