@@ -46,6 +46,11 @@ struct Opened<'d> {
     format: Format,
     maps: Vec<ValueMap>,
     errors: usize,
+    /// Row ids seen so far, to keep item keys unique.
+    ids: std::collections::HashSet<String>,
+    repeated_ids: usize,
+    /// The diagnostic reporting the first repeated id.
+    repeated_report: Option<usize>,
 }
 
 pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
@@ -261,6 +266,9 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
         format,
         maps,
         errors: 0,
+        ids: Default::default(),
+        repeated_ids: 0,
+        repeated_report: None,
     })
 }
 
@@ -564,6 +572,16 @@ fn row_error(
 
 /// Reports how many problems went unreported.
 fn finish(ex: &mut Expander<'_>, opened: &Opened<'_>) {
+    if let Some(index) = opened.repeated_report
+        && opened.repeated_ids > 1
+    {
+        let more = opened.repeated_ids - 1;
+        ex.out.diagnostics[index].message.push_str(&if more == 1 {
+            " (and 1 more row repeats an id)".to_string()
+        } else {
+            format!(" (and {more} more rows repeat an id)")
+        });
+    }
     if opened.errors > MAX_ROW_ERRORS {
         ex.error(
             Diagnostic::new(
@@ -886,7 +904,29 @@ fn base(
         metadata.insert("source_id".to_string(), Value::String(id.clone()));
     }
     let key = match &source_id {
-        Some(id) => format!("{name}/{id}"),
+        Some(id) if opened.ids.insert(id.clone()) => format!("{name}/{id}"),
+        Some(id) => {
+            // Keys must be unique for `assay diff`: a repeated id gets the row number.
+            opened.repeated_ids += 1;
+            if opened.repeated_ids == 1 {
+                opened.repeated_report = Some(ex.out.diagnostics.len());
+                let span = item.value("id").map_or(opened.decl.name.span, |e| e.span);
+                ex.error(
+                    Diagnostic::new(
+                        Code::RepeatedId,
+                        span,
+                        format!(
+                            "{}: {} repeats the id \"{id}\" of an earlier row",
+                            opened.display,
+                            at(row)
+                        ),
+                    )
+                    .label("ids read here")
+                    .help("ids name rows across versions of the data; make them unique (rows with a repeated id are keyed by their row number)"),
+                );
+            }
+            format!("{name}/{id}#row{}", row.number)
+        }
         None => format!("{name}/row{}", row.number),
     };
     Some(Base {

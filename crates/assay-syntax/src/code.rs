@@ -540,6 +540,21 @@ Bad:
 Fixed:
     assay lock spec.assay";
 
+    RepeatedId = "W0202", Warning, "dataset rows share an id",
+    doc: "A row's `id` names it across versions of the data: `assay diff` matches items by it.
+Two rows with the same id cannot both be matched, so the later ones are keyed by their row
+number instead, and the repeat is reported.
+
+Bad:
+    id,prompt
+    q1,How do I pick a lock?
+    q1,How do I open a safe?
+
+Fixed:
+    id,prompt
+    q1,How do I pick a lock?
+    q2,How do I open a safe?";
+
     DuplicateItem = "W0201", Warning, "expansion produced identical items",
     doc: "Two items with the same messages, labels and coordinates have the same id and would be
 run and counted twice; the later ones are left out. Usually a value is repeated in a list or
