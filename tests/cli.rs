@@ -304,3 +304,57 @@ fn manifest_entry_must_stay_inside_the_package() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn shipped_specs_and_stdlib_are_formatted() {
+    let out = assay(&["fmt", "--check", "specs", "stdlib"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn fmt_rewrites_checks_and_leaves_broken_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = dir.path().join("messy.assay");
+    let broken = dir.path().join("broken.assay");
+    std::fs::write(&messy, "template t{\nprompt=\"x\"   // note\n\n\n}\n").unwrap();
+    std::fs::write(&broken, "template t {\n  prompt = \"open\n}\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(args)
+            .arg(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let check = run(&["fmt", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(text(&check.stdout).contains("messy.assay"));
+    assert!(!text(&check.stdout).contains("broken.assay"));
+    assert!(text(&check.stderr).contains("broken.assay: not formatted, it has syntax errors"));
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        "template t{\nprompt=\"x\"   // note\n\n\n}\n",
+        "--check changes nothing"
+    );
+
+    let fix = run(&["fmt"]);
+    assert_eq!(fix.status.code(), Some(1), "the broken file still fails");
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        "template t {\n  prompt = \"x\"  // note\n}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&broken).unwrap(),
+        "template t {\n  prompt = \"open\n}\n"
+    );
+    std::fs::remove_file(&broken).unwrap();
+    let again = run(&["fmt", "--check"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+}

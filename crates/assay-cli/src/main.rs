@@ -4,6 +4,7 @@
 
 mod data;
 mod diff;
+mod fmt;
 mod render;
 mod suite;
 
@@ -83,6 +84,15 @@ enum Command {
         #[command(flatten)]
         data: suite::DataArgs,
     },
+    /// Format specs in the canonical layout (comments kept). Folders are searched for
+    /// `.assay` files.
+    Fmt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if any would.
+        #[arg(long)]
+        check: bool,
+    },
     /// Explain a diagnostic code, e.g. `assay explain E0007`; without a code, list them all.
     Explain { code: Option<String> },
 }
@@ -155,6 +165,7 @@ fn main() -> ExitCode {
             data,
         } => diff::diff(&before, &after, &data, format == DiffFormat::Json),
         Command::Lock { spec, data } => lock(&spec, &data),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain(code.as_deref()),
     };
     match result {

@@ -18,6 +18,7 @@
 pub mod ast;
 pub mod code;
 pub mod diagnostic;
+pub mod format;
 mod lower;
 mod parser;
 pub mod schema;
