@@ -93,6 +93,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the language server on stdin and stdout (for editors).
+    Lsp,
     /// Explain a diagnostic code, e.g. `assay explain E0007`; without a code, list them all.
     Explain { code: Option<String> },
 }
@@ -166,6 +168,9 @@ fn main() -> ExitCode {
         } => diff::diff(&before, &after, &data, format == DiffFormat::Json),
         Command::Lock { spec, data } => lock(&spec, &data),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Lsp => assay_lsp::run_stdio()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| ToolError(format!("language server: {e}"))),
         Command::Explain { code } => explain(code.as_deref()),
     };
     match result {

@@ -1,14 +1,18 @@
 //! Source locations: a file id and a `u32` byte range. Lines and columns are computed only
 //! when a diagnostic is rendered (see [`crate::LineIndex`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Identifies one source file inside a [`crate::SourceMap`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct FileId(pub u32);
 
 /// A byte range `start..end` in one file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,
