@@ -358,3 +358,44 @@ fn fmt_rewrites_checks_and_leaves_broken_files_alone() {
     let again = run(&["fmt", "--check"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
 }
+
+/// `assay lsp` speaks LSP over stdio: framed JSON-RPC in, framed JSON-RPC out.
+#[test]
+fn lsp_over_stdio_initializes_and_shuts_down() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let frame = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .arg("lsp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#,
+        r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#,
+        r#"{"jsonrpc":"2.0","method":"exit"}"#,
+    ] {
+        stdin.write_all(frame(body).as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    assert!(out.starts_with("Content-Length: "), "{out}");
+    assert!(out.contains(r#""definitionProvider":true"#), "{out}");
+    assert!(
+        out.contains(r#""documentFormattingProvider":true"#),
+        "{out}"
+    );
+    assert!(out.contains(r#""id":2"#), "{out}");
+}
