@@ -282,3 +282,38 @@ fn an_editor_session() {
     c.notify("exit", Value::Null);
     handle.join().unwrap();
 }
+
+/// Half-typed documents never take the server down: every request still gets an answer.
+#[test]
+fn truncated_documents_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("common.assay"), COMMON).unwrap();
+    let main = uri(&root.join("main.assay"));
+    let (mut c, handle) = start(&root);
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": main, "languageId": "assay", "version": 1, "text": "" } }),
+    );
+    let mut version = 1;
+    for cut in (0..MAIN.len()).step_by(23) {
+        let cut = (0..=cut).rev().find(|&i| MAIN.is_char_boundary(i)).unwrap();
+        let text = &MAIN[..cut];
+        version += 1;
+        c.notify("textDocument/didChange", json!({ "textDocument": { "uri": main, "version": version }, "contentChanges": [{ "text": text }] }));
+        let line = text.matches('\n').count();
+        let character = text.len() - text.rfind('\n').map_or(0, |i| i + 1);
+        let at = json!({ "textDocument": { "uri": main }, "position": { "line": line, "character": character } });
+        c.request("textDocument/hover", at.clone());
+        c.request("textDocument/definition", at.clone());
+        c.request("textDocument/completion", at);
+        c.request(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": main } }),
+        );
+        c.request("textDocument/formatting", json!({ "textDocument": { "uri": main }, "options": { "tabSize": 2, "insertSpaces": true } }));
+    }
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    handle.join().unwrap();
+}
