@@ -6,6 +6,7 @@ mod data;
 mod diff;
 mod fmt;
 mod render;
+mod run;
 mod suite;
 
 use assay_check::{FsLoader, Package, manifest};
@@ -93,6 +94,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run a spec or a compiled suite against models; results in results.jsonl and run.json.
+    Run(Box<run::RunArgs>),
+    /// The response cache under .assay/.
+    Cache {
+        #[command(subcommand)]
+        command: run::CacheCommand,
+    },
     /// Run the language server on stdin and stdout (for editors).
     Lsp,
     /// Explain a diagnostic code, e.g. `assay explain E0007`; without a code, list them all.
@@ -168,6 +176,8 @@ fn main() -> ExitCode {
         } => diff::diff(&before, &after, &data, format == DiffFormat::Json),
         Command::Lock { spec, data } => lock(&spec, &data),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Run(args) => run::run(&args),
+        Command::Cache { command } => run::cache(&command),
         Command::Lsp => assay_lsp::run_stdio()
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| ToolError(format!("language server: {e}"))),

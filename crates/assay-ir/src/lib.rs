@@ -209,3 +209,79 @@ pub struct MetricInfo {
     pub by: Vec<String>,
     pub source: String,
 }
+
+/// How one item ended for one model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The model answered (or the item carried a recorded response).
+    Ok,
+    /// The call failed after every retry; never counted as a verdict.
+    Error,
+    /// The provider refused by content filter: no text to judge.
+    Filtered,
+    /// Not run, with the reason in `error`.
+    Skipped,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Error => "error",
+            State::Filtered => "filtered",
+            State::Skipped => "skipped",
+        }
+    }
+}
+
+/// Tokens a call used, as the provider reported them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// One line of `results.jsonl`: one item run against one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub item_id: String,
+    pub model: String,
+    pub state: State,
+    pub labels: Labels,
+    /// The conversation sent, ending with the last user turn.
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// Why the item ended in `error`, `filtered` or `skipped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// Whether the response came from the cache (no call was made).
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// `run.json`: what was run, how, and how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub suite: SuiteInfo,
+    /// Hash of the compiled suite's items (`items_blake3` of its manifest).
+    pub items_hash: String,
+    pub models: Vec<String>,
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// RFC 3339 times.
+    pub started: String,
+    pub finished: String,
+    pub items: u64,
+    /// State → count, over items × models.
+    pub counts: BTreeMap<String, u64>,
+    pub usage: Usage,
+    /// Calls actually sent (not served from the cache or the journal).
+    pub calls: u64,
+}

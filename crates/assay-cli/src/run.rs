@@ -1,0 +1,418 @@
+//! `assay run` and `assay cache`: the interpreter's command line. A spec is compiled into a
+//! temporary items file first (streaming, so memory stays flat); a compiled suite is read as
+//! it is. Models come from `--model PROVIDER:MODEL` or, without it, from the spec's targets
+//! that no judge, attacker or grade uses.
+
+use crate::ToolError;
+use crate::suite::{self, DataArgs};
+use assay_ir::{Item, Manifest, SuiteInfo};
+use assay_run::{Endpoint, ModelRun, ProgressMode, Provider, RunOptions, RunRequest};
+use assay_syntax::ast::{Decl, ExprKind};
+use std::io::{BufRead, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// A spec, or a compiled suite folder (with manifest.json).
+    pub suite: PathBuf,
+    /// PROVIDER:MODEL, repeatable: openai:gpt-4o-mini, anthropic:claude-sonnet-4-5,
+    /// ollama:llama3.1, exec:./model.sh, mock:refuse|comply|echo|script:FILE.
+    #[arg(long = "model", value_name = "PROVIDER:MODEL")]
+    pub models: Vec<String>,
+    /// Where results go; default .assay/runs/<suite>-<model>-<time>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Requests in flight per model.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Run only the first N items (after filters).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only items whose label KEY has VALUE (as for `assay items`).
+    #[arg(long = "filter", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub filters: Vec<(String, String)>,
+    /// A model parameter, e.g. temperature=0 or max_tokens=256 (JSON values).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub params: Vec<(String, String)>,
+    /// Start the run over, ignoring its journal (the cache still serves).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Neither read nor write the response cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Seconds the whole run may take; items not started by then are skipped.
+    #[arg(long)]
+    pub max_time: Option<f64>,
+    /// Retries after a failed call.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Requests per minute per model.
+    #[arg(long)]
+    pub rpm: Option<u32>,
+    /// Tokens per minute per model (estimated from the prompt).
+    #[arg(long)]
+    pub tpm: Option<u32>,
+    /// Dollars per million prompt and completion tokens, as PROMPT/COMPLETION, for `cost`.
+    #[arg(long, value_parser = parse_price)]
+    pub price: Option<(f64, f64)>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+fn parse_pair(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, found `{arg}`")),
+    }
+}
+
+fn parse_price(arg: &str) -> Result<(f64, f64), String> {
+    let (p, c) = arg.split_once('/').ok_or_else(|| {
+        format!("expected PROMPT/COMPLETION dollars per million tokens, found `{arg}`")
+    })?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{s}` is not a number"))
+    };
+    Ok((num(p)?, num(c)?))
+}
+
+/// Parameters from `--param`: JSON where it parses (`0.7`, `["\n"]`), a string otherwise.
+fn params_of(pairs: &[(String, String)]) -> assay_run::provider::Params {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let value =
+                serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone()));
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+/// The items to run: a temporary compiled file or a suite's items.jsonl.
+struct Source {
+    suite: SuiteInfo,
+    items_hash: String,
+    items_file: PathBuf,
+    /// Keeps a temporary items file alive.
+    _temp: Option<tempfile::TempPath>,
+    state_dir: PathBuf,
+    models: Vec<ModelRun>,
+}
+
+fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
+    let path = &args.suite;
+    if path.is_dir() && path.join("manifest.json").is_file() {
+        let text = std::fs::read_to_string(path.join("manifest.json"))
+            .map_err(|e| ToolError(format!("cannot read {}: {e}", path.display())))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+            ToolError(format!(
+                "{}/manifest.json is not a manifest: {e}",
+                path.display()
+            ))
+        })?;
+        let state_dir = assay_run::state_dir_for(Path::new("."));
+        return Ok(Ok(Source {
+            suite: manifest.suite,
+            items_hash: manifest.items_blake3,
+            items_file: path.join("items.jsonl"),
+            _temp: None,
+            state_dir,
+            models: Vec::new(),
+        }));
+    }
+    let loaded = match suite::load(path, false)? {
+        Ok(l) => l,
+        Err(code) => return Ok(Err(code)),
+    };
+    let state_dir = assay_run::state_dir_for(&loaded.package.root);
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|e| ToolError(format!("cannot create {}: {e}", state_dir.display())))?;
+    let temp = tempfile::NamedTempFile::new_in(&state_dir)
+        .map_err(|e| ToolError(format!("cannot write in {}: {e}", state_dir.display())))?;
+    let (file, temp_path) = temp.into_parts();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut hash = blake3::Hasher::new();
+    let mut failed = None;
+    let expansion = suite::expand(&loaded, &args.data, &mut |_, line| {
+        hash.update(line);
+        hash.update(b"\n");
+        match out.write_all(line).and_then(|()| out.write_all(b"\n")) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    if let Some(e) = failed.or_else(|| out.flush().err()) {
+        return Err(ToolError(format!("cannot write the items: {e}")));
+    }
+    if expansion.has_errors() {
+        return Ok(Err(ExitCode::from(1)));
+    }
+    let suite_decl = loaded.checked.model.suite.as_ref();
+    let suite = SuiteInfo {
+        name: suite_decl.map_or_else(
+            || {
+                path.file_stem()
+                    .map_or("suite".into(), |s| s.to_string_lossy().into_owned())
+            },
+            |s| s.name.value.clone(),
+        ),
+        version: suite_decl.and_then(|s| s.version.as_ref().map(|v| v.value.clone())),
+        license: suite_decl.and_then(|s| s.props.str("license").map(str::to_string)),
+    };
+    let models = spec_targets(&loaded.checked)?;
+    Ok(Ok(Source {
+        suite,
+        items_hash: hash.finalize().to_hex().to_string(),
+        items_file: temp_path.to_path_buf(),
+        _temp: Some(temp_path),
+        state_dir,
+        models,
+    }))
+}
+
+/// The spec's systems under test: targets no judge, attacker or grade refers to.
+fn spec_targets(checked: &assay_check::Checked) -> Result<Vec<ModelRun>, ToolError> {
+    let mut used = std::collections::BTreeSet::new();
+    for (_, def) in checked.model.in_source_order() {
+        match &def.decl {
+            Decl::Judge(j) => {
+                if let Some(m) = j.props.name("model") {
+                    used.insert(m.name.clone());
+                }
+            }
+            Decl::Grade(g) => {
+                if let Some(r) = g.props.name("reference") {
+                    used.insert(r.name.clone());
+                }
+            }
+            Decl::Program(p) => {
+                if let Some(m) = p.attacker.as_ref().and_then(|a| a.name("model")) {
+                    used.insert(m.name.clone());
+                }
+            }
+            Decl::Target(t) => {
+                for key in ["wraps", "rewrite"] {
+                    if let Some(n) = t.props.name(key) {
+                        used.insert(n.name.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (name, def) in checked.model.in_source_order() {
+        let Decl::Target(t) = &def.decl else { continue };
+        if used.contains(name) {
+            continue;
+        }
+        let provider = t
+            .props
+            .name("provider")
+            .map_or("openai", |p| p.name.as_str());
+        let model = t.props.str("model").unwrap_or(name);
+        let endpoint = Endpoint {
+            base_url: t.props.str("endpoint").map(str::to_string),
+            api_key_env: t.props.str("api_key_env").map(str::to_string),
+        };
+        let provider = Provider::parse(&format!("{provider}:{model}"), &endpoint)
+            .map_err(|e| ToolError(format!("target `{name}`: {e}")))?;
+        let mut params = assay_run::provider::Params::new();
+        for key in ["temperature", "max_tokens", "seed", "top_p", "stop"] {
+            if let Some(v) = t.props.value(key) {
+                let value = match &v.kind {
+                    ExprKind::Number(n) => serde_json::json!(n),
+                    ExprKind::Str(s) => serde_json::json!(s),
+                    ExprKind::List(items) => serde_json::json!(
+                        items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>()
+                    ),
+                    _ => continue,
+                };
+                params.insert(key.to_string(), value);
+            }
+        }
+        out.push(ModelRun {
+            name: name.to_string(),
+            provider,
+            params,
+            price: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Items of a JSONL file, filtered and limited.
+fn items<'a>(
+    file: &'a Path,
+    filters: &'a [(String, String)],
+    limit: Option<usize>,
+) -> Result<impl Iterator<Item = Item> + 'a, ToolError> {
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file)
+            .map_err(|e| ToolError(format!("cannot open {}: {e}", file.display())))?,
+    );
+    Ok(reader
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str::<Item>(&l).ok())
+        .filter(move |i| suite::matches(i, filters))
+        .take(limit.unwrap_or(usize::MAX)))
+}
+
+pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
+    let source = match load(args)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let params = params_of(&args.params);
+    let models: Vec<ModelRun> = if args.models.is_empty() {
+        if source.models.is_empty() {
+            return Err(ToolError(
+                "no model to run: give --model PROVIDER:MODEL (e.g. --model mock:refuse), or declare a target in the spec".into(),
+            ));
+        }
+        source
+            .models
+            .into_iter()
+            .map(|mut m| {
+                m.params.extend(params.clone());
+                m.price = args.price;
+                m
+            })
+            .collect()
+    } else {
+        args.models
+            .iter()
+            .map(|spec| {
+                Provider::parse(spec, &Endpoint::default())
+                    .map(|provider| ModelRun {
+                        name: spec.clone(),
+                        provider,
+                        params: params.clone(),
+                        price: args.price,
+                    })
+                    .map_err(|e| ToolError(format!("--model {spec}: {e}")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    // Counting first gives the progress bar its total; the items are read again to run.
+    let total = items(&source.items_file, &args.filters, args.limit)?.count() as u64;
+    let progress = if args.quiet {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    };
+    let options = RunOptions {
+        concurrency: args.concurrency.max(1),
+        timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+        max_time: args.max_time.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        retries: args.retries,
+        backoff: Duration::from_millis(
+            std::env::var("ASSAY_BACKOFF_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(500),
+        ),
+        requests_per_minute: args.rpm,
+        tokens_per_minute: args.tpm,
+        use_cache: !args.no_cache,
+    };
+    let request = RunRequest {
+        suite: source.suite.clone(),
+        items_hash: source.items_hash.clone(),
+        total_items: total,
+        models,
+        options,
+        state_dir: source.state_dir.clone(),
+        out_dir: args.out.clone(),
+        fresh: args.fresh,
+        progress,
+    };
+    let mut iter = items(&source.items_file, &args.filters, args.limit)?;
+    let outcome = assay_run::run(request, &mut iter).map_err(ToolError)?;
+    if !args.quiet {
+        let counts: Vec<String> = outcome
+            .info
+            .counts
+            .iter()
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect();
+        eprintln!(
+            "{} items × {} model{}: {}; {} call{} made{}; results in {}",
+            outcome.info.items,
+            outcome.info.models.len(),
+            if outcome.info.models.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if counts.is_empty() {
+                "nothing run".to_string()
+            } else {
+                counts.join(", ")
+            },
+            outcome.calls_now,
+            if outcome.calls_now == 1 { "" } else { "s" },
+            if outcome.already_finished {
+                " (the run had finished: results rewritten from its journal)".to_string()
+            } else if outcome.resumed > 0 {
+                format!(
+                    " ({} results resumed from an interrupted run)",
+                    outcome.resumed
+                )
+            } else {
+                String::new()
+            },
+            outcome.out_dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Entries and size of the response cache.
+    Stats,
+    /// Empty the response cache.
+    Clear,
+}
+
+pub fn cache(command: &CacheCommand) -> Result<ExitCode, ToolError> {
+    let dir = assay_run::state_dir_for(Path::new("."));
+    let store = assay_run::store::Store::open(&dir).map_err(ToolError)?;
+    match command {
+        CacheCommand::Stats => {
+            let (entries, bytes) = store.cache_stats().map_err(ToolError)?;
+            println!(
+                "{entries} cached responses, {:.1} KiB, in {}",
+                bytes as f64 / 1024.0,
+                store.path().display()
+            );
+        }
+        CacheCommand::Clear => {
+            let n = store.cache_clear().map_err(ToolError)?;
+            println!(
+                "removed {n} cached responses from {}",
+                store.path().display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

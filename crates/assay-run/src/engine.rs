@@ -1,0 +1,378 @@
+//! The engine: every item against every model, on tokio, with bounded concurrency per model,
+//! request and token rate limits (token buckets, `governor`) that pause the model on a 429,
+//! retries with exponential backoff and jitter that honour `Retry-After`, per-request and
+//! total timeouts, and the cache. Each finished result goes to the store's writer; a failure
+//! after the last retry is an `error` result with its cause, never a verdict.
+
+use crate::provider::{CallError, Params, Provider, Reply};
+use crate::store::{Store, Write};
+use assay_ir::{Item, Message, ResultRecord, Role, State, Usage};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore};
+
+/// One model of a run.
+#[derive(Clone, Debug)]
+pub struct ModelRun {
+    /// As given: `openai:gpt-4o-mini`, or a target's name.
+    pub name: String,
+    pub provider: Provider,
+    pub params: Params,
+    /// Dollars per million prompt and completion tokens, for `cost`.
+    pub price: Option<(f64, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Requests in flight per model.
+    pub concurrency: usize,
+    /// One request's limit.
+    pub timeout: Duration,
+    /// The whole run's limit: items not started by then are `skipped`.
+    pub max_time: Option<Duration>,
+    /// Tries after the first.
+    pub retries: u32,
+    /// First backoff; doubles each retry, with ±50% jitter, capped at 60 s.
+    pub backoff: Duration,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    pub use_cache: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 16,
+            timeout: Duration::from_secs(120),
+            max_time: None,
+            retries: 5,
+            backoff: Duration::from_millis(500),
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            use_cache: true,
+        }
+    }
+}
+
+/// Per-model limits shared by its requests.
+struct Limits {
+    permits: Arc<Semaphore>,
+    requests: Option<DefaultDirectRateLimiter>,
+    tokens: Option<DefaultDirectRateLimiter>,
+    /// After a 429, no request of this model starts before this instant.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+struct Shared {
+    models: Vec<ModelRun>,
+    limits: Vec<Limits>,
+    options: RunOptions,
+    store: Arc<Store>,
+    writer: std::sync::Mutex<mpsc::Sender<Write>>,
+    run_key: String,
+    deadline: Option<Instant>,
+}
+
+/// Runs `items` (numbered in order) against every model, skipping what the journal holds.
+/// Returns when every result is handed to the writer.
+pub fn execute(
+    store: Arc<Store>,
+    writer: mpsc::Sender<Write>,
+    run_key: &str,
+    models: Vec<ModelRun>,
+    items: &mut dyn Iterator<Item = Item>,
+    journalled: &HashSet<(u64, usize)>,
+    options: RunOptions,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let per_minute = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+    let limits = models
+        .iter()
+        .map(|_| Limits {
+            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            requests: options.requests_per_minute.and_then(per_minute),
+            tokens: options.tokens_per_minute.and_then(per_minute),
+            paused_until: Mutex::new(None),
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        deadline: options.max_time.map(|t| Instant::now() + t),
+        models,
+        limits,
+        options,
+        store,
+        writer: std::sync::Mutex::new(writer),
+        run_key: run_key.to_string(),
+    });
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (seq, item) in items.enumerate() {
+            let seq = seq as u64;
+            let item = Arc::new(item);
+            for m in 0..shared.models.len() {
+                if journalled.contains(&(seq, m)) {
+                    continue;
+                }
+                let permit = Arc::clone(&shared.limits[m].permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| "the run was closed".to_string())?;
+                let shared = Arc::clone(&shared);
+                let item = Arc::clone(&item);
+                tasks.spawn(async move {
+                    let (record, calls) = run_one(&shared, m, &item).await;
+                    drop(permit);
+                    let write = Write::Journal {
+                        run_key: shared.run_key.clone(),
+                        seq,
+                        model: m,
+                        record: Box::new(record),
+                        calls,
+                    };
+                    shared
+                        .writer
+                        .lock()
+                        .map_err(|_| "writer lock poisoned".to_string())?
+                        .send(write)
+                        .map_err(|_| "the journal writer stopped".to_string())
+                });
+            }
+            // Reap finished tasks as we go, so memory stays bounded by the concurrency.
+            while let Some(done) = tasks.try_join_next() {
+                done.map_err(|e| format!("a task failed: {e}"))??;
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| format!("a task failed: {e}"))??;
+        }
+        Ok::<(), String>(())
+    })
+}
+
+/// Runs one item against one model: its record and how many calls it made.
+async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) {
+    let model = &shared.models[m];
+    let mut record = ResultRecord {
+        item_id: item.id.clone(),
+        model: model.name.clone(),
+        state: State::Ok,
+        labels: item.labels.clone(),
+        messages: item.messages.clone(),
+        response: None,
+        error: None,
+        latency_ms: None,
+        usage: None,
+        cost: None,
+        cached: false,
+    };
+    if let Some(recorded) = &item.response {
+        // A recorded transcript: judged as it is, no call.
+        record.response = Some(recorded.clone());
+        return (record, 0);
+    }
+    if let Some(program) = &item.program {
+        record.state = State::Skipped;
+        record.error = Some(format!(
+            "conversation program `{program}` needs the program interpreter, which this version does not have"
+        ));
+        return (record, 0);
+    }
+    if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+        record.state = State::Skipped;
+        record.error =
+            Some("the run's time limit (--max-time) was reached before this item started".into());
+        return (record, 0);
+    }
+
+    // Scripted turns: each user turn is sent with the replies so far.
+    let (system, turns): (Vec<&Message>, Vec<&Message>) =
+        item.messages.iter().partition(|m| m.role == Role::System);
+    let mut history: Vec<Message> = system.into_iter().cloned().collect();
+    let mut usage = Usage::default();
+    let mut calls = 0u64;
+    let mut all_cached = true;
+    let started = Instant::now();
+    let user_turns: Vec<&Message> = turns.into_iter().filter(|m| m.role == Role::User).collect();
+    let mut last_reply = None;
+    for (i, turn) in user_turns.iter().enumerate() {
+        history.push((*turn).clone());
+        match call(shared, m, &item.id, &history).await {
+            Ok((reply, cached)) => {
+                all_cached &= cached;
+                calls += u64::from(!cached);
+                if let Some(u) = reply.usage {
+                    usage.prompt_tokens += u.prompt_tokens;
+                    usage.completion_tokens += u.completion_tokens;
+                }
+                if let Some(reason) = &reply.filtered {
+                    record.state = State::Filtered;
+                    record.error = Some(format!(
+                        "refused by the provider's content filter: {reason}"
+                    ));
+                    last_reply = None;
+                    break;
+                }
+                if i + 1 < user_turns.len() {
+                    history.push(Message {
+                        role: Role::Assistant,
+                        content: reply.text.clone(),
+                    });
+                }
+                last_reply = Some(reply.text);
+            }
+            Err((message, made)) => {
+                calls += made;
+                all_cached = false;
+                record.state = State::Error;
+                record.error = Some(message);
+                last_reply = None;
+                break;
+            }
+        }
+    }
+    record.messages = history;
+    record.response = last_reply;
+    record.latency_ms = Some(started.elapsed().as_millis() as u64);
+    record.cached = all_cached && calls == 0 && record.state != State::Error;
+    if usage != Usage::default() {
+        record.usage = Some(usage);
+        record.cost = model.price.map(|(p, c)| {
+            (usage.prompt_tokens as f64 * p + usage.completion_tokens as f64 * c) / 1_000_000.0
+        });
+    }
+    (record, calls)
+}
+
+/// The cache key of a call: provider identity, parameters and messages; never a key.
+fn cache_key(model: &ModelRun, messages: &[Message]) -> String {
+    let mut h = Sha256::new();
+    h.update(model.provider.identity().as_bytes());
+    h.update([0]);
+    h.update(serde_json::to_vec(&model.params).expect("params serialise"));
+    h.update([0]);
+    h.update(serde_json::to_vec(messages).expect("messages serialise"));
+    hex::encode(h.finalize())
+}
+
+/// One call with cache, limits and retries: the reply and whether it came from the cache,
+/// or the final error with the number of calls made.
+async fn call(
+    shared: &Shared,
+    m: usize,
+    item_id: &str,
+    messages: &[Message],
+) -> Result<(Reply, bool), (String, u64)> {
+    let model = &shared.models[m];
+    let limits = &shared.limits[m];
+    let use_cache = shared.options.use_cache && !model.provider.is_local_mock();
+    let key = use_cache.then(|| cache_key(model, messages));
+    if let Some(key) = &key
+        && let Some(json) = shared.store.cached(key)
+        && let Ok(reply) = serde_json::from_str::<Reply>(&json)
+    {
+        return Ok((reply, true));
+    }
+    let mut attempt = 0u32;
+    let mut calls = 0u64;
+    loop {
+        // A 429 pauses the whole model until the server's time.
+        let paused = *limits.paused_until.lock().await;
+        if let Some(until) = paused {
+            tokio::time::sleep_until(until.into()).await;
+        }
+        if let Some(r) = &limits.requests {
+            r.until_ready().await;
+        }
+        if let Some(t) = &limits.tokens {
+            let estimate: usize = messages.iter().map(|m| m.content.len() / 4 + 4).sum();
+            let n = NonZeroU32::new(estimate.clamp(1, u32::MAX as usize) as u32).expect("non-zero");
+            // More tokens than a minute allows: wait a minute's worth instead of forever.
+            if t.until_n_ready(n).await.is_err() {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        }
+        calls += 1;
+        let result = model
+            .provider
+            .call(item_id, messages, &model.params, shared.options.timeout)
+            .await;
+        match result {
+            Ok(reply) => {
+                if let Some(key) = key
+                    && let Ok(json) = serde_json::to_string(&reply)
+                    && let Ok(writer) = shared.writer.lock()
+                {
+                    let _ = writer.send(Write::Cache { key, reply: json });
+                }
+                return Ok((reply, false));
+            }
+            Err(CallError::Fatal(message)) => return Err((message, calls)),
+            Err(CallError::Retryable {
+                message,
+                retry_after,
+                rate_limited,
+            }) => {
+                if attempt >= shared.options.retries {
+                    return Err((
+                        format!("{message} (gave up after {} attempts)", attempt + 1),
+                        calls,
+                    ));
+                }
+                let wait = retry_after.unwrap_or_else(|| backoff(shared.options.backoff, attempt));
+                if rate_limited {
+                    let until = Instant::now() + wait;
+                    let mut paused = limits.paused_until.lock().await;
+                    if paused.is_none_or(|p| p < until) {
+                        *paused = Some(until);
+                    }
+                }
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Exponential backoff with ±50% jitter, capped at 60 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(Duration::from_secs(60));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    // A cheap uniform draw in [0.5, 1.5) from the clock's low bits.
+    let jitter = 0.5 + f64::from(nanos.wrapping_mul(2_654_435_761) >> 8) / f64::from(1u32 << 24);
+    exp.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..20 {
+            let d = backoff(base, attempt);
+            let exp = base
+                .saturating_mul(1 << attempt.min(16))
+                .min(Duration::from_secs(60));
+            assert!(
+                d >= exp.mul_f64(0.5) && d < exp.mul_f64(1.5),
+                "{attempt}: {d:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The run state, in one SQLite database (`.assay/state.db`): the response cache, the runs,
+//! and the journal of finished results.
+//!
+//! The journal is the source of truth of a run: a result counts as done only once its row is
+//! committed, and `results.jsonl` is written from the journal at the end, in item order. So
+//! a run killed at any moment resumes by skipping what the journal holds, sends nothing twice
+//! that was journalled, and ends with the same file as an uninterrupted run. The cache is
+//! keyed by a hash of provider identity, model, parameters and messages (never the key).
+//!
+//! One writer thread owns the write connection and commits in batches (one transaction per
+//! batch, WAL mode), acknowledging each result after its commit; lookups use their own
+//! connection.
+
+use assay_ir::ResultRecord;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS cache (
+    key     TEXT PRIMARY KEY,
+    reply   TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_key  TEXT PRIMARY KEY,
+    out_dir  TEXT NOT NULL,
+    started  TEXT NOT NULL,
+    finished TEXT
+);
+CREATE TABLE IF NOT EXISTS journal (
+    run_key TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    model   INTEGER NOT NULL,
+    record  TEXT NOT NULL,
+    calls   INTEGER NOT NULL,
+    PRIMARY KEY (run_key, seq, model)
+);
+";
+
+/// The state database.
+pub struct Store {
+    path: PathBuf,
+    read: Mutex<Connection>,
+}
+
+/// A write for the writer thread.
+pub enum Write {
+    Journal {
+        run_key: String,
+        seq: u64,
+        model: usize,
+        record: Box<ResultRecord>,
+        /// Calls this result cost (0 when cached or recorded).
+        calls: u64,
+    },
+    Cache {
+        key: String,
+        reply: String,
+    },
+}
+
+/// The writer thread: joins with its last error, if any.
+pub type WriterThread = std::thread::JoinHandle<Result<(), String>>;
+
+/// What the writer reports after each commit.
+pub struct Committed {
+    pub records: Vec<(Box<ResultRecord>, u64)>,
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+fn err(path: &Path, e: rusqlite::Error) -> String {
+    format!("state database {}: {e}", path.display())
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join("state.db");
+        let read = open(&path).map_err(|e| err(&path, e))?;
+        Ok(Store {
+            path,
+            read: Mutex::new(read),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A cached reply, as JSON.
+    pub fn cached(&self, key: &str) -> Option<String> {
+        let conn = self.read.lock().ok()?;
+        conn.query_row("SELECT reply FROM cache WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .ok()
+        .flatten()
+    }
+
+    /// The output folder of an earlier run with this key, and whether it finished.
+    pub fn run(&self, run_key: &str) -> Result<Option<(PathBuf, bool)>, String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        conn.query_row(
+            "SELECT out_dir, finished IS NOT NULL FROM runs WHERE run_key = ?1",
+            [run_key],
+            |r| Ok((PathBuf::from(r.get::<_, String>(0)?), r.get::<_, bool>(1)?)),
+        )
+        .optional()
+        .map_err(|e| err(&self.path, e))
+    }
+
+    /// Records a run's start (or restart) and its output folder.
+    pub fn start_run(
+        &self,
+        run_key: &str,
+        out_dir: &Path,
+        started: &str,
+        fresh: bool,
+    ) -> Result<(), String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        if fresh {
+            conn.execute("DELETE FROM journal WHERE run_key = ?1", [run_key])
+                .map_err(|e| err(&self.path, e))?;
+        }
+        conn.execute(
+            "INSERT INTO runs (run_key, out_dir, started, finished) VALUES (?1, ?2, ?3, NULL)
+             ON CONFLICT (run_key) DO UPDATE SET out_dir = ?2, finished = NULL",
+            params![run_key, out_dir.display().to_string(), started],
+        )
+        .map_err(|e| err(&self.path, e))?;
+        Ok(())
+    }
+
+    pub fn finish_run(&self, run_key: &str, finished: &str) -> Result<(), String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        conn.execute(
+            "UPDATE runs SET finished = ?2 WHERE run_key = ?1",
+            params![run_key, finished],
+        )
+        .map_err(|e| err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// The (item, model) pairs the journal already holds for a run.
+    pub fn journalled(&self, run_key: &str) -> Result<HashSet<(u64, usize)>, String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        let mut stmt = conn
+            .prepare("SELECT seq, model FROM journal WHERE run_key = ?1")
+            .map_err(|e| err(&self.path, e))?;
+        let rows = stmt
+            .query_map([run_key], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as usize))
+            })
+            .map_err(|e| err(&self.path, e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| err(&self.path, e))
+    }
+
+    /// Every journalled result of a run, in item then model order.
+    pub fn for_each_result(
+        &self,
+        run_key: &str,
+        each: &mut dyn FnMut(&str, u64) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        let mut stmt = conn
+            .prepare("SELECT record, calls FROM journal WHERE run_key = ?1 ORDER BY seq, model")
+            .map_err(|e| err(&self.path, e))?;
+        let mut rows = stmt.query([run_key]).map_err(|e| err(&self.path, e))?;
+        while let Some(row) = rows.next().map_err(|e| err(&self.path, e))? {
+            let record: String = row.get(0).map_err(|e| err(&self.path, e))?;
+            let calls: i64 = row.get(1).map_err(|e| err(&self.path, e))?;
+            each(&record, calls as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Cache statistics: entries and bytes.
+    pub fn cache_stats(&self) -> Result<(u64, u64), String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(reply) + LENGTH(key)), 0) FROM cache",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .map_err(|e| err(&self.path, e))
+    }
+
+    pub fn cache_clear(&self) -> Result<u64, String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        let n = conn
+            .execute("DELETE FROM cache", [])
+            .map_err(|e| err(&self.path, e))?;
+        conn.execute_batch("VACUUM")
+            .map_err(|e| err(&self.path, e))?;
+        Ok(n as u64)
+    }
+
+    /// Starts the writer thread. Dropping the sender ends it after a last commit.
+    pub fn writer(
+        &self,
+        committed: mpsc::Sender<Committed>,
+    ) -> Result<(mpsc::Sender<Write>, WriterThread), String> {
+        let path = self.path.clone();
+        let mut conn = open(&path).map_err(|e| err(&path, e))?;
+        let (tx, rx) = mpsc::channel::<Write>();
+        let handle = std::thread::spawn(move || -> Result<(), String> {
+            while let Ok(first) = rx.recv() {
+                // Everything already waiting goes into the same transaction.
+                let mut batch = vec![first];
+                while batch.len() < 4096 {
+                    match rx.try_recv() {
+                        Ok(w) => batch.push(w),
+                        Err(_) => break,
+                    }
+                }
+                let tx_db = conn.transaction().map_err(|e| err(&path, e))?;
+                let mut records = Vec::new();
+                {
+                    let mut journal = tx_db
+                        .prepare_cached("INSERT OR REPLACE INTO journal (run_key, seq, model, record, calls) VALUES (?1, ?2, ?3, ?4, ?5)")
+                        .map_err(|e| err(&path, e))?;
+                    let mut cache = tx_db
+                        .prepare_cached("INSERT OR REPLACE INTO cache (key, reply, created) VALUES (?1, ?2, strftime('%s','now'))")
+                        .map_err(|e| err(&path, e))?;
+                    for w in batch {
+                        match w {
+                            Write::Journal {
+                                run_key,
+                                seq,
+                                model,
+                                record,
+                                calls,
+                            } => {
+                                let json =
+                                    serde_json::to_string(&*record).expect("a record serialises");
+                                journal
+                                    .execute(params![
+                                        run_key,
+                                        seq as i64,
+                                        model as i64,
+                                        json,
+                                        calls as i64
+                                    ])
+                                    .map_err(|e| err(&path, e))?;
+                                records.push((record, calls));
+                            }
+                            Write::Cache { key, reply } => {
+                                cache
+                                    .execute(params![key, reply])
+                                    .map_err(|e| err(&path, e))?;
+                            }
+                        }
+                    }
+                }
+                tx_db.commit().map_err(|e| err(&path, e))?;
+                // Acknowledged only now that the rows are committed.
+                let _ = committed.send(Committed { records });
+            }
+            Ok(())
+        });
+        Ok((tx, handle))
+    }
+}
