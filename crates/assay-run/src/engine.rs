@@ -206,9 +206,9 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
     for (i, turn) in user_turns.iter().enumerate() {
         history.push((*turn).clone());
         match call(shared, m, &item.id, &history).await {
-            Ok((reply, cached)) => {
+            Ok((reply, cached, made)) => {
                 all_cached &= cached;
-                calls += u64::from(!cached);
+                calls += made;
                 if let Some(u) = reply.usage {
                     usage.prompt_tokens += u.prompt_tokens;
                     usage.completion_tokens += u.completion_tokens;
@@ -263,14 +263,14 @@ fn cache_key(model: &ModelRun, messages: &[Message]) -> String {
     hex::encode(h.finalize())
 }
 
-/// One call with cache, limits and retries: the reply and whether it came from the cache,
-/// or the final error with the number of calls made.
+/// One call with cache, limits and retries: the reply, whether it came from the cache and
+/// the calls made (retries included), or the final error with the calls made.
 async fn call(
     shared: &Shared,
     m: usize,
     item_id: &str,
     messages: &[Message],
-) -> Result<(Reply, bool), (String, u64)> {
+) -> Result<(Reply, bool, u64), (String, u64)> {
     let model = &shared.models[m];
     let limits = &shared.limits[m];
     let use_cache = shared.options.use_cache && !model.provider.is_local_mock();
@@ -279,7 +279,7 @@ async fn call(
         && let Some(json) = shared.store.cached(key)
         && let Ok(reply) = serde_json::from_str::<Reply>(&json)
     {
-        return Ok((reply, true));
+        return Ok((reply, true, 0));
     }
     let mut attempt = 0u32;
     let mut calls = 0u64;
@@ -313,7 +313,7 @@ async fn call(
                 {
                     let _ = writer.send(Write::Cache { key, reply: json });
                 }
-                return Ok((reply, false));
+                return Ok((reply, false, calls));
             }
             Err(CallError::Fatal(message)) => return Err((message, calls)),
             Err(CallError::Retryable {
