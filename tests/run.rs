@@ -578,3 +578,126 @@ fn a_killed_run_resumes_to_the_same_results() {
     };
     assert_eq!(strip(resumed), strip(results(&other.path().join("out"))));
 }
+
+/// The spec's own target is the model when no `--model` is given: its endpoint, key variable
+/// and parameters reach the server; judge models are not run.
+#[test]
+fn spec_targets_are_run_without_model_flags() {
+    let server = Server::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.assay"),
+        format!(
+            "target sut {{\n  provider = openai\n  model = \"local-model\"\n  endpoint = \"{}/v1\"\n  api_key_env = \"MY_SUT_KEY\"\n  temperature = 0\n  max_tokens = 32\n}}\n\
+             target grader {{ provider = openai  model = \"grader\" }}\n\
+             judge g: llm {{ model = grader  rubric = \"Is {{{{response}}}} safe?\"  parser = regex(\"(safe|unsafe)\")  labels = [safe, unsafe] }}\n\
+             template t {{ prompt = \"hello\" }}\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = assay(
+        dir.path(),
+        &["run", "main.assay", "--out", "out", "-q"],
+        &[("MY_SUT_KEY", SENTINEL.to_string())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let records = results(&dir.path().join("out"));
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["model"], "sut");
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.total, 1);
+    assert!(
+        seen.raw[0].contains("\"model\":\"local-model\""),
+        "{}",
+        seen.raw[0]
+    );
+    assert!(
+        seen.raw[0].contains("\"temperature\":0.0") || seen.raw[0].contains("\"temperature\":0"),
+        "{}",
+        seen.raw[0]
+    );
+    assert!(seen.raw[0].to_ascii_lowercase().contains(&format!(
+        "authorization: bearer {}",
+        SENTINEL.to_ascii_lowercase()
+    )));
+}
+
+/// `--max-time`: what has not started by then is skipped, with the reason; nothing is lost.
+#[test]
+fn the_total_time_limit_skips_what_did_not_start() {
+    let server = Server::start(Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let prompts: Vec<String> = (0..30).map(|i| format!("q{i}")).collect();
+    std::fs::write(dir.path().join("main.assay"), spec(&prompts)).unwrap();
+    let env = [
+        ("OPENAI_BASE_URL", format!("{}/v1", server.url)),
+        ("OPENAI_API_KEY", SENTINEL.to_string()),
+    ];
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "main.assay",
+            "--model",
+            "openai:m",
+            "--out",
+            "out",
+            "--concurrency",
+            "1",
+            "--max-time",
+            "0.5",
+            "-q",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let records = results(&dir.path().join("out"));
+    assert_eq!(records.len(), 30);
+    let ok = records.iter().filter(|r| r["state"] == "ok").count();
+    let skipped = records.iter().filter(|r| r["state"] == "skipped").count();
+    assert_eq!(ok + skipped, 30);
+    assert!(
+        (2..=8).contains(&ok),
+        "{ok} answered in 0.5 s at 100 ms each"
+    );
+    assert_eq!(ok as u32, server.total());
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["state"] == "skipped")
+            .all(|r| r["error"].as_str().unwrap().contains("--max-time"))
+    );
+}
+
+/// The README quickstart: a shipped spec, end to end, offline, with a mock model.
+#[test]
+fn quickstart_runs_a_shipped_spec_offline() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "run",
+            "specs/mlcommons-v0.5.assay",
+            "--model",
+            "mock:refuse",
+            "--out",
+        ])
+        .arg(state.path().join("out"))
+        .current_dir(&repo)
+        .env("ASSAY_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("4200 items × 1 model: 4200 ok"),
+        "{}",
+        text(&out.stderr)
+    );
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("out/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["counts"]["ok"], 4200);
+    assert_eq!(info["suite"]["name"], "mlcommons-ai-safety-v0.5");
+}
