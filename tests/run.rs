@@ -701,3 +701,34 @@ fn quickstart_runs_a_shipped_spec_offline() {
     assert_eq!(info["counts"]["ok"], 4200);
     assert_eq!(info["suite"]["name"], "mlcommons-ai-safety-v0.5");
 }
+
+/// Two selections of one suite are two runs: results hold only the selected items.
+#[test]
+fn filters_and_limits_make_separate_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.assay"),
+        "taxonomy h \"H\" { a \"A\"  b \"B\" }\n\
+         template ta { prompt = \"{{x}}\"  hazard = h.a  vars { x in [\"1\", \"2\", \"3\"] } }\n\
+         template tb { prompt = \"{{x}}\"  hazard = h.b  vars { x in [\"4\", \"5\"] } }\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "main.assay", "--model", "mock:echo", "-q"];
+        all.extend_from_slice(args);
+        let out = assay(dir.path(), &all, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    };
+    run(&["--filter", "hazard=a", "--out", "a"]);
+    run(&["--filter", "hazard=b", "--out", "b"]);
+    run(&["--limit", "1", "--out", "one"]);
+    let hazards = |d: &str| -> Vec<String> {
+        results(&dir.path().join(d))
+            .iter()
+            .map(|r| r["labels"]["hazard"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(hazards("a"), ["a", "a", "a"]);
+    assert_eq!(hazards("b"), ["b", "b"]);
+    assert_eq!(hazards("one"), ["a"]);
+}

@@ -338,6 +338,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         suite: source.suite.clone(),
         items_hash: source.items_hash.clone(),
         total_items: total,
+        selection: format!("{:?} {:?}", args.filters, args.limit),
         models,
         options,
         state_dir: source.state_dir.clone(),

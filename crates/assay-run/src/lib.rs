@@ -44,6 +44,9 @@ pub struct RunRequest {
     pub items_hash: String,
     /// Items the iterator will yield.
     pub total_items: u64,
+    /// Which items of the suite are run (filters, limit), as text: part of the run's
+    /// identity, so two selections never share a journal.
+    pub selection: String,
     pub models: Vec<ModelRun>,
     pub options: RunOptions,
     /// Where the state database lives (`.assay/`).
@@ -68,10 +71,12 @@ pub struct RunOutcome {
     pub calls_now: u64,
 }
 
-/// The identity of a run: the items and the models with their parameters.
-pub fn run_key(items_hash: &str, models: &[ModelRun]) -> String {
+/// The identity of a run: the items, which of them, and the models with their parameters.
+pub fn run_key(items_hash: &str, selection: &str, models: &[ModelRun]) -> String {
     let mut h = Sha256::new();
     h.update(items_hash.as_bytes());
+    h.update([0]);
+    h.update(selection.as_bytes());
     for m in models {
         h.update([0]);
         h.update(m.name.as_bytes());
@@ -90,7 +95,7 @@ pub fn run(
 ) -> Result<RunOutcome, String> {
     let started = rfc3339(SystemTime::now());
     let store = Arc::new(store::Store::open(&request.state_dir)?);
-    let key = run_key(&request.items_hash, &request.models);
+    let key = run_key(&request.items_hash, &request.selection, &request.models);
     let earlier = store.run(&key)?;
     let already_finished = !request.fresh && earlier.as_ref().is_some_and(|(_, done)| *done);
     let out_dir = match (&request.out_dir, &earlier) {
