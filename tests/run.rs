@@ -151,6 +151,14 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>, delay: Duration) -> std::io::Res
             }
             Some("resetx1") if attempt <= 1 => return Ok(()),
             Some("malformedx1") if attempt <= 1 => respond(&mut stream, "200 OK", "", "{not json")?,
+            // Ollama has no content filter: it answers.
+            Some("filter") if path == "/api/chat" => respond(&mut stream, "200 OK", "", &ok(&reply))?,
+            Some("filter") if path == "/v1/messages" => respond(
+                &mut stream,
+                "200 OK",
+                "",
+                &json!({ "type": "message", "content": [], "stop_reason": "refusal", "usage": { "input_tokens": 5, "output_tokens": 0 } }).to_string(),
+            )?,
             Some("filter") => respond(
                 &mut stream,
                 "200 OK",
@@ -731,4 +739,74 @@ fn filters_and_limits_make_separate_runs() {
     assert_eq!(hazards("a"), ["a", "a", "a"]);
     assert_eq!(hazards("b"), ["b", "b"]);
     assert_eq!(hazards("one"), ["a"]);
+}
+
+/// The same transport and server faults through the Anthropic and Ollama wire formats.
+#[test]
+fn faults_through_anthropic_and_ollama() {
+    let server = Server::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let prompts: Vec<String> = [
+        "plain",
+        "fault:429x2 rate",
+        "fault:500x1 flaky",
+        "fault:503always down",
+        "fault:slowx1 slow",
+        "fault:resetx1 reset",
+        "fault:malformedx1 garbled",
+        "fault:badkey denied",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut all = prompts.clone();
+    all.push("fault:filter refused".into());
+    std::fs::write(dir.path().join("main.assay"), spec(&all)).unwrap();
+    let env = [
+        ("ANTHROPIC_BASE_URL", server.url.clone()),
+        ("ANTHROPIC_API_KEY", SENTINEL.to_string()),
+        ("OLLAMA_HOST", server.url.clone()),
+    ];
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "main.assay",
+            "--model",
+            "anthropic:c",
+            "--model",
+            "ollama:o",
+            "--out",
+            "out",
+            "--timeout",
+            "0.5",
+            "--retries",
+            "3",
+            "-q",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let records = results(&dir.path().join("out"));
+    assert_eq!(records.len(), all.len() * 2);
+    for r in &records {
+        let prompt = r["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap();
+        let model = r["model"].as_str().unwrap();
+        let want = match prompt {
+            p if p.contains("down") || p.contains("denied") => "error",
+            p if p.contains("refused") && model.starts_with("anthropic") => "filtered",
+            _ => "ok",
+        };
+        assert_eq!(r["state"], want, "{model} {prompt}: {r}");
+    }
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        info["calls"].as_u64().unwrap() as u32,
+        server.total(),
+        "{info}"
+    );
 }
