@@ -302,6 +302,22 @@ pub const KEYWORDS: &[&str] = &[
 
 /// What may be written at `offset` of module `m`, given the text before it on its line.
 pub fn completions(checked: &Checked, m: usize, line_before: &str) -> Vec<Candidate> {
+    // After `use std::`: the standard library's modules.
+    if let Some(path) = line_before.trim_start().strip_prefix("use ")
+        && path.starts_with("std::")
+        && !path.contains(char::is_whitespace)
+    {
+        let typed = path.rsplit_once("::").map_or("", |(head, _)| head);
+        return assay_check::stdlib::modules()
+            .into_iter()
+            .filter(|module| module.starts_with(&format!("{typed}::")))
+            .map(|module| Candidate {
+                label: module[typed.len() + 2..].to_string(),
+                kind: "module".into(),
+                detail: module,
+            })
+            .collect();
+    }
     // After `taxonomy.`: the taxonomy's codes.
     let word_start = line_before
         .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))

@@ -507,7 +507,7 @@ fn completion_kind(kind: &str) -> lsp::CompletionItemKind {
         "category" => lsp::CompletionItemKind::ENUM_MEMBER,
         "taxonomy" | "mapping" => lsp::CompletionItemKind::ENUM,
         "judge" | "metric" => lsp::CompletionItemKind::FUNCTION,
-        "target" | "program" => lsp::CompletionItemKind::MODULE,
+        "target" | "program" | "module" => lsp::CompletionItemKind::MODULE,
         "persona" => lsp::CompletionItemKind::CLASS,
         "axis" => lsp::CompletionItemKind::PROPERTY,
         _ => lsp::CompletionItemKind::VARIABLE,

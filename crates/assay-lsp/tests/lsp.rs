@@ -262,6 +262,22 @@ fn an_editor_session() {
         assert!(labels.contains(&want), "{want} missing from {labels:?}");
     }
 
+    // Completion of standard-library modules after `use std::`.
+    let modules = c.request(
+        "textDocument/completion",
+        pos("main", &main, "std::taxonomy::ailuminate_v1", 5),
+    );
+    let labels: Vec<&str> = modules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"taxonomy::ailuminate_v1") && labels.contains(&"attacks::wrappers"),
+        "{labels:?}"
+    );
+
     // The outline.
     let symbols = c.request(
         "textDocument/documentSymbol",
