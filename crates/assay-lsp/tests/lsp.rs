@@ -241,6 +241,7 @@ fn an_editor_session() {
         .map(|i| i["label"].as_str().unwrap())
         .collect();
     assert_eq!(labels, ["weapons", "fraud"]);
+    insta::assert_json_snapshot!("completion_codes", codes);
     let names = c.request(
         "textDocument/completion",
         pos("main", &main, "refusal == refused) by", 0),
@@ -290,6 +291,7 @@ fn an_editor_session() {
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": main, "version": 3 }, "contentChanges": [{ "text": untidy }] }));
     let edits = c.request("textDocument/formatting", json!({ "textDocument": { "uri": main }, "options": { "tabSize": 2, "insertSpaces": true } }));
     assert_eq!(edits[0]["newText"], MAIN);
+    insta::assert_json_snapshot!("formatting_edit", edits);
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": main, "version": 4 }, "contentChanges": [{ "text": MAIN }] }));
     let none = c.request("textDocument/formatting", json!({ "textDocument": { "uri": main }, "options": { "tabSize": 2, "insertSpaces": true } }));
     assert_eq!(none, json!([]));
