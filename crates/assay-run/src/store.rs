@@ -181,6 +181,28 @@ impl Store {
             .map_err(|e| err(&self.path, e))
     }
 
+    /// The ids of every item any run's journal holds a result for.
+    pub fn journalled_item_ids(&self) -> Result<std::collections::BTreeSet<String>, String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        let mut stmt = conn
+            .prepare("SELECT record FROM journal")
+            .map_err(|e| err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| err(&self.path, e))?;
+        let mut ids = std::collections::BTreeSet::new();
+        for row in rows {
+            let json = row.map_err(|e| err(&self.path, e))?;
+            let record: ResultRecord =
+                serde_json::from_str(&json).map_err(|e| format!("journal: {e}"))?;
+            ids.insert(record.item_id);
+        }
+        Ok(ids)
+    }
+
     /// Every journalled result of a run, in item then model order.
     pub fn for_each_result(
         &self,
