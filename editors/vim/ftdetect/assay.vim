@@ -1,0 +1,2 @@
+" Assay specs: *.assay
+autocmd BufRead,BufNewFile *.assay setfiletype assay
