@@ -4,7 +4,7 @@
 //! the API and defaults to 1024.
 
 use super::{
-    CallError, Endpoint, Params, Reply, http_error, key_from_env, malformed, transport_error,
+    CallError, Endpoint, Params, Reply, base_url, http_error, key_from_env, malformed, send,
 };
 use assay_ir::{Message, Role, Usage};
 use serde_json::{Value, json};
@@ -20,14 +20,9 @@ pub struct Anthropic {
 
 impl Anthropic {
     pub fn new(model: &str, endpoint: &Endpoint, client: reqwest::Client) -> Self {
-        let base_url = endpoint
-            .base_url
-            .clone()
-            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
-            .unwrap_or_else(|| "https://api.anthropic.com".into());
         Anthropic {
             model: model.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: base_url(endpoint, "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
             key_env: endpoint
                 .api_key_env
                 .clone()
@@ -64,19 +59,14 @@ impl Anthropic {
                 _ => body[k] = v.clone(),
             }
         }
-        let response = self
+        let request = self
             .client
             .post(format!("{}/v1/messages", self.base_url))
             .timeout(timeout)
             .header("x-api-key", key)
             .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.map_err(transport_error)?;
+            .json(&body);
+        let (status, headers, text) = send(request).await?;
         if !status.is_success() {
             // Anthropic signals overload with 529.
             return Err(http_error(status, &headers, &text));

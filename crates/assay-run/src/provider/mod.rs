@@ -142,6 +142,28 @@ impl Provider {
     }
 }
 
+/// The base URL of a provider: the target's `endpoint`, else the environment variable, else
+/// the public default; without a trailing slash.
+fn base_url(endpoint: &Endpoint, env: &str, default: &str) -> String {
+    let url = endpoint
+        .base_url
+        .clone()
+        .or_else(|| std::env::var(env).ok())
+        .unwrap_or_else(|| default.to_string());
+    url.trim_end_matches('/').to_string()
+}
+
+/// Sends a request and reads the whole answer: status, headers and body text.
+async fn send(
+    request: reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), CallError> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.map_err(transport_error)?;
+    Ok((status, headers, text))
+}
+
 /// The key in environment variable `name`, read now.
 fn key_from_env(name: &str) -> Result<String, CallError> {
     std::env::var(name).map_err(|_| {

@@ -2,7 +2,7 @@
 //! target's `endpoint` or `OLLAMA_HOST` (default `http://127.0.0.1:11434`). Parameters go in
 //! `options` (`max_tokens` becomes `num_predict`).
 
-use super::{CallError, Endpoint, Params, Reply, http_error, malformed, transport_error};
+use super::{CallError, Endpoint, Params, Reply, base_url, http_error, malformed, send};
 use assay_ir::{Message, Usage};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -16,11 +16,7 @@ pub struct Ollama {
 
 impl Ollama {
     pub fn new(model: &str, endpoint: &Endpoint, client: reqwest::Client) -> Self {
-        let host = endpoint
-            .base_url
-            .clone()
-            .or_else(|| std::env::var("OLLAMA_HOST").ok())
-            .unwrap_or_else(|| "http://127.0.0.1:11434".into());
+        let host = base_url(endpoint, "OLLAMA_HOST", "http://127.0.0.1:11434");
         let host = if host.starts_with("http://") || host.starts_with("https://") {
             host
         } else {
@@ -28,7 +24,7 @@ impl Ollama {
         };
         Ollama {
             model: model.to_string(),
-            host: host.trim_end_matches('/').to_string(),
+            host,
             client,
         }
     }
@@ -49,17 +45,12 @@ impl Ollama {
             options.insert(key.to_string(), v.clone());
         }
         let body = json!({ "model": self.model, "messages": messages, "stream": false, "options": options });
-        let response = self
+        let request = self
             .client
             .post(format!("{}/api/chat", self.host))
             .timeout(timeout)
-            .json(&body)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.map_err(transport_error)?;
+            .json(&body);
+        let (status, headers, text) = send(request).await?;
         if !status.is_success() {
             return Err(http_error(status, &headers, &text));
         }

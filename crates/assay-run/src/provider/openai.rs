@@ -4,7 +4,7 @@
 //! (a missing key is fine for local servers that need none).
 
 use super::{
-    CallError, Endpoint, Params, Reply, http_error, key_from_env, malformed, transport_error,
+    CallError, Endpoint, Params, Reply, base_url, http_error, key_from_env, malformed, send,
 };
 use assay_ir::{Message, Usage};
 use serde_json::{Value, json};
@@ -20,14 +20,9 @@ pub struct OpenAi {
 
 impl OpenAi {
     pub fn new(model: &str, endpoint: &Endpoint, client: reqwest::Client) -> Self {
-        let base_url = endpoint
-            .base_url
-            .clone()
-            .or_else(|| std::env::var("OPENAI_BASE_URL").ok())
-            .unwrap_or_else(|| "https://api.openai.com/v1".into());
         OpenAi {
             model: model.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: base_url(endpoint, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
             key_env: endpoint
                 .api_key_env
                 .clone()
@@ -57,10 +52,7 @@ impl OpenAi {
             Err(e) if self.base_url.starts_with("https://api.openai.com") => return Err(e),
             Err(_) => {}
         }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.map_err(transport_error)?;
+        let (status, headers, text) = send(request).await?;
         if !status.is_success() {
             // A refusal by the provider's content filter is an answer of its own kind.
             if status.as_u16() == 400
