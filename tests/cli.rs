@@ -399,3 +399,29 @@ fn lsp_over_stdio_initializes_and_shuts_down() {
     );
     assert!(out.contains(r#""id":2"#), "{out}");
 }
+
+#[test]
+fn every_stdlib_module_imports_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let modules = assay_check::stdlib::modules();
+    assert!(modules.len() >= 6, "{modules:?}");
+    // One at a time, then all together (their names are unique across the library).
+    let mut all = String::new();
+    for module in &modules {
+        let spec = dir.path().join("one.assay");
+        std::fs::write(&spec, format!("use {module}\n")).unwrap();
+        let out = assay(&["check", "--format", "json", spec.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{module}: {}",
+            text(&out.stdout)
+        );
+        assert_eq!(text(&out.stdout), "", "{module}");
+        all.push_str(&format!("use {module}\n"));
+    }
+    let spec = dir.path().join("all.assay");
+    std::fs::write(&spec, all).unwrap();
+    let out = assay(&["check", "--format", "json", spec.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "", "all modules together");
+}
