@@ -3,10 +3,10 @@
 //! `item { ... }` block. Every problem names the file, the row and the column.
 
 use crate::value::{self, Env};
-use crate::{Base, DatasetSource, Expander, UserTurns, relative, suggest};
+use crate::{Base, DatasetSource, Expander, UserTurns, relative};
 use assay_ir::{DatasetInfo, Expect};
 use assay_syntax::ast::{ColumnType, Dataset, Decl, Expr, ExprKind, Ident};
-use assay_syntax::{Code, Diagnostic, Span};
+use assay_syntax::{Code, Diagnostic, Span, did_you_mean};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -471,7 +471,7 @@ fn read_csv(
                     headers.join(", ")
                 )
             };
-            let help = match suggest(&column.name.value, headers.iter().map(String::as_str)) {
+            let help = match did_you_mean(&column.name.value, headers.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "declare the columns as the file's header names them".to_string(),
             };
@@ -650,7 +650,7 @@ fn typed(ex: &mut Expander<'_>, opened: &mut Opened<'_>, row: &Row) -> Option<Ma
     for (i, key) in unknown {
         let map = &opened.maps[i];
         let (span, column) = (map.span, map.column.clone());
-        let help = match suggest(&key, map.rules.keys().map(String::as_str)) {
+        let help = match did_you_mean(&key, map.rules.keys().map(String::as_str)) {
             Some(s) => format!("did you mean \"{s}\"? otherwise add `\"{key}\" -> ...` to the map"),
             None => format!("add `\"{key}\" -> ...` to the map"),
         };

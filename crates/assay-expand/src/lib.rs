@@ -23,7 +23,7 @@ mod value;
 use assay_check::{Checked, Definition, SourceLoader, resolve_in_package};
 use assay_ir::{Counts, DatasetInfo, Expect, Item, Labels, Message, Role};
 use assay_syntax::ast::{Axis, AxisKind, Decl, Expr, Ident, Persona, Taxonomy};
-use assay_syntax::{Code, Diagnostic, Span, did_you_mean};
+use assay_syntax::{Code, Diagnostic, Span};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -875,14 +875,6 @@ pub(crate) fn preview(text: &str) -> String {
     } else {
         format!("{}…", flat.chars().take(39).collect::<String>())
     }
-}
-
-/// "did you mean" over names.
-pub(crate) fn suggest<'n>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'n str>,
-) -> Option<&'n str> {
-    did_you_mean(name, candidates)
 }
 
 #[cfg(test)]

@@ -15,6 +15,18 @@ pub struct Estimate {
     pub n: u64,
 }
 
+impl Estimate {
+    /// A proportion of nothing: no value, and every proportion possible.
+    fn undefined() -> Estimate {
+        Estimate {
+            value: f64::NAN,
+            low: 0.0,
+            high: 1.0,
+            n: 0,
+        }
+    }
+}
+
 fn check(k: u64, n: u64, confidence: f64) {
     assert!(k <= n, "{k} successes out of {n}");
     assert!(
@@ -28,12 +40,7 @@ fn check(k: u64, n: u64, confidence: f64) {
 pub fn clopper_pearson(k: u64, n: u64, confidence: f64) -> Estimate {
     check(k, n, confidence);
     if n == 0 {
-        return Estimate {
-            value: f64::NAN,
-            low: 0.0,
-            high: 1.0,
-            n,
-        };
+        return Estimate::undefined();
     }
     let alpha = 1.0 - confidence;
     let (kf, nf) = (k as f64, n as f64);
@@ -63,12 +70,7 @@ pub fn clopper_pearson(k: u64, n: u64, confidence: f64) -> Estimate {
 pub fn wilson(k: u64, n: u64, confidence: f64) -> Estimate {
     check(k, n, confidence);
     if n == 0 {
-        return Estimate {
-            value: f64::NAN,
-            low: 0.0,
-            high: 1.0,
-            n,
-        };
+        return Estimate::undefined();
     }
     let z = Normal::standard().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
     let (p, nf) = (k as f64 / n as f64, n as f64);
