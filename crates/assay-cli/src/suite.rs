@@ -342,6 +342,7 @@ pub fn manifest(loaded: &Loaded, expansion: &Expansion, items_blake3: String) ->
         counts: expansion.counts.clone(),
         judges,
         metrics,
+        scoring: expansion.scoring.clone(),
     }
 }
 

@@ -16,8 +16,11 @@
 mod dataset;
 mod render;
 mod sample;
+mod scoring;
 mod template;
 mod transform;
+
+pub use scoring::target_spec;
 mod value;
 
 use assay_check::{Checked, Definition, SourceLoader, resolve_in_package};
@@ -92,6 +95,8 @@ pub struct Expansion {
     pub datasets: BTreeMap<String, DatasetInfo>,
     /// The sink asked to stop before the end (`--limit`).
     pub stopped: bool,
+    /// Judges, metrics, grades and report tables, lowered for the runner.
+    pub scoring: assay_ir::Scoring,
 }
 
 impl Expansion {
@@ -149,6 +154,7 @@ pub fn expand(
             _ => {}
         }
     }
+    ex.out.scoring = ex.lower_scoring();
     for (index, more) in std::mem::take(&mut ex.render_failures).into_values() {
         if more > 0 {
             let d = &mut ex.out.diagnostics[index];

@@ -7,6 +7,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod scoring;
+pub use scoring::*;
+
 /// The version of the compiled-suite format; bumped when a field changes meaning.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -121,6 +124,9 @@ pub struct Manifest {
     pub counts: Counts,
     pub judges: Vec<JudgeInfo>,
     pub metrics: Vec<MetricInfo>,
+    /// Judges, metrics, grades and report tables, ready to execute.
+    #[serde(default)]
+    pub scoring: Scoring,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -248,7 +254,21 @@ pub struct ResultRecord {
     pub item_id: String,
     pub model: String,
     pub state: State,
+    /// The item's key and source (template or dataset), as in the compiled suite.
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub source: String,
     pub labels: Labels,
+    #[serde(default)]
+    pub expect: Expect,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The dataset row's own id, when it has one (`metadata.source_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     /// The conversation sent, ending with the last user turn.
     pub messages: Vec<Message>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,9 @@
 //! output: an output that does not parse is an error, never a verdict. Pure functions; the
 //! runner sends judge prompts through the same engine as targets.
 
+mod apply;
+pub use apply::{Judges, Step};
+
 use regex::Regex;
 use serde::Serialize;
 

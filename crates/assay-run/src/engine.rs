@@ -158,6 +158,96 @@ pub fn execute(
     })
 }
 
+/// One request of a batch: the model (an index into the batch's models), an id for
+/// providers that want one, and the conversation.
+pub struct Request {
+    pub model: usize,
+    pub id: String,
+    pub messages: Vec<Message>,
+}
+
+/// Sends independent requests (judge prompts) with the same cache, limits and retries as
+/// targets. Each answer is the reply's text, or the final error after every retry; a reply
+/// refused by a content filter is an error too. Answers come back in request order with the
+/// calls made.
+pub fn call_batch(
+    store: Arc<Store>,
+    writer: mpsc::Sender<Write>,
+    models: Vec<ModelRun>,
+    requests: Vec<Request>,
+    options: RunOptions,
+) -> Result<(Vec<Result<String, String>>, u64), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let per_minute = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+    let limits = models
+        .iter()
+        .map(|_| Limits {
+            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            requests: options.requests_per_minute.and_then(per_minute),
+            tokens: options.tokens_per_minute.and_then(per_minute),
+            paused_until: Mutex::new(None),
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        deadline: None,
+        models,
+        limits,
+        options,
+        store,
+        writer: std::sync::Mutex::new(writer),
+        run_key: String::new(),
+    });
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, request) in requests.into_iter().enumerate() {
+            let permit = Arc::clone(&shared.limits[request.model].permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| "the batch was closed".to_string())?;
+            let shared = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let answer = call(&shared, request.model, &request.id, &request.messages).await;
+                drop(permit);
+                (index, answer)
+            });
+        }
+        let mut answers: Vec<Option<Result<String, String>>> = Vec::new();
+        let mut calls = 0u64;
+        while let Some(done) = tasks.join_next().await {
+            let (index, answer) = done.map_err(|e| format!("a task failed: {e}"))?;
+            if answers.len() <= index {
+                answers.resize(index + 1, None);
+            }
+            answers[index] = Some(match answer {
+                Ok((reply, _, made)) => {
+                    calls += made;
+                    match reply.filtered {
+                        Some(reason) => Err(format!(
+                            "refused by the provider's content filter: {reason}"
+                        )),
+                        None => Ok(reply.text),
+                    }
+                }
+                Err((message, made)) => {
+                    calls += made;
+                    Err(message)
+                }
+            });
+        }
+        Ok((
+            answers
+                .into_iter()
+                .map(|a| a.unwrap_or_else(|| Err("no answer".to_string())))
+                .collect(),
+            calls,
+        ))
+    })
+}
+
 /// Runs one item against one model: its record and how many calls it made.
 async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) {
     let model = &shared.models[m];
@@ -165,7 +255,17 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
         item_id: item.id.clone(),
         model: model.name.clone(),
         state: State::Ok,
+        key: item.key.clone(),
+        source: item.source.clone(),
         labels: item.labels.clone(),
+        expect: item.expect.clone(),
+        gold: item.gold.clone(),
+        group: item.group.clone(),
+        source_id: item
+            .metadata
+            .get("source_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
         messages: item.messages.clone(),
         response: None,
         error: None,

@@ -12,6 +12,7 @@
 //! compiles specs and parses arguments.
 
 pub mod engine;
+pub mod judging;
 pub mod provider;
 pub mod store;
 

@@ -495,6 +495,11 @@ pub const GRADE: Schema = Schema {
     keys: &[
         req("metric", Name, "The metric graded."),
         opt(
+            "scale",
+            Name,
+            "A published scale instead of bands: `ailuminate_v1` or `mlcommons_v05`.",
+        ),
+        opt(
             "reference",
             Expr,
             "Reference values: a record by group, or a target's name.",

@@ -20,6 +20,7 @@ const ITEM_FIELDS: &[&str] = &[
     "dataset",
     "group",
     "model",
+    "gold",
 ];
 
 /// Item-level numbers.
@@ -786,12 +787,52 @@ fn infer_call(
 /// Subjects a grade band may test.
 const BAND_SUBJECTS: &[&str] = &["value", "ratio", "lower", "upper"];
 
+/// Published scales a grade may name instead of bands (AILuminate v1.0 and MLCommons v0.5,
+/// with their overall-grade rules).
+const SCALES: &[&str] = &["ailuminate_v1", "mlcommons_v05"];
+
 pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
     if let Some(metric) = grade.props.name("metric") {
         ctx.lookup(metric, "metric", |d| match d {
             Decl::Metric(m) => Some(m),
             _ => None,
         });
+    }
+    if let Some(scale) = grade.props.name("scale") {
+        if !SCALES.contains(&scale.name.as_str()) {
+            ctx.error(
+                Diagnostic::new(
+                    Code::UnknownKind,
+                    scale.span,
+                    format!("unknown grade scale `{}`", scale.name),
+                )
+                .label("not a published scale")
+                .suggest(did_you_mean(&scale.name, SCALES.iter().copied()))
+                .help(format!("scales: {}", SCALES.join(", "))),
+            );
+        }
+        if let Some(band) = grade.bands.first() {
+            ctx.error(
+                Diagnostic::new(
+                    Code::GradeNotMonotonic,
+                    band.span,
+                    format!("grade `{}` has both a `scale` and bands", grade.name.name),
+                )
+                .label("a band after a published scale")
+                .secondary(scale.span, "the scale sets every band")
+                .help("keep the scale or the bands, not both"),
+            );
+        }
+    } else if grade.bands.is_empty() {
+        ctx.error(
+            Diagnostic::new(
+                Code::MissingKey,
+                grade.name.span,
+                format!("grade `{}` has no bands", grade.name.name),
+            )
+            .label("nothing to grade with")
+            .help("add `scale = ailuminate_v1`, or bands ending with `band Poor otherwise`"),
+        );
     }
     if let Some(reference) = grade.props.value("reference") {
         match &reference.kind {

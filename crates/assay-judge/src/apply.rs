@@ -1,0 +1,651 @@
+//! A declared judge applied to one result. Judges that need a model work in two steps:
+//! [`Judges::start`] says what to ask which model (or decides at once), and [`Judges::finish`]
+//! reads the model's output. The runner sends the questions through its engine; everything
+//! here is pure. An output that does not parse, a failed preprocessing step or a missing
+//! answer key is a judge error that keeps the raw text, never a verdict.
+
+use crate::{JudgeError, Rule, Verdict, choice, ensemble, json_label, llama_guard, regex_label};
+use assay_ir::{
+    EnsembleRule, Expect, JudgeKind, JudgeOutcome, JudgeSpec, Message, Parser, Preprocess,
+    ResultRecord, Role,
+};
+use handlebars::Handlebars;
+use regex::Regex;
+use std::collections::BTreeMap;
+
+/// What a judge needs before it can decide on one result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Decided(JudgeOutcome),
+    /// Send `messages` to the target `model`; pass its output to [`Judges::finish`].
+    Ask {
+        model: String,
+        messages: Vec<Message>,
+    },
+}
+
+/// The judges of a suite, with their regexes and rubrics compiled once.
+pub struct Judges {
+    specs: Vec<JudgeSpec>,
+    regexes: BTreeMap<String, Regex>,
+    templates: Handlebars<'static>,
+}
+
+impl Judges {
+    /// Compiles every pattern and rubric. A judge whose pattern or rubric does not compile
+    /// (the checker makes that rare) errs on every item with the reason.
+    pub fn new(specs: &[JudgeSpec]) -> Judges {
+        let mut regexes = BTreeMap::new();
+        let mut templates = Handlebars::new();
+        templates.set_strict_mode(true);
+        templates.register_escape_fn(handlebars::no_escape);
+        let mut add_regex = |pattern: &str| {
+            if let Ok(re) = Regex::new(pattern) {
+                regexes.insert(pattern.to_string(), re);
+            }
+        };
+        for spec in specs {
+            for step in &spec.preprocess {
+                if let Preprocess::Extract(p) | Preprocess::NotApplicable(p) = step {
+                    add_regex(p);
+                }
+            }
+            match &spec.kind {
+                JudgeKind::Regex { pattern, .. } => add_regex(pattern),
+                JudgeKind::Choice {
+                    pattern: Some(p), ..
+                } => add_regex(p),
+                JudgeKind::Llm {
+                    parser: Parser::Regex(p),
+                    ..
+                } => add_regex(p),
+                _ => {}
+            }
+            if let JudgeKind::Llm { rubric, .. } | JudgeKind::Score { rubric, .. } = &spec.kind {
+                // A rubric that fails to compile is left unregistered and reported per item.
+                let _ = templates.register_template_string(&spec.name, rubric);
+            }
+        }
+        Judges {
+            specs: specs.to_vec(),
+            regexes,
+            templates,
+        }
+    }
+
+    pub fn specs(&self) -> &[JudgeSpec] {
+        &self.specs
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&JudgeSpec> {
+        self.specs.iter().find(|s| s.name == name)
+    }
+
+    fn regex(&self, pattern: &str) -> Result<&Regex, String> {
+        self.regexes
+            .get(pattern)
+            .ok_or_else(|| format!("the pattern /{pattern}/ is not a valid regex"))
+    }
+
+    /// The response after the judge's preprocessing steps; `Err` is the judge's error.
+    fn prepare(&self, spec: &JudgeSpec, response: &str) -> Result<String, JudgeOutcome> {
+        let mut text = response.to_string();
+        for step in &spec.preprocess {
+            match step {
+                Preprocess::StripReasoning => text = crate::strip_reasoning(&text),
+                Preprocess::Lowercase => text = text.to_lowercase(),
+                Preprocess::Extract(p) => {
+                    let re = self.regex(p).map_err(|e| JudgeOutcome::failed(e, None))?;
+                    let Some(caps) = re.captures(&text) else {
+                        return Err(JudgeOutcome::failed(
+                            format!("nothing to extract: /{p}/ does not match the response"),
+                            Some(text),
+                        ));
+                    };
+                    text = caps
+                        .get(1)
+                        .or_else(|| caps.get(0))
+                        .map_or("", |m| m.as_str())
+                        .to_string();
+                }
+                Preprocess::NotApplicable(p) => {
+                    let re = self.regex(p).map_err(|e| JudgeOutcome::failed(e, None))?;
+                    if re.is_match(&text) {
+                        return Err(JudgeOutcome::failed(
+                            format!("not applicable: the response matches /{p}/"),
+                            Some(text),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(text)
+    }
+
+    /// The first step of judging one result. Ensembles and unanswered results are not
+    /// judged here: see [`Judges::combine`].
+    pub fn start(&self, spec: &JudgeSpec, record: &ResultRecord) -> Step {
+        let decided = Step::Decided;
+        if let JudgeKind::Human { labels } = &spec.kind {
+            let by_id = labels.get(&record.item_id);
+            let by_row = record.source_id.as_ref().and_then(|id| labels.get(id));
+            return decided(match by_id.or(by_row) {
+                Some(label) if spec.labels.is_empty() || spec.labels.contains(label) => {
+                    label_outcome(label)
+                }
+                Some(label) => JudgeOutcome::failed(
+                    format!(
+                        "the human label `{label}` is not one of {}",
+                        spec.labels.join(", ")
+                    ),
+                    None,
+                ),
+                None => JudgeOutcome::failed("no human label for this item", None),
+            });
+        }
+        let Some(response) = record.response.as_deref() else {
+            return decided(JudgeOutcome::failed("no response to judge", None));
+        };
+        let text = match self.prepare(spec, response) {
+            Ok(t) => t,
+            Err(failed) => return decided(failed),
+        };
+        match &spec.kind {
+            JudgeKind::Keywords {
+                patterns,
+                matched,
+                otherwise,
+                case_sensitive,
+            } => {
+                let found = if *case_sensitive {
+                    patterns.iter().any(|p| text.contains(p.as_str()))
+                } else {
+                    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+                    crate::keywords(&text, &patterns)
+                };
+                decided(label_outcome(if found { matched } else { otherwise }))
+            }
+            JudgeKind::Regex {
+                pattern,
+                matched,
+                otherwise,
+            } => match self.regex(pattern) {
+                Ok(re) => decided(label_outcome(if re.is_match(&text) {
+                    matched
+                } else {
+                    otherwise
+                })),
+                Err(e) => decided(JudgeOutcome::failed(e, None)),
+            },
+            JudgeKind::Choice { options, pattern } => {
+                decided(self.choose(spec, record, &text, options, pattern.as_deref()))
+            }
+            JudgeKind::Llm { model, .. } | JudgeKind::Score { model, .. } => {
+                match self.render(spec, record, &text) {
+                    Ok(rubric) => Step::Ask {
+                        model: model.clone(),
+                        messages: vec![Message {
+                            role: Role::User,
+                            content: rubric,
+                        }],
+                    },
+                    Err(e) => decided(JudgeOutcome::failed(e, None)),
+                }
+            }
+            JudgeKind::Guard { model, role, .. } => {
+                // A guard model's chat template wraps the conversation in its own prompt
+                // (Llama Guard on Ollama and vLLM): send the conversation itself.
+                let prompt = last_user(record).unwrap_or_default();
+                let mut messages = vec![Message {
+                    role: Role::User,
+                    content: prompt.to_string(),
+                }];
+                if role != "prompt" {
+                    messages.push(Message {
+                        role: Role::Assistant,
+                        content: text,
+                    });
+                }
+                Step::Ask {
+                    model: model.clone(),
+                    messages,
+                }
+            }
+            JudgeKind::Ensemble { .. } | JudgeKind::Human { .. } => decided(JudgeOutcome::failed(
+                "an ensemble is combined from its members",
+                None,
+            )),
+        }
+    }
+
+    fn choose(
+        &self,
+        spec: &JudgeSpec,
+        record: &ResultRecord,
+        text: &str,
+        options: &[String],
+        pattern: Option<&str>,
+    ) -> JudgeOutcome {
+        let Expect::Answer(key) = &record.expect else {
+            return JudgeOutcome::failed("the item has no answer key", None);
+        };
+        let picked = match pattern {
+            Some(p) => match self.regex(p) {
+                Ok(re) => match re.captures(text) {
+                    Some(c) => {
+                        let found = c.get(1).or_else(|| c.get(0)).map_or("", |m| m.as_str());
+                        match options
+                            .iter()
+                            .find(|o| o.eq_ignore_ascii_case(found.trim()))
+                        {
+                            Some(o) => Ok(o.clone()),
+                            None => Err(JudgeError {
+                                reason: format!(
+                                    "`{found}` is not one of the options {}",
+                                    options.join(", ")
+                                ),
+                                raw: text.to_string(),
+                            }),
+                        }
+                    }
+                    None => Err(JudgeError {
+                        reason: format!("no match for /{p}/"),
+                        raw: text.to_string(),
+                    }),
+                },
+                Err(e) => return JudgeOutcome::failed(e, None),
+            },
+            None => {
+                let letters: Vec<&str> = options.iter().map(String::as_str).collect();
+                choice(text, &letters)
+            }
+        };
+        match picked {
+            Ok(option) => {
+                let (right, wrong) = match spec.labels.as_slice() {
+                    [right, wrong, ..] => (right.as_str(), wrong.as_str()),
+                    _ => ("correct", "wrong"),
+                };
+                let mut outcome = label_outcome(if option.eq_ignore_ascii_case(key) {
+                    right
+                } else {
+                    wrong
+                });
+                outcome.aspects.insert("choice".into(), option);
+                outcome
+            }
+            Err(e) => JudgeOutcome::failed(e.reason, Some(e.raw)),
+        }
+    }
+
+    /// The rubric with the item and response filled in.
+    fn render(
+        &self,
+        spec: &JudgeSpec,
+        record: &ResultRecord,
+        response: &str,
+    ) -> Result<String, String> {
+        if !self.templates.has_template(&spec.name) {
+            return Err(format!(
+                "the rubric of `{}` is not a valid template",
+                spec.name
+            ));
+        }
+        let labels = &record.labels;
+        let answer = match &record.expect {
+            Expect::Answer(a) => Some(a.as_str()),
+            _ => None,
+        };
+        let context = serde_json::json!({
+            "prompt": last_user(record).unwrap_or_default(),
+            "system": record.messages.iter().find(|m| m.role == Role::System).map(|m| m.content.as_str()),
+            "messages": record.messages,
+            "response": response,
+            "hazard": labels.hazard,
+            "sub_hazard": labels.sub_hazard,
+            "persona": labels.persona,
+            "locale": labels.locale,
+            "axes": labels.axes,
+            "expect": record.expect.as_str(),
+            "answer": answer,
+            "labels": spec.labels,
+        });
+        self.templates
+            .render(&spec.name, &context)
+            .map_err(|e| format!("the rubric does not render: {e}"))
+    }
+
+    /// Reads a judge model's output (or the call's failure) into an outcome.
+    pub fn finish(&self, spec: &JudgeSpec, output: Result<&str, &str>) -> JudgeOutcome {
+        let output = match output {
+            Ok(text) => text,
+            Err(why) => {
+                return JudgeOutcome::failed(format!("the judge model failed: {why}"), None);
+            }
+        };
+        let labels: Vec<&str> = spec.labels.iter().map(String::as_str).collect();
+        let raw = Some(output.to_string());
+        let text = crate::strip_reasoning(output);
+        let with_raw = |result: Result<Verdict, JudgeError>| match result {
+            Ok(v) => JudgeOutcome {
+                label: Some(v.label),
+                categories: v.categories,
+                raw: raw.clone(),
+                ..JudgeOutcome::default()
+            },
+            Err(e) => JudgeOutcome::failed(e.reason, raw.clone()),
+        };
+        match &spec.kind {
+            JudgeKind::Llm {
+                parser, aspects, ..
+            } => {
+                let mut outcome = match parser {
+                    _ if labels.is_empty() => JudgeOutcome {
+                        raw: raw.clone(),
+                        ..JudgeOutcome::default()
+                    },
+                    Parser::Regex(p) => match self.regex(p) {
+                        Ok(re) => with_raw(regex_label(&text, re, &labels)),
+                        Err(e) => JudgeOutcome::failed(e, raw.clone()),
+                    },
+                    Parser::Json(field) => with_raw(json_label(&text, field, &labels)),
+                    Parser::FirstWord => {
+                        let word = text
+                            .split(|c: char| !c.is_alphanumeric() && c != '_')
+                            .find(|w| !w.is_empty())
+                            .unwrap_or("");
+                        with_raw(
+                            labels
+                                .iter()
+                                .find(|l| l.eq_ignore_ascii_case(word))
+                                .map(|l| Verdict::new(l))
+                                .ok_or_else(|| JudgeError {
+                                    reason: format!(
+                                        "the first word `{word}` is not one of {}",
+                                        labels.join(", ")
+                                    ),
+                                    raw: output.to_string(),
+                                }),
+                        )
+                    }
+                    Parser::LlamaGuard => with_raw(llama_guard(&text)),
+                };
+                if outcome.is_error() {
+                    return outcome;
+                }
+                // Each aspect is its own field of the JSON answer.
+                for (aspect, aspect_labels) in aspects {
+                    let aspect_labels: Vec<&str> =
+                        aspect_labels.iter().map(String::as_str).collect();
+                    match json_label(&text, aspect, &aspect_labels) {
+                        Ok(v) => {
+                            outcome.aspects.insert(aspect.clone(), v.label);
+                        }
+                        Err(e) => {
+                            return JudgeOutcome::failed(
+                                format!("aspect `{aspect}`: {}", e.reason),
+                                raw,
+                            );
+                        }
+                    }
+                }
+                outcome
+            }
+            JudgeKind::Guard { mapping, .. } => {
+                let mut outcome = with_raw(llama_guard(&text));
+                if outcome.is_error() {
+                    return outcome;
+                }
+                let label = outcome.label.take().unwrap_or_default();
+                // The guard says safe/unsafe; the judge's labels name them.
+                match labels.iter().find(|l| l.eq_ignore_ascii_case(&label)) {
+                    Some(l) => outcome.label = Some(l.to_string()),
+                    None if labels.is_empty() => outcome.label = Some(label),
+                    None => {
+                        return JudgeOutcome::failed(
+                            format!(
+                                "the guard said `{label}`, which is not one of {}",
+                                labels.join(", ")
+                            ),
+                            raw,
+                        );
+                    }
+                }
+                if !mapping.is_empty() {
+                    let mut mapped: Vec<String> = outcome
+                        .categories
+                        .iter()
+                        .map(|c| mapping.get(c).cloned().unwrap_or_else(|| c.clone()))
+                        .collect();
+                    mapped.sort();
+                    mapped.dedup();
+                    outcome.categories = mapped;
+                }
+                outcome
+            }
+            JudgeKind::Score {
+                min,
+                max,
+                threshold,
+                ..
+            } => {
+                let number = Regex::new(r"-?\d+(?:\.\d+)?").expect("a valid regex");
+                let Some(found) = number.find(&text) else {
+                    return JudgeOutcome::failed("no score in the output", raw);
+                };
+                let score: f64 = found.as_str().parse().unwrap_or(f64::NAN);
+                if !(score >= *min && score <= *max) {
+                    return JudgeOutcome::failed(
+                        format!("the score {score} lies outside {min}..{max}"),
+                        raw,
+                    );
+                }
+                let (above, below) = match labels.as_slice() {
+                    [a, b, ..] => (*a, *b),
+                    _ => ("high", "low"),
+                };
+                JudgeOutcome {
+                    label: Some(if score > *threshold { above } else { below }.to_string()),
+                    score: Some(score),
+                    raw,
+                    ..JudgeOutcome::default()
+                }
+            }
+            _ => JudgeOutcome::failed("this judge does not ask a model", raw),
+        }
+    }
+
+    /// An ensemble's outcome from its members' outcomes on the same result.
+    pub fn combine(
+        &self,
+        spec: &JudgeSpec,
+        outcomes: &BTreeMap<String, JudgeOutcome>,
+    ) -> JudgeOutcome {
+        let JudgeKind::Ensemble {
+            members,
+            rule,
+            weights,
+            min_valid,
+            tie,
+        } = &spec.kind
+        else {
+            return JudgeOutcome::failed("not an ensemble", None);
+        };
+        let labels: Vec<&str> = spec.labels.iter().map(String::as_str).collect();
+        let results: Vec<Result<Verdict, JudgeError>> = members
+            .iter()
+            .map(|m| match outcomes.get(m) {
+                Some(JudgeOutcome {
+                    label: Some(label),
+                    categories,
+                    error: None,
+                    ..
+                }) => Ok(Verdict {
+                    label: label.clone(),
+                    categories: categories.clone(),
+                }),
+                Some(o) => Err(JudgeError {
+                    reason: format!("`{m}`: {}", o.error.as_deref().unwrap_or("no label")),
+                    raw: String::new(),
+                }),
+                None => Err(JudgeError {
+                    reason: format!("`{m}` did not judge"),
+                    raw: String::new(),
+                }),
+            })
+            .collect();
+        let member_labels: BTreeMap<String, Option<String>> = members
+            .iter()
+            .zip(&results)
+            .map(|(m, r)| (m.clone(), r.as_ref().ok().map(|v| v.label.clone())))
+            .collect();
+        let flagged = tie
+            .clone()
+            .or_else(|| spec.labels.last().cloned())
+            .unwrap_or_default();
+        let verdict = match rule {
+            EnsembleRule::Weighted => {
+                weighted(&results, weights, *min_valid, &labels, tie.as_deref())
+            }
+            EnsembleRule::Majority => match tie {
+                Some(tie) => ensemble(
+                    &results,
+                    &Rule::Majority { tie: tie.clone() },
+                    *min_valid,
+                    &labels,
+                ),
+                None => majority_without_tie(&results, *min_valid, &labels),
+            },
+            EnsembleRule::Any => ensemble(&results, &Rule::Any(flagged), *min_valid, &labels),
+            EnsembleRule::All => ensemble(&results, &Rule::All(flagged), *min_valid, &labels),
+        };
+        let mut outcome = match verdict {
+            Ok(v) => JudgeOutcome {
+                label: Some(v.label),
+                categories: v.categories,
+                ..JudgeOutcome::default()
+            },
+            Err(e) => JudgeOutcome::failed(e.reason, None),
+        };
+        outcome.members = member_labels;
+        outcome
+    }
+}
+
+fn label_outcome(label: &str) -> JudgeOutcome {
+    JudgeOutcome {
+        label: Some(label.to_string()),
+        ..JudgeOutcome::default()
+    }
+}
+
+fn last_user(record: &ResultRecord) -> Option<&str> {
+    record
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+}
+
+fn valid_or_fail<'a>(
+    results: &'a [Result<Verdict, JudgeError>],
+    min_valid: usize,
+) -> Result<Vec<&'a Verdict>, JudgeError> {
+    let valid: Vec<&Verdict> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if valid.len() < min_valid.max(1) {
+        let reasons: Vec<&str> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.reason.as_str()))
+            .collect();
+        return Err(JudgeError {
+            reason: format!(
+                "{} valid member{} of {}, {} needed ({})",
+                valid.len(),
+                if valid.len() == 1 { "" } else { "s" },
+                results.len(),
+                min_valid.max(1),
+                reasons.join("; ")
+            ),
+            raw: String::new(),
+        });
+    }
+    Ok(valid)
+}
+
+/// A majority with no declared tie rule: a tie is an error, never a guess.
+fn majority_without_tie(
+    results: &[Result<Verdict, JudgeError>],
+    min_valid: usize,
+    labels: &[&str],
+) -> Result<Verdict, JudgeError> {
+    let valid = valid_or_fail(results, min_valid)?;
+    let count = |l: &str| valid.iter().filter(|v| v.label == l).count();
+    let best = labels.iter().map(|l| count(l)).max().unwrap_or(0);
+    let leaders: Vec<&&str> = labels.iter().filter(|l| count(l) == best).collect();
+    match leaders.as_slice() {
+        [one] => ensemble(
+            results,
+            &Rule::Majority {
+                tie: (**one).to_string(),
+            },
+            min_valid,
+            labels,
+        ),
+        _ => Err(JudgeError {
+            reason: format!(
+                "a tie between {} and no `tie` rule",
+                leaders
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            raw: String::new(),
+        }),
+    }
+}
+
+/// Weighted vote: each valid member adds its weight to its label; the heaviest label wins.
+fn weighted(
+    results: &[Result<Verdict, JudgeError>],
+    weights: &[f64],
+    min_valid: usize,
+    labels: &[&str],
+    tie: Option<&str>,
+) -> Result<Verdict, JudgeError> {
+    valid_or_fail(results, min_valid)?;
+    let mut totals: Vec<f64> = vec![0.0; labels.len()];
+    let mut categories = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        if let Ok(v) = r
+            && let Some(at) = labels.iter().position(|l| *l == v.label)
+        {
+            totals[at] += weights.get(i).copied().unwrap_or(1.0);
+            categories.extend(v.categories.iter().cloned());
+        }
+    }
+    categories.sort();
+    categories.dedup();
+    let best = totals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let leaders: Vec<&str> = labels
+        .iter()
+        .zip(&totals)
+        .filter(|(_, t)| (**t - best).abs() < 1e-12)
+        .map(|(l, _)| *l)
+        .collect();
+    let label = match (leaders.as_slice(), tie) {
+        ([one], _) => (*one).to_string(),
+        (_, Some(tie)) => tie.to_string(),
+        (many, None) => {
+            return Err(JudgeError {
+                reason: format!(
+                    "a weighted tie between {} and no `tie` rule",
+                    many.join(", ")
+                ),
+                raw: String::new(),
+            });
+        }
+    };
+    Ok(Verdict { label, categories })
+}

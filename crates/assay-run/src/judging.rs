@@ -1,0 +1,217 @@
+//! Judging a run folder: every answered result in `results.jsonl` goes through every judge of
+//! the suite's [`Scoring`], and `judgements.jsonl` gets one line per result, in the same
+//! order. Judges that ask a model send their prompts through the engine, so they share the
+//! cache, the rate limits and the retries of targets; a rerun after a kill answers every
+//! judge prompt already made from the cache. The file is written whole and renamed into
+//! place, so a reader never sees half of it.
+
+use crate::engine::{self, ModelRun, Request, RunOptions};
+use crate::provider::{Endpoint, Provider};
+use crate::store::Store;
+use assay_ir::{JudgeKind, JudgeOutcome, Judgement, ResultRecord, Scoring, State, TargetSpec};
+use assay_judge::{Judges, Step};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Results judged per batch: bounds memory while keeping judge models busy.
+const BATCH: usize = 1024;
+
+pub struct JudgeRequest<'a> {
+    pub run_dir: PathBuf,
+    pub scoring: &'a Scoring,
+    /// Judge name → the model behind it.
+    pub models: BTreeMap<String, ModelRun>,
+    pub state_dir: PathBuf,
+    pub options: RunOptions,
+}
+
+/// What judging did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JudgeReport {
+    /// Results judged (answered ones).
+    pub judged: u64,
+    /// Judge model calls sent (not served from the cache).
+    pub calls: u64,
+    /// Judge → results it could not judge.
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// The model a target names: `provider:model` at its endpoint, with its parameters.
+pub fn model_for(name: &str, target: &TargetSpec) -> Result<ModelRun, String> {
+    let endpoint = Endpoint {
+        base_url: target.endpoint.clone(),
+        api_key_env: target.api_key_env.clone(),
+    };
+    let provider = Provider::parse(&format!("{}:{}", target.provider, target.model), &endpoint)?;
+    Ok(ModelRun {
+        name: name.to_string(),
+        provider,
+        params: target.params.clone(),
+        price: None,
+    })
+}
+
+/// Judges every result of `request.run_dir` and writes `judgements.jsonl`.
+pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
+    let results_path = request.run_dir.join("results.jsonl");
+    let file = std::fs::File::open(&results_path)
+        .map_err(|e| format!("cannot open {}: {e}", results_path.display()))?;
+    let judges = Judges::new(&request.scoring.judges);
+    let store = Arc::new(Store::open(&request.state_dir)?);
+    // Judge name → index into the batch's models, for judges that ask one.
+    let mut models = Vec::new();
+    let mut model_of = BTreeMap::new();
+    for (judge, model) in &request.models {
+        model_of.insert(judge.clone(), models.len());
+        models.push(model.clone());
+    }
+    let tmp = request.run_dir.join(".judgements.jsonl.tmp");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?,
+    );
+    let mut report = JudgeReport::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut lines = std::io::BufReader::new(file).lines();
+    loop {
+        let line = lines.next();
+        let done = line.is_none();
+        if let Some(line) = line {
+            let line = line.map_err(|e| format!("cannot read {}: {e}", results_path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: ResultRecord = serde_json::from_str(&line).map_err(|e| {
+                format!(
+                    "{} holds a line that is not a result: {e}",
+                    results_path.display()
+                )
+            })?;
+            batch.push(record);
+        }
+        if batch.len() >= BATCH || (done && !batch.is_empty()) {
+            let judged = judge_batch(
+                &judges,
+                &batch,
+                &models,
+                &model_of,
+                &store,
+                &request.options,
+                &mut report,
+            )?;
+            for j in judged {
+                serde_json::to_writer(&mut out, &j).map_err(|e| format!("cannot write: {e}"))?;
+                out.write_all(b"\n")
+                    .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            }
+            batch.clear();
+        }
+        if done {
+            break;
+        }
+    }
+    out.flush()
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    drop(out);
+    let path = request.run_dir.join("judgements.jsonl");
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(report)
+}
+
+fn judge_batch(
+    judges: &Judges,
+    records: &[ResultRecord],
+    models: &[ModelRun],
+    model_of: &BTreeMap<String, usize>,
+    store: &Arc<Store>,
+    options: &RunOptions,
+    report: &mut JudgeReport,
+) -> Result<Vec<Judgement>, String> {
+    let mut verdicts: Vec<BTreeMap<String, JudgeOutcome>> = vec![BTreeMap::new(); records.len()];
+    // (record, judge) of each request sent.
+    let mut asked: Vec<(usize, usize)> = Vec::new();
+    let mut requests = Vec::new();
+    for (r, record) in records.iter().enumerate() {
+        if record.state != State::Ok {
+            continue;
+        }
+        report.judged += 1;
+        for (j, spec) in judges.specs().iter().enumerate() {
+            if matches!(spec.kind, JudgeKind::Ensemble { .. }) {
+                continue;
+            }
+            match judges.start(spec, record) {
+                Step::Decided(outcome) => {
+                    verdicts[r].insert(spec.name.clone(), outcome);
+                }
+                Step::Ask { messages, .. } => match model_of.get(&spec.name) {
+                    Some(&model) => {
+                        asked.push((r, j));
+                        requests.push(Request {
+                            model,
+                            id: format!("{}/{}", record.item_id, spec.name),
+                            messages,
+                        });
+                    }
+                    None => {
+                        verdicts[r].insert(
+                            spec.name.clone(),
+                            JudgeOutcome::failed(
+                                format!("judge `{}` has no model to ask", spec.name),
+                                None,
+                            ),
+                        );
+                    }
+                },
+            }
+        }
+    }
+    if !requests.is_empty() {
+        let (writer, writer_thread) = store.writer(std::sync::mpsc::channel().0)?;
+        let answered = engine::call_batch(
+            Arc::clone(store),
+            writer,
+            models.to_vec(),
+            requests,
+            options.clone(),
+        );
+        let written = writer_thread
+            .join()
+            .map_err(|_| "the cache writer panicked".to_string())?;
+        let (answers, calls) = answered?;
+        written?;
+        report.calls += calls;
+        for ((r, j), answer) in asked.into_iter().zip(answers) {
+            let spec = &judges.specs()[j];
+            let outcome = judges.finish(spec, answer.as_deref().map_err(String::as_str));
+            verdicts[r].insert(spec.name.clone(), outcome);
+        }
+    }
+    // Ensembles come after their members in the scoring's order.
+    for (r, record) in records.iter().enumerate() {
+        if record.state != State::Ok {
+            continue;
+        }
+        for spec in judges.specs() {
+            if matches!(spec.kind, JudgeKind::Ensemble { .. }) {
+                let outcome = judges.combine(spec, &verdicts[r]);
+                verdicts[r].insert(spec.name.clone(), outcome);
+            }
+        }
+        for (name, outcome) in &verdicts[r] {
+            if outcome.is_error() {
+                *report.errors.entry(name.clone()).or_default() += 1;
+            }
+        }
+    }
+    Ok(records
+        .iter()
+        .zip(verdicts)
+        .map(|(record, verdicts)| Judgement {
+            item_id: record.item_id.clone(),
+            model: record.model.clone(),
+            verdicts,
+        })
+        .collect())
+}
