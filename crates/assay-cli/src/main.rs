@@ -1,12 +1,13 @@
 //! `assay`: the command-line tool. It owns the edges: arguments, files, terminal output and
 //! exit codes. Exit codes: 0 success (warnings allowed), 1 errors in a spec, 2 usage or I/O
-//! problems.
+//! problems, 3 a run that completed but failed a gate (`--fail-under`, `--fail-if`).
 
 mod data;
 mod diff;
 mod fmt;
 mod render;
 mod run;
+mod score;
 mod suite;
 
 use assay_check::{FsLoader, Package, manifest};
@@ -96,6 +97,10 @@ enum Command {
     },
     /// Run a spec or a compiled suite against models; results in results.jsonl and run.json.
     Run(Box<run::RunArgs>),
+    /// Judge a run folder's responses again (no target calls), then score and report.
+    Judge(Box<score::JudgeArgs>),
+    /// Score a run folder from its stored results, or compare two; no model call.
+    Report(Box<score::ReportArgs>),
     /// The response cache under .assay/.
     Cache {
         #[command(subcommand)]
@@ -177,6 +182,8 @@ fn main() -> ExitCode {
         Command::Lock { spec, data } => lock(&spec, &data),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Run(args) => run::run(&args),
+        Command::Judge(args) => score::judge(&args),
+        Command::Report(args) => score::report(&args),
         Command::Cache { command } => run::cache(&command),
         Command::Lsp => assay_lsp::run_stdio()
             .map(|()| ExitCode::SUCCESS)

@@ -66,6 +66,8 @@ pub struct RunArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub score: crate::score::ScoreArgs,
 }
 
 fn parse_pair(arg: &str) -> Result<(String, String), String> {
@@ -107,7 +109,11 @@ struct Source {
     /// Keeps a temporary items file alive.
     _temp: Option<tempfile::TempPath>,
     state_dir: PathBuf,
+    /// The spec's systems under test.
     models: Vec<ModelRun>,
+    /// Every target of the spec, by name, for `--model NAME`.
+    targets: Vec<ModelRun>,
+    scoring: assay_ir::Scoring,
 }
 
 fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
@@ -129,6 +135,8 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
             _temp: None,
             state_dir,
             models: Vec::new(),
+            targets: Vec::new(),
+            scoring: manifest.scoring,
         }));
     }
     let loaded = match suite::load(path, false)? {
@@ -173,7 +181,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         version: suite_decl.and_then(|s| s.version.as_ref().map(|v| v.value.clone())),
         license: suite_decl.and_then(|s| s.props.str("license").map(str::to_string)),
     };
-    let models = spec_targets(&loaded.checked)?;
+    let (models, targets) = spec_targets(&loaded.checked)?;
     Ok(Ok(Source {
         suite,
         items_hash: hash.finalize().to_hex().to_string(),
@@ -181,11 +189,16 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         _temp: Some(temp_path),
         state_dir,
         models,
+        targets,
+        scoring: expansion.scoring,
     }))
 }
 
-/// The spec's systems under test: targets no judge, attacker or grade refers to.
-fn spec_targets(checked: &assay_check::Checked) -> Result<Vec<ModelRun>, ToolError> {
+/// The spec's systems under test (targets no judge, attacker or grade refers to), and every
+/// target.
+fn spec_targets(
+    checked: &assay_check::Checked,
+) -> Result<(Vec<ModelRun>, Vec<ModelRun>), ToolError> {
     let mut used = std::collections::BTreeSet::new();
     for (_, def) in checked.model.in_source_order() {
         match &def.decl {
@@ -215,11 +228,9 @@ fn spec_targets(checked: &assay_check::Checked) -> Result<Vec<ModelRun>, ToolErr
         }
     }
     let mut out = Vec::new();
+    let mut all = Vec::new();
     for (name, def) in checked.model.in_source_order() {
         let Decl::Target(t) = &def.decl else { continue };
-        if used.contains(name) {
-            continue;
-        }
         let provider = t
             .props
             .name("provider")
@@ -245,14 +256,18 @@ fn spec_targets(checked: &assay_check::Checked) -> Result<Vec<ModelRun>, ToolErr
                 params.insert(key.to_string(), value);
             }
         }
-        out.push(ModelRun {
+        let run = ModelRun {
             name: name.to_string(),
             provider,
             params,
             price: None,
-        });
+        };
+        if !used.contains(name) {
+            out.push(run.clone());
+        }
+        all.push(run);
     }
-    Ok(out)
+    Ok((out, all))
 }
 
 /// Items of a JSONL file, filtered and limited.
@@ -299,6 +314,12 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         args.models
             .iter()
             .map(|spec| {
+                if let Some(target) = source.targets.iter().find(|t| &t.name == spec) {
+                    let mut m = target.clone();
+                    m.params.extend(params.clone());
+                    m.price = args.price;
+                    return Ok(m);
+                }
                 Provider::parse(spec, &Endpoint::default())
                     .map(|provider| ModelRun {
                         name: spec.clone(),
@@ -334,6 +355,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         tokens_per_minute: args.tpm,
         use_cache: !args.no_cache,
     };
+    let judge_options = options.clone();
     let request = RunRequest {
         suite: source.suite.clone(),
         items_hash: source.items_hash.clone(),
@@ -384,7 +406,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
             outcome.out_dir.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    let out_dir = outcome.out_dir.clone();
+    crate::score::write_scoring(&out_dir, &source.scoring)?;
+    let calls = crate::score::CallSettings {
+        options: judge_options,
+        quiet: args.quiet,
+    };
+    crate::score::judge_dir(&out_dir, &source.scoring, &args.score, &calls, &source.state_dir)?;
+    crate::score::report_dir(&out_dir, &source.scoring, &args.score, args.quiet)
 }
 
 #[derive(clap::Subcommand, Debug)]

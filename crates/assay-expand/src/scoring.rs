@@ -71,16 +71,20 @@ impl Expander<'_> {
                 }
                 Decl::Metric(m) => metrics.push(lower_metric(name, m, &names)),
                 Decl::Grade(g) => scoring.grades.push(lower_grade(name, g)),
-                Decl::Report(r) => {
-                    if scoring.title.is_none() {
-                        scoring.title = r.props.str("title").map(str::to_string);
-                    }
-                    scoring.tables.extend(r.tables.iter().map(|t| TableSpec {
-                        metrics: t.metrics.iter().map(|m| m.name.clone()).collect(),
-                        by: t.by.iter().map(|b| b.name.clone()).collect(),
-                    }));
-                }
                 _ => {}
+            }
+        }
+        // Reports have no name: they are read from the entry module itself.
+        let reports = self.checked.modules.first().map(|m| m.ast.decls.as_slice());
+        for decl in reports.unwrap_or_default() {
+            if let Decl::Report(r) = decl {
+                if scoring.title.is_none() {
+                    scoring.title = r.props.str("title").map(str::to_string);
+                }
+                scoring.tables.extend(r.tables.iter().map(|t| TableSpec {
+                    metrics: t.metrics.iter().map(|m| m.name.clone()).collect(),
+                    by: t.by.iter().map(|b| b.name.clone()).collect(),
+                }));
             }
         }
         scoring.judges = dependency_order(judges, |j| match &j.kind {

@@ -823,16 +823,6 @@ pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
                 .help("keep the scale or the bands, not both"),
             );
         }
-    } else if grade.bands.is_empty() {
-        ctx.error(
-            Diagnostic::new(
-                Code::MissingKey,
-                grade.name.span,
-                format!("grade `{}` has no bands", grade.name.name),
-            )
-            .label("nothing to grade with")
-            .help("add `scale = ailuminate_v1`, or bands ending with `band Poor otherwise`"),
-        );
     }
     if let Some(reference) = grade.props.value("reference") {
         match &reference.kind {

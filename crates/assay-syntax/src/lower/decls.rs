@@ -257,8 +257,16 @@ impl Lowerer {
         }
         let props = self.reject_duplicates(props);
         let props = self.validate(&schema::GRADE, props, &name);
-        if bands.is_empty() {
-            self.missing("grade", &name, &["band"]);
+        if bands.is_empty() && props.get("scale").is_none() {
+            self.error(
+                Diagnostic::new(
+                    Code::MissingKey,
+                    name.span,
+                    format!("grade `{}` has no bands", name.name),
+                )
+                .label("nothing to grade with")
+                .help("add `scale = ailuminate_v1`, or bands ending with `band Poor otherwise`"),
+            );
         }
         Grade {
             name,

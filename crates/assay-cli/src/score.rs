@@ -1,0 +1,497 @@
+//! `assay judge` and `assay report`, and the judging and reporting at the end of `assay run`.
+//! A run folder holds `scoring.json` (the suite's judges, metrics and grades), `results.jsonl`
+//! and `run.json`; judging adds `judgements.jsonl`, scoring adds `summary.json` and
+//! `report.md`. `--fail-under` and `--fail-if` (and a grade's declared `gate`) turn a result
+//! into exit code 3 for CI.
+
+use crate::ToolError;
+use assay_ir::{RunInfo, Scoring, Summary};
+use assay_run::engine::{ModelRun, RunOptions};
+use assay_run::provider::{Endpoint, Provider};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code of a run that completed but failed a gate.
+pub const GATE_FAILED: u8 = 3;
+
+/// Options shared by `run`, `judge` and `report`: which judge models, which reference, which
+/// gates.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ScoreArgs {
+    /// Swap the model behind a declared judge: JUDGE=PROVIDER:MODEL (repeatable).
+    #[arg(long = "judge-model", value_name = "JUDGE=PROVIDER:MODEL", value_parser = parse_judge_model)]
+    pub judge_models: Vec<(String, String)>,
+    /// A run folder whose results give grades their reference target's scores.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub reference: Option<PathBuf>,
+    /// Exit 3 when an overall grade (or, without one, any group's grade) is below GRADE.
+    #[arg(long, value_name = "GRADE")]
+    pub fail_under: Option<String>,
+    /// Exit 3 when a metric's overall value passes a bound: METRIC>VALUE (or <, >=, <=).
+    #[arg(long = "fail-if", value_name = "METRIC>VALUE", value_parser = parse_condition)]
+    pub fail_if: Vec<Condition>,
+}
+
+fn parse_judge_model(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((j, m)) if !j.trim().is_empty() && m.contains(':') => {
+            Ok((j.trim().to_string(), m.trim().to_string()))
+        }
+        _ => Err(format!(
+            "expected JUDGE=PROVIDER:MODEL, e.g. guard=ollama:llama-guard3, found `{arg}`"
+        )),
+    }
+}
+
+/// A `--fail-if` bound.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub metric: String,
+    pub op: String,
+    pub value: f64,
+}
+
+fn parse_condition(arg: &str) -> Result<Condition, String> {
+    for op in [">=", "<=", ">", "<"] {
+        if let Some((metric, value)) = arg.split_once(op) {
+            let value = value
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{}` is not a number in `{arg}`", value.trim()))?;
+            if metric.trim().is_empty() {
+                break;
+            }
+            return Ok(Condition {
+                metric: metric.trim().to_string(),
+                op: op.to_string(),
+                value,
+            });
+        }
+    }
+    Err(format!(
+        "expected METRIC>VALUE (or <, >=, <=), e.g. unsafe_rate>0.05, found `{arg}`"
+    ))
+}
+
+/// Engine settings for judge calls.
+#[derive(Clone, Debug)]
+pub struct CallSettings {
+    pub options: RunOptions,
+    pub quiet: bool,
+}
+
+pub fn read_scoring(run_dir: &Path) -> Result<Scoring, ToolError> {
+    let path = run_dir.join("scoring.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| ToolError(format!("{} does not parse: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Scoring::default()),
+        Err(e) => Err(ToolError(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+pub fn write_scoring(run_dir: &Path, scoring: &Scoring) -> Result<(), ToolError> {
+    write_json(&run_dir.join("scoring.json"), scoring)
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ToolError> {
+    let mut text = serde_json::to_string_pretty(value).expect("serialises");
+    text.push('\n');
+    write_atomically(path, &text)
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), ToolError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| ToolError(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The model behind each judge that asks one: `--judge-model` first, else its target.
+fn judge_models(
+    scoring: &Scoring,
+    swaps: &[(String, String)],
+) -> Result<BTreeMap<String, ModelRun>, ToolError> {
+    for (judge, _) in swaps {
+        if !scoring.judges.iter().any(|j| &j.name == judge) {
+            let names: Vec<&str> = scoring.judges.iter().map(|j| j.name.as_str()).collect();
+            return Err(ToolError(format!(
+                "--judge-model {judge}=...: the suite has no judge `{judge}` (judges: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+    }
+    let mut models = BTreeMap::new();
+    for judge in &scoring.judges {
+        let (target, temperature) = match &judge.kind {
+            assay_ir::JudgeKind::Llm {
+                model, temperature, ..
+            } => (model, *temperature),
+            assay_ir::JudgeKind::Guard { model, .. } | assay_ir::JudgeKind::Score { model, .. } => {
+                (model, None)
+            }
+            _ => continue,
+        };
+        let mut run = if let Some((_, spec)) = swaps.iter().find(|(j, _)| j == &judge.name) {
+            ModelRun {
+                name: spec.clone(),
+                provider: Provider::parse(spec, &Endpoint::default())
+                    .map_err(|e| ToolError(format!("--judge-model {}={spec}: {e}", judge.name)))?,
+                params: BTreeMap::new(),
+                price: None,
+            }
+        } else if let Some(spec) = scoring.models.get(target) {
+            assay_run::judging::model_for(target, spec)
+                .map_err(|e| ToolError(format!("judge `{}`: target `{target}`: {e}", judge.name)))?
+        } else {
+            continue;
+        };
+        if let Some(t) = temperature {
+            run.params.insert("temperature".into(), serde_json::json!(t));
+        }
+        models.insert(judge.name.clone(), run);
+    }
+    Ok(models)
+}
+
+/// Judges a run folder's results.
+pub fn judge_dir(
+    run_dir: &Path,
+    scoring: &Scoring,
+    args: &ScoreArgs,
+    calls: &CallSettings,
+    state_dir: &Path,
+) -> Result<(), ToolError> {
+    if scoring.judges.is_empty() {
+        return Ok(());
+    }
+    let models = judge_models(scoring, &args.judge_models)?;
+    let report = assay_run::judging::judge(assay_run::judging::JudgeRequest {
+        run_dir: run_dir.to_path_buf(),
+        scoring,
+        models,
+        state_dir: state_dir.to_path_buf(),
+        options: calls.options.clone(),
+    })
+    .map_err(ToolError)?;
+    if !calls.quiet {
+        let errors: Vec<String> = report
+            .errors
+            .iter()
+            .map(|(j, n)| format!("{j} failed on {n}"))
+            .collect();
+        eprintln!(
+            "judged {} response{} with {} judge{}; {} judge call{} made{}",
+            report.judged,
+            if report.judged == 1 { "" } else { "s" },
+            scoring.judges.len(),
+            if scoring.judges.len() == 1 { "" } else { "s" },
+            report.calls,
+            if report.calls == 1 { "" } else { "s" },
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", errors.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Scores a judged run folder from its files alone: no model call.
+pub fn summarize_dir(
+    run_dir: &Path,
+    scoring: &Scoring,
+    reference: Option<&Summary>,
+) -> Result<Summary, ToolError> {
+    let info_path = run_dir.join("run.json");
+    let info: RunInfo = std::fs::read_to_string(&info_path)
+        .map_err(|e| ToolError(format!("cannot read {}: {e} (is it a run folder?)", info_path.display())))
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| ToolError(format!("{} does not parse: {e}", info_path.display())))
+        })?;
+    let open = |name: &str| -> Result<Option<std::io::Lines<std::io::BufReader<std::fs::File>>>, ToolError> {
+        let path = run_dir.join(name);
+        match std::fs::File::open(&path) {
+            Ok(f) => Ok(Some(std::io::BufReader::new(f).lines())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ToolError(format!("cannot open {}: {e}", path.display()))),
+        }
+    };
+    let results = open("results.jsonl")?.ok_or_else(|| {
+        ToolError(format!("{} has no results.jsonl", run_dir.display()))
+    })?;
+    let mut judgements = open("judgements.jsonl")?;
+    let mut failure: Option<ToolError> = None;
+    let mut pairs = results
+        .map_while(|line| {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    failure = Some(ToolError(format!("cannot read results.jsonl: {e}")));
+                    return None;
+                }
+            };
+            let record: assay_ir::ResultRecord = match serde_json::from_str(&line) {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(ToolError(format!("results.jsonl holds a line that is not a result: {e}")));
+                    return None;
+                }
+            };
+            let judgement = judgements
+                .as_mut()
+                .and_then(|j| j.next())
+                .and_then(Result::ok)
+                .and_then(|l| serde_json::from_str::<assay_ir::Judgement>(&l).ok())
+                .filter(|j| j.item_id == record.item_id && j.model == record.model);
+            Some((record, judgement))
+        })
+        .fuse();
+    let summary = assay_score::summarize(scoring, &info.suite, &mut pairs, reference);
+    drop(pairs);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(summary)
+}
+
+/// The reference run's summary, recomputed from its folder.
+fn reference_summary(dir: &Path) -> Result<Summary, ToolError> {
+    let scoring = read_scoring(dir)?;
+    summarize_dir(dir, &scoring, None)
+}
+
+/// Writes `summary.json` and `report.md`, prints the table, and applies the gates.
+pub fn report_dir(
+    run_dir: &Path,
+    scoring: &Scoring,
+    args: &ScoreArgs,
+    quiet: bool,
+) -> Result<ExitCode, ToolError> {
+    let reference = args.reference.as_deref().map(reference_summary).transpose()?;
+    let summary = summarize_dir(run_dir, scoring, reference.as_ref())?;
+    write_json(&run_dir.join("summary.json"), &summary)?;
+    write_atomically(
+        &run_dir.join("report.md"),
+        &assay_report::markdown(&summary, scoring),
+    )?;
+    if !quiet {
+        print!("{}", assay_report::terminal(&summary, scoring, color()));
+    }
+    gates(&summary, scoring, args)
+}
+
+/// Colour only for a terminal, and never with `NO_COLOR` set.
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Exit 3 when a gate fails; every failure is printed.
+fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitCode, ToolError> {
+    let mut failures = Vec::new();
+    for grade in &scoring.grades {
+        let floor = args.fail_under.as_ref().or(grade.gate.as_ref());
+        let Some(floor) = floor else { continue };
+        let order: Vec<&str> = grade.bands.iter().map(|b| b.grade.as_str()).collect();
+        let Some(limit) = order.iter().position(|g| g.eq_ignore_ascii_case(floor)) else {
+            if args.fail_under.is_some() && scoring.grades.len() == 1 {
+                return Err(ToolError(format!(
+                    "--fail-under {floor}: grade `{}` has no band `{floor}` (bands: {})",
+                    grade.name,
+                    order.join(", ")
+                )));
+            }
+            continue;
+        };
+        let rows: Vec<_> = summary.grades.iter().filter(|g| g.name == grade.name).collect();
+        let overall: Vec<_> = rows.iter().filter(|g| g.group.is_empty()).collect();
+        let checked: Vec<_> = if overall.is_empty() {
+            rows.iter().collect()
+        } else {
+            overall
+        };
+        for g in checked {
+            let Some(result) = &g.grade else { continue };
+            let at = order.iter().position(|b| b == result).unwrap_or(order.len());
+            if at > limit {
+                let group = if g.group.is_empty() {
+                    "overall".to_string()
+                } else {
+                    g.group.values().cloned().collect::<Vec<_>>().join("/")
+                };
+                failures.push(format!(
+                    "grade `{}` of `{}` ({group}) is {result}, below {floor}",
+                    grade.name, g.model
+                ));
+            }
+        }
+    }
+    for c in &args.fail_if {
+        if !scoring.metrics.iter().any(|m| m.name == c.metric) {
+            let names: Vec<&str> = scoring.metrics.iter().map(|m| m.name.as_str()).collect();
+            return Err(ToolError(format!(
+                "--fail-if: the suite has no metric `{}` (metrics: {})",
+                c.metric,
+                names.join(", ")
+            )));
+        }
+        for m in summary
+            .metrics
+            .iter()
+            .filter(|m| m.name == c.metric && m.group.is_empty())
+        {
+            let Some(v) = m.value else { continue };
+            let hit = match c.op.as_str() {
+                ">" => v > c.value,
+                ">=" => v >= c.value,
+                "<" => v < c.value,
+                _ => v <= c.value,
+            };
+            if hit {
+                failures.push(format!(
+                    "`{}` of `{}` is {v:.4}, {} {}",
+                    c.metric, m.model, c.op, c.value
+                ));
+            }
+        }
+    }
+    if failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &failures {
+        eprintln!("gate failed: {f}");
+    }
+    Ok(ExitCode::from(GATE_FAILED))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct JudgeArgs {
+    /// A run folder (with results.jsonl and scoring.json).
+    pub run_dir: PathBuf,
+    #[command(flatten)]
+    pub score: ScoreArgs,
+    /// Judge requests in flight per judge.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Retries after a failed judge call.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Seconds one judge request may take.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Judge requests per minute per judge.
+    #[arg(long)]
+    pub rpm: Option<u32>,
+    /// Neither read nor write the response cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// No tables or progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Backoff base: `ASSAY_BACKOFF_MS` (tests shorten it), else half a second.
+pub fn backoff() -> Duration {
+    Duration::from_millis(
+        std::env::var("ASSAY_BACKOFF_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500),
+    )
+}
+
+/// The state folder of a run folder: `.assay/` above `runs/`, else `.assay` here.
+fn state_dir_of(run_dir: &Path) -> PathBuf {
+    let abs = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+    match abs.parent() {
+        Some(runs) if runs.file_name().is_some_and(|n| n == "runs") => runs
+            .parent()
+            .map_or_else(|| assay_run::state_dir_for(Path::new(".")), Path::to_path_buf),
+        _ => assay_run::state_dir_for(Path::new(".")),
+    }
+}
+
+pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
+    let scoring = read_scoring(&args.run_dir)?;
+    let calls = CallSettings {
+        options: RunOptions {
+            concurrency: args.concurrency.max(1),
+            timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+            max_time: None,
+            retries: args.retries,
+            backoff: backoff(),
+            requests_per_minute: args.rpm,
+            tokens_per_minute: None,
+            use_cache: !args.no_cache,
+        },
+        quiet: args.quiet,
+    };
+    judge_dir(
+        &args.run_dir,
+        &scoring,
+        &args.score,
+        &calls,
+        &state_dir_of(&args.run_dir),
+    )?;
+    report_dir(&args.run_dir, &scoring, &args.score, args.quiet)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// One run folder, or two to compare (the second against the first).
+    #[arg(required = true, num_args = 1..=2)]
+    pub run_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub score: ScoreArgs,
+    /// Print Markdown instead of terminal tables.
+    #[arg(long)]
+    pub markdown: bool,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn report(args: &ReportArgs) -> Result<ExitCode, ToolError> {
+    if !args.score.judge_models.is_empty() {
+        return Err(ToolError(
+            "`assay report` makes no model call; rejudge with `assay judge RUN_DIR --judge-model ...`".into(),
+        ));
+    }
+    match args.run_dirs.as_slice() {
+        [one] => {
+            let scoring = read_scoring(one)?;
+            if args.markdown {
+                let reference = args.score.reference.as_deref().map(reference_summary).transpose()?;
+                let summary = summarize_dir(one, &scoring, reference.as_ref())?;
+                print!("{}", assay_report::markdown(&summary, &scoring));
+                return gates(&summary, &scoring, &args.score);
+            }
+            report_dir(one, &scoring, &args.score, args.quiet)
+        }
+        [a, b] => {
+            let sa = reference_summary(a)?;
+            let sb = reference_summary(b)?;
+            let diffs = assay_score::compare(&sa, &sb);
+            let name = |dir: &Path, s: &Summary| {
+                let models = s.models.join("+");
+                if models.is_empty() {
+                    dir.display().to_string()
+                } else {
+                    models
+                }
+            };
+            let (la, lb) = (name(a, &sa), name(b, &sb));
+            print!("{}", assay_report::comparison(&diffs, &la, &lb, args.markdown));
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(ToolError("give one run folder, or two to compare".into())),
+    }
+}
