@@ -40,7 +40,7 @@ pub enum Scale {
 }
 
 /// `u / r`, with a zero reference making any unsafe response infinitely worse.
-fn ratio(u: f64, r: f64) -> f64 {
+pub(crate) fn ratio(u: f64, r: f64) -> f64 {
     if r > 0.0 {
         u / r
     } else if u > 0.0 {

@@ -1,5 +1,6 @@
 //! Confidence intervals: Clopper-Pearson (exact binomial, as ModelBench reports hazard scores),
-//! Wilson (score interval), and a seeded percentile bootstrap for means of anything else.
+//! Wilson (score interval), and a seeded percentile bootstrap for means and for any other
+//! statistic of a sample's rows.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -88,38 +89,65 @@ pub fn wilson(k: u64, n: u64, confidence: f64) -> Estimate {
 /// The mean of `values` with a percentile bootstrap interval from `resamples` resamples drawn
 /// by a ChaCha8 generator seeded with `seed`: the same inputs give the same interval.
 pub fn bootstrap_mean(values: &[f64], confidence: f64, resamples: usize, seed: u64) -> Estimate {
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let interval = bootstrap(n, confidence, resamples, seed, |picks| {
+        picks.iter().map(|&i| values[i]).sum::<f64>() / n as f64
+    });
+    match interval {
+        Some((low, high)) => Estimate {
+            value: mean,
+            low: low.min(mean),
+            high: high.max(mean),
+            n: n as u64,
+        },
+        None => Estimate {
+            value: f64::NAN,
+            low: f64::NAN,
+            high: f64::NAN,
+            n: n as u64,
+        },
+    }
+}
+
+/// A percentile bootstrap of any statistic of `n` rows: `resamples` times, draw `n` row
+/// indices with replacement from a ChaCha8 generator seeded with `seed` and compute
+/// `statistic` on them; the interval is the `(1 - confidence) / 2` and `(1 + confidence) / 2`
+/// percentiles (nearest rank) of the finite results. `None` when there are no rows or no
+/// resample gave a finite value. The same inputs give the same interval, on every platform.
+pub fn bootstrap(
+    n: usize,
+    confidence: f64,
+    resamples: usize,
+    seed: u64,
+    mut statistic: impl FnMut(&[usize]) -> f64,
+) -> Option<(f64, f64)> {
     assert!(
         confidence > 0.0 && confidence < 1.0,
         "confidence {confidence}"
     );
-    let n = values.len();
     if n == 0 {
-        return Estimate {
-            value: f64::NAN,
-            low: f64::NAN,
-            high: f64::NAN,
-            n: 0,
-        };
+        return None;
     }
-    let mean = values.iter().sum::<f64>() / n as f64;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..resamples.max(1))
-        .map(|_| {
-            let sum: f64 = (0..n)
-                .map(|_| values[(rng.next_u64() % n as u64) as usize])
-                .sum();
-            sum / n as f64
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    let alpha = 1.0 - confidence;
-    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
-    Estimate {
-        value: mean,
-        low: at(alpha / 2.0).min(mean),
-        high: at(1.0 - alpha / 2.0).max(mean),
-        n: n as u64,
+    let mut picks = vec![0; n];
+    let mut stats = Vec::with_capacity(resamples.max(1));
+    for _ in 0..resamples.max(1) {
+        for pick in &mut picks {
+            *pick = (rng.next_u64() % n as u64) as usize;
+        }
+        let s = statistic(&picks);
+        if s.is_finite() {
+            stats.push(s);
+        }
     }
+    if stats.is_empty() {
+        return None;
+    }
+    stats.sort_by(f64::total_cmp);
+    let alpha = 1.0 - confidence;
+    let at = |q: f64| stats[((q * (stats.len() - 1) as f64).round() as usize).min(stats.len() - 1)];
+    Some((at(alpha / 2.0), at(1.0 - alpha / 2.0)))
 }
 
 #[cfg(test)]

@@ -1,10 +1,26 @@
-//! `assay-score`: the arithmetic behind metrics and grades, kept apart so it can be checked
-//! against published references: confidence intervals (`interval.rs`) and the AILuminate v1.0
-//! and MLCommons v0.5 grade scales with their overall-grade rules (`grade.rs`). Pure: numbers
-//! in, numbers out. Evaluating a spec's metric expressions over run results builds on it.
+//! `assay-score`: turns a run's results and judgements into numbers. Pure: records in, a
+//! [`Summary`](assay_ir::Summary) out, no IO. The stages, each in its own file:
+//!
+//! * `value.rs`: what a metric expression says about one item;
+//! * `plan.rs`: a metric compiled into aggregates under a group-level expression, with the
+//!   metrics it names inlined;
+//! * `aggregate.rs`: `rate`, `mean`, `kappa`, … over a group's items;
+//! * `metric.rs`: [`summarize`], every metric by model and group with its interval;
+//! * `interval.rs`: Clopper-Pearson, Wilson and the seeded bootstrap;
+//! * `band.rs`: grading metric rows on a spec's bands; `grade.rs`: the published AILuminate
+//!   v1.0 and MLCommons v0.5 scales, which the band tests check against;
+//! * `compare.rs`: [`compare`], the change between two runs with MOVER intervals.
 
+mod aggregate;
+mod band;
+mod compare;
 pub mod grade;
 pub mod interval;
+mod metric;
+mod plan;
+mod value;
 
+pub use compare::{Difference, compare};
 pub use grade::{Grade, HazardResult, Scale, grade, overall};
-pub use interval::{Estimate, bootstrap_mean, clopper_pearson, wilson};
+pub use interval::{Estimate, bootstrap, bootstrap_mean, clopper_pearson, wilson};
+pub use metric::summarize;

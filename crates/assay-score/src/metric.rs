@@ -1,0 +1,357 @@
+//! Scoring a run ([`summarize`]): every metric for every model and group, with its interval,
+//! then every grade. Results stream through once; each item leaves behind only one small row
+//! of [`Cell`]s per metric, enough to recompute the metric on bootstrap resamples.
+//!
+//! Counting rules, the ones a reader of a safety score relies on:
+//! * an item whose filter is false is not in the metric at all;
+//! * an item the metric cannot read (failed call, filtered or skipped item, failed judge,
+//!   absent field) is *excluded*: counted in `excluded`, never as safe or unsafe;
+//! * `n` is the items the value rests on.
+
+use crate::aggregate::{self, Cell};
+use crate::interval::{bootstrap, clopper_pearson, wilson};
+use crate::plan::{LabelIds, Plan};
+use crate::value::ItemContext;
+use assay_ir::{
+    JudgeCounts, Judgement, MetricExpr, MetricSpec, MetricValue, ResultRecord, Scoring, SuiteInfo,
+    Summary,
+};
+use std::collections::BTreeMap;
+
+/// Share of a judge's outcomes that may fail before the run is flagged.
+const JUDGE_ERROR_LIMIT: f64 = 0.03;
+
+/// Resamples when a metric does not say how many.
+const DEFAULT_RESAMPLES: usize = 1000;
+
+/// Group id of an item whose group cannot be read (its judge failed): such an item counts
+/// only in the ungrouped row.
+const NO_GROUP: u32 = u32::MAX;
+
+/// Scores a run: every metric for every model and group, then every grade. `reference` is
+/// another run's summary, read when a grade's reference target is not a model of this run.
+pub fn summarize(
+    scoring: &Scoring,
+    suite: &SuiteInfo,
+    results: &mut dyn Iterator<Item = (ResultRecord, Option<Judgement>)>,
+    reference: Option<&Summary>,
+) -> Summary {
+    let by_name: BTreeMap<&str, &MetricSpec> = scoring
+        .metrics
+        .iter()
+        .map(|m| (m.name.as_str(), m))
+        .collect();
+    let mut warnings = Vec::new();
+    let mut metrics: Vec<MetricRows> = scoring
+        .metrics
+        .iter()
+        .map(|spec| {
+            let plan = Plan::compile(spec, &by_name);
+            if let Err(why) = &plan {
+                warnings.push(format!("metric `{}` cannot be computed: {why}", spec.name));
+            }
+            MetricRows::new(spec, plan.ok(), scoring)
+        })
+        .collect();
+
+    let mut models: Vec<String> = Vec::new();
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut judges: BTreeMap<String, BTreeMap<String, JudgeCounts>> = BTreeMap::new();
+    let mut labels = LabelIds::default();
+    for (record, judgement) in results {
+        let model = match models.iter().position(|m| *m == record.model) {
+            Some(at) => at,
+            None => {
+                models.push(record.model.clone());
+                models.len() - 1
+            }
+        };
+        *counts
+            .entry(record.model.clone())
+            .or_default()
+            .entry(record.state.as_str().to_string())
+            .or_default() += 1;
+        for (judge, outcome) in judgement.iter().flat_map(|j| &j.verdicts) {
+            let tally = judges
+                .entry(judge.clone())
+                .or_default()
+                .entry(record.model.clone())
+                .or_default();
+            if outcome.is_error() {
+                tally.errors += 1;
+            } else {
+                tally.verdicts += 1;
+            }
+        }
+        let item = ItemContext {
+            record: &record,
+            judgement: judgement.as_ref(),
+            severity: &scoring.severity,
+        };
+        for rows in &mut metrics {
+            rows.add(model, &item, &mut labels);
+        }
+    }
+
+    let mut values = Vec::new();
+    for (spec, rows) in scoring.metrics.iter().zip(&metrics) {
+        for (m, model) in models.iter().enumerate() {
+            values.extend(rows.values(spec, scoring.seed, m, model));
+        }
+    }
+    for (judge, per_model) in &judges {
+        for model in &models {
+            let Some(c) = per_model.get(model) else {
+                continue;
+            };
+            let total = c.verdicts + c.errors;
+            if total > 0 && c.errors as f64 / total as f64 > JUDGE_ERROR_LIMIT {
+                warnings.push(format!(
+                    "judge `{judge}` failed on {} of {total} responses ({:.1}%) for `{model}`: \
+                     above the {}% a valid run allows",
+                    c.errors,
+                    100.0 * c.errors as f64 / total as f64,
+                    JUDGE_ERROR_LIMIT * 100.0
+                ));
+            }
+        }
+    }
+    let mut summary = Summary {
+        suite: suite.name.clone(),
+        version: suite.version.clone(),
+        models,
+        counts,
+        judges,
+        metrics: values,
+        grades: Vec::new(),
+        warnings,
+    };
+    let mut grade_warnings = Vec::new();
+    summary.grades = crate::band::grade_all(scoring, &summary, reference, &mut grade_warnings);
+    summary.warnings.extend(grade_warnings);
+    summary
+}
+
+/// One metric's rows for every model: per item, its group and one cell per aggregate.
+struct MetricRows {
+    plan: Option<Plan>,
+    /// The `by` keys as item expressions.
+    keys: Vec<MetricExpr>,
+    /// Group values by id, and ids by values.
+    groups: Vec<Vec<String>>,
+    group_ids: BTreeMap<Vec<String>, u32>,
+    /// Per model, in `Summary::models` order.
+    tables: Vec<Table>,
+}
+
+/// One model's rows, flat: row `r` has group `group[r]` and cells
+/// `cells[r * width .. (r + 1) * width]`.
+#[derive(Default)]
+struct Table {
+    group: Vec<u32>,
+    cells: Vec<Cell>,
+}
+
+impl MetricRows {
+    fn new(spec: &MetricSpec, plan: Option<Plan>, scoring: &Scoring) -> MetricRows {
+        let keys = spec.by.iter().map(|key| group_key(key, scoring)).collect();
+        MetricRows {
+            plan,
+            keys,
+            groups: Vec::new(),
+            group_ids: BTreeMap::new(),
+            tables: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, model: usize, item: &ItemContext<'_>, labels: &mut LabelIds) {
+        let Some(plan) = &self.plan else { return };
+        let cells: Vec<Cell> = plan
+            .aggregates
+            .iter()
+            .map(|a| a.cell(item, labels))
+            .collect();
+        if cells.iter().all(|c| *c == Cell::Out) {
+            return;
+        }
+        let mut key = Vec::with_capacity(self.keys.len());
+        for expr in &self.keys {
+            match item.eval(expr).text() {
+                Some(text) => key.push(text.into_owned()),
+                None => break,
+            }
+        }
+        let group = if key.len() < self.keys.len() || self.keys.is_empty() {
+            NO_GROUP
+        } else if let Some(&id) = self.group_ids.get(&key) {
+            id
+        } else {
+            let id = self.groups.len() as u32;
+            self.groups.push(key.clone());
+            self.group_ids.insert(key, id);
+            id
+        };
+        if self.tables.len() <= model {
+            self.tables.resize_with(model + 1, Table::default);
+        }
+        let table = &mut self.tables[model];
+        table.group.push(group);
+        table.cells.extend(cells);
+    }
+
+    /// The model's rows: the ungrouped one, then one per group any model has, in the order
+    /// of the group values.
+    fn values(&self, spec: &MetricSpec, seed: u64, model: usize, name: &str) -> Vec<MetricValue> {
+        let empty = Table::default();
+        let table = self.tables.get(model).unwrap_or(&empty);
+        let mut out = Vec::new();
+        let everything: Vec<usize> = (0..table.group.len()).collect();
+        out.push(self.value(spec, seed, name, table, BTreeMap::new(), &everything));
+        for (values, &id) in &self.group_ids {
+            let rows: Vec<usize> = (0..table.group.len())
+                .filter(|&r| table.group[r] == id)
+                .collect();
+            let group = spec
+                .by
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect();
+            out.push(self.value(spec, seed, name, table, group, &rows));
+        }
+        out
+    }
+
+    fn value(
+        &self,
+        spec: &MetricSpec,
+        seed: u64,
+        model: &str,
+        table: &Table,
+        group: BTreeMap<String, String>,
+        rows: &[usize],
+    ) -> MetricValue {
+        let mut value = MetricValue {
+            name: spec.name.clone(),
+            model: model.to_string(),
+            group,
+            value: None,
+            ci_low: None,
+            ci_high: None,
+            n: 0,
+            excluded: 0,
+        };
+        let Some(plan) = &self.plan else {
+            return value;
+        };
+        let width = plan.aggregates.len();
+        let cells = |r: usize| &table.cells[r * width..(r + 1) * width];
+        // The items the value rests on; the rest of the group's rows had nothing to read.
+        let contributing: Vec<usize> = rows
+            .iter()
+            .copied()
+            .filter(|&r| cells(r).iter().any(|c| c.is_value()))
+            .collect();
+        value.n = contributing.len() as u64;
+        value.excluded = (rows.len() - contributing.len()) as u64;
+        let evaluate = |rows: &mut dyn Iterator<Item = usize>| -> f64 {
+            let rows: Vec<usize> = rows.collect();
+            let aggregates: Vec<f64> = plan
+                .aggregates
+                .iter()
+                .enumerate()
+                .map(|(j, a)| aggregate::value(a.kind, rows.iter().map(|&r| &cells(r)[j])))
+                .collect();
+            plan.eval(&|j| aggregates[j])
+        };
+        let point = evaluate(&mut contributing.iter().copied());
+        if contributing.is_empty() || !point.is_finite() {
+            return value;
+        }
+        value.value = Some(point);
+        let confidence = spec.confidence;
+        if plan.is_count() || !(confidence > 0.0 && confidence < 1.0) {
+            return value;
+        }
+        let method = spec.ci.as_deref();
+        let interval = match plan.proportion() {
+            Some(j) if method != Some("bootstrap") => {
+                let kind = plan.aggregates[j].kind;
+                let (k, n) =
+                    aggregate::proportion(kind, contributing.iter().map(|&r| &cells(r)[j]));
+                let e = if method == Some("wilson") {
+                    wilson(k, n, confidence)
+                } else {
+                    clopper_pearson(k, n, confidence)
+                };
+                // The bounds of the proportion, mapped through the monotone rest of the
+                // metric; a decreasing map (`1 - rate`) swaps them.
+                let (a, b) = (plan.eval(&|_| e.low), plan.eval(&|_| e.high));
+                Some((a.min(b), a.max(b)))
+            }
+            _ => {
+                let resamples = match spec.bootstrap {
+                    0 => DEFAULT_RESAMPLES,
+                    n => n,
+                };
+                let seed = resample_seed(seed, &spec.name, &value.group, model);
+                bootstrap(contributing.len(), confidence, resamples, seed, |picks| {
+                    evaluate(&mut picks.iter().map(|&p| contributing[p]))
+                })
+                // Percentiles of a skewed statistic can sit beside the point estimate;
+                // report an interval that contains it, as `bootstrap_mean` does.
+                .map(|(low, high)| (low.min(point), high.max(point)))
+            }
+        };
+        if let Some((low, high)) = interval.filter(|(l, h)| l.is_finite() && h.is_finite()) {
+            value.ci_low = Some(low);
+            value.ci_high = Some(high);
+        }
+        value
+    }
+}
+
+/// A `by` key as an item expression: a judge's label (`by guard`, or `by judge.aspect`), else
+/// an item field or axis.
+fn group_key(key: &str, scoring: &Scoring) -> MetricExpr {
+    let is_judge = |name: &str| scoring.judges.iter().any(|j| j.name == name);
+    if is_judge(key) {
+        return MetricExpr::Verdict {
+            judge: key.to_string(),
+            aspect: None,
+        };
+    }
+    if let Some((judge, aspect)) = key.split_once('.')
+        && is_judge(judge)
+    {
+        return MetricExpr::Verdict {
+            judge: judge.to_string(),
+            aspect: Some(aspect.to_string()),
+        };
+    }
+    MetricExpr::Field(key.to_string())
+}
+
+/// The bootstrap seed of one row: the suite's seed mixed with a stable hash (FNV-1a, fixed
+/// by this code rather than by the standard library's hasher, which may change) of the
+/// metric, group and model, so rows resample independently yet identically on every run.
+fn resample_seed(seed: u64, metric: &str, group: &BTreeMap<String, String>, model: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(metric.as_bytes());
+    for (key, value) in group {
+        eat(key.as_bytes());
+        eat(value.as_bytes());
+    }
+    eat(model.as_bytes());
+    // SplitMix64's finaliser, so nearby seeds give unrelated streams.
+    let mut z = seed ^ hash;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

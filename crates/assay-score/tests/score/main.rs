@@ -1,0 +1,8 @@
+//! The scoring tests, in one binary: metrics, grades, comparison, and properties of the
+//! intervals `summarize` reports.
+
+mod compare;
+mod grades;
+mod metrics;
+mod properties;
+mod support;
