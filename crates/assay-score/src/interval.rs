@@ -194,6 +194,17 @@ mod tests {
         assert!(e.low < 2.0 && 2.0 < e.high && e.value == 2.0, "{e:?}");
     }
 
+    /// Golden values: a change to the generator, the draws or the percentile rule shows here
+    /// first, since it would change every published bootstrap interval.
+    #[test]
+    fn bootstrap_golden_values() {
+        let v: Vec<f64> = (0..10).map(f64::from).collect();
+        let got = bootstrap(v.len(), 0.9, 200, 42, |picks| {
+            picks.iter().map(|&i| v[i]).sum::<f64>() / v.len() as f64
+        });
+        assert_eq!(got, Some((3.2, 5.8)));
+    }
+
     proptest! {
         #[test]
         fn intervals_contain_the_estimate(n in 1u64..2000, frac in 0.0f64..=1.0) {

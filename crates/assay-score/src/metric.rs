@@ -166,12 +166,18 @@ impl MetricRows {
 
     fn add(&mut self, model: usize, item: &ItemContext<'_>, labels: &mut LabelIds) {
         let Some(plan) = &self.plan else { return };
-        let cells: Vec<Cell> = plan
-            .aggregates
-            .iter()
-            .map(|a| a.cell(item, labels))
-            .collect();
-        if cells.iter().all(|c| *c == Cell::Out) {
+        if self.tables.len() <= model {
+            self.tables.resize_with(model + 1, Table::default);
+        }
+        let table = &mut self.tables[model];
+        // The cells go straight into the table and come out again if the item is in none
+        // of the aggregates: no allocation per item.
+        let start = table.cells.len();
+        table
+            .cells
+            .extend(plan.aggregates.iter().map(|a| a.cell(item, labels)));
+        if table.cells[start..].iter().all(|c| *c == Cell::Out) {
+            table.cells.truncate(start);
             return;
         }
         let mut key = Vec::with_capacity(self.keys.len());
@@ -191,12 +197,7 @@ impl MetricRows {
             self.group_ids.insert(key, id);
             id
         };
-        if self.tables.len() <= model {
-            self.tables.resize_with(model + 1, Table::default);
-        }
-        let table = &mut self.tables[model];
-        table.group.push(group);
-        table.cells.extend(cells);
+        self.tables[model].group.push(group);
     }
 
     /// The model's rows: the ungrouped one, then one per group any model has, in the order
@@ -204,20 +205,23 @@ impl MetricRows {
     fn values(&self, spec: &MetricSpec, seed: u64, model: usize, name: &str) -> Vec<MetricValue> {
         let empty = Table::default();
         let table = self.tables.get(model).unwrap_or(&empty);
-        let mut out = Vec::new();
+        // Each group's rows, gathered in one pass over the table.
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.groups.len()];
+        for (r, &g) in table.group.iter().enumerate() {
+            if g != NO_GROUP {
+                members[g as usize].push(r);
+            }
+        }
         let everything: Vec<usize> = (0..table.group.len()).collect();
-        out.push(self.value(spec, seed, name, table, BTreeMap::new(), &everything));
+        let mut out = vec![self.value(spec, seed, name, table, BTreeMap::new(), &everything)];
         for (values, &id) in &self.group_ids {
-            let rows: Vec<usize> = (0..table.group.len())
-                .filter(|&r| table.group[r] == id)
-                .collect();
             let group = spec
                 .by
                 .iter()
                 .cloned()
                 .zip(values.iter().cloned())
                 .collect();
-            out.push(self.value(spec, seed, name, table, group, &rows));
+            out.push(self.value(spec, seed, name, table, group, &members[id as usize]));
         }
         out
     }
