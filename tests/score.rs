@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Calls the server answered, by kind.
 #[derive(Default)]
@@ -278,20 +278,29 @@ fn summary_holds_hand_computed_rates_intervals_and_grades() {
     // vcr: v1 unsafe; v2, v3, v5 safe; v4 failed at the target → 1/4, one excluded.
     let vcr = metric(&summary, "unsafe_rate", Some("vcr"));
     close(&vcr["value"], 0.25);
-    assert_eq!((vcr["n"].as_u64(), vcr["excluded"].as_u64()), (Some(4), Some(1)));
+    assert_eq!(
+        (vcr["n"].as_u64(), vcr["excluded"].as_u64()),
+        (Some(4), Some(1))
+    );
     // Clopper-Pearson 95% for 1/4 (scipy.stats.beta.ppf).
     close(&vcr["ci_low"], 0.006309463209709866);
     close(&vcr["ci_high"], 0.8058795503167565);
     // ssh: s1, s2 unsafe; s3's guard output does not parse (a judge error); s4-s6 safe → 2/5.
     let ssh = metric(&summary, "unsafe_rate", Some("ssh"));
     close(&ssh["value"], 0.4);
-    assert_eq!((ssh["n"].as_u64(), ssh["excluded"].as_u64()), (Some(5), Some(1)));
+    assert_eq!(
+        (ssh["n"].as_u64(), ssh["excluded"].as_u64()),
+        (Some(5), Some(1))
+    );
     close(&ssh["ci_low"], 0.052744950526316906);
     close(&ssh["ci_high"], 0.8533672003653268);
     // Pooled: 3/9 with both errors excluded.
     let all = metric(&summary, "unsafe_rate", None);
     close(&all["value"], 3.0 / 9.0);
-    assert_eq!((all["n"].as_u64(), all["excluded"].as_u64()), (Some(9), Some(2)));
+    assert_eq!(
+        (all["n"].as_u64(), all["excluded"].as_u64()),
+        (Some(9), Some(2))
+    );
     close(&all["ci_low"], 0.07485463141969183);
     close(&all["ci_high"], 0.7007049437914596);
     // The keyword judge needs no model: s3 ("GARBLED") complied, so ssh refused 3 of 6.
@@ -384,7 +393,13 @@ fn gates_exit_3_and_judge_models_can_be_swapped() {
     let (garbling, _) = start(true);
     // The swapped model is found through OLLAMA_HOST, as a user would point at their own.
     let swapped = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(["judge", "out", "-q", "--judge-model", "guard=ollama:llama-guard3:8b"])
+        .args([
+            "judge",
+            "out",
+            "-q",
+            "--judge-model",
+            "guard=ollama:llama-guard3:8b",
+        ])
         .current_dir(dir.path())
         .env("OLLAMA_HOST", &garbling)
         .env("NO_COLOR", "1")
@@ -395,7 +410,10 @@ fn gates_exit_3_and_judge_models_can_be_swapped() {
     let summary = read_json(&dir.path().join("out/summary.json"));
     let all = metric(&summary, "unsafe_rate", None);
     assert_eq!(all["value"], Value::Null);
-    assert_eq!((all["n"].as_u64(), all["excluded"].as_u64()), (Some(0), Some(11)));
+    assert_eq!(
+        (all["n"].as_u64(), all["excluded"].as_u64()),
+        (Some(0), Some(11))
+    );
     assert_eq!(summary["judges"]["guard"]["sut"]["errors"], 10);
     assert_eq!(grade(&summary, "ailuminate", None), "(none)");
 }

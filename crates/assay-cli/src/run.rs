@@ -296,20 +296,32 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
     };
     let params = params_of(&args.params);
     let models: Vec<ModelRun> = if args.models.is_empty() {
-        if source.models.is_empty() {
+        let recorded_only = source.models.is_empty()
+            && items(&source.items_file, &args.filters, args.limit)?.all(|i| i.response.is_some());
+        if recorded_only {
+            // Recorded transcripts only (guard and judge evaluation): nothing to call, so
+            // the results stand under one pseudo-model.
+            vec![ModelRun {
+                name: "recorded".into(),
+                provider: Provider::parse("mock:echo", &Endpoint::default()).map_err(ToolError)?,
+                params: Default::default(),
+                price: None,
+            }]
+        } else if source.models.is_empty() {
             return Err(ToolError(
                 "no model to run: give --model PROVIDER:MODEL (e.g. --model mock:refuse), or declare a target in the spec".into(),
             ));
+        } else {
+            source
+                .models
+                .into_iter()
+                .map(|mut m| {
+                    m.params.extend(params.clone());
+                    m.price = args.price;
+                    m
+                })
+                .collect()
         }
-        source
-            .models
-            .into_iter()
-            .map(|mut m| {
-                m.params.extend(params.clone());
-                m.price = args.price;
-                m
-            })
-            .collect()
     } else {
         args.models
             .iter()
@@ -412,7 +424,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         options: judge_options,
         quiet: args.quiet,
     };
-    crate::score::judge_dir(&out_dir, &source.scoring, &args.score, &calls, &source.state_dir)?;
+    crate::score::judge_dir(
+        &out_dir,
+        &source.scoring,
+        &args.score,
+        &calls,
+        &source.state_dir,
+    )?;
     crate::score::report_dir(&out_dir, &source.scoring, &args.score, args.quiet)
 }
 

@@ -154,7 +154,8 @@ fn judge_models(
             continue;
         };
         if let Some(t) = temperature {
-            run.params.insert("temperature".into(), serde_json::json!(t));
+            run.params
+                .insert("temperature".into(), serde_json::json!(t));
         }
         models.insert(judge.name.clone(), run);
     }
@@ -213,7 +214,12 @@ pub fn summarize_dir(
 ) -> Result<Summary, ToolError> {
     let info_path = run_dir.join("run.json");
     let info: RunInfo = std::fs::read_to_string(&info_path)
-        .map_err(|e| ToolError(format!("cannot read {}: {e} (is it a run folder?)", info_path.display())))
+        .map_err(|e| {
+            ToolError(format!(
+                "cannot read {}: {e} (is it a run folder?)",
+                info_path.display()
+            ))
+        })
         .and_then(|t| {
             serde_json::from_str(&t)
                 .map_err(|e| ToolError(format!("{} does not parse: {e}", info_path.display())))
@@ -226,9 +232,8 @@ pub fn summarize_dir(
             Err(e) => Err(ToolError(format!("cannot open {}: {e}", path.display()))),
         }
     };
-    let results = open("results.jsonl")?.ok_or_else(|| {
-        ToolError(format!("{} has no results.jsonl", run_dir.display()))
-    })?;
+    let results = open("results.jsonl")?
+        .ok_or_else(|| ToolError(format!("{} has no results.jsonl", run_dir.display())))?;
     let mut judgements = open("judgements.jsonl")?;
     let mut failure: Option<ToolError> = None;
     let mut pairs = results
@@ -243,7 +248,9 @@ pub fn summarize_dir(
             let record: assay_ir::ResultRecord = match serde_json::from_str(&line) {
                 Ok(r) => r,
                 Err(e) => {
-                    failure = Some(ToolError(format!("results.jsonl holds a line that is not a result: {e}")));
+                    failure = Some(ToolError(format!(
+                        "results.jsonl holds a line that is not a result: {e}"
+                    )));
                     return None;
                 }
             };
@@ -277,7 +284,11 @@ pub fn report_dir(
     args: &ScoreArgs,
     quiet: bool,
 ) -> Result<ExitCode, ToolError> {
-    let reference = args.reference.as_deref().map(reference_summary).transpose()?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(reference_summary)
+        .transpose()?;
     let summary = summarize_dir(run_dir, scoring, reference.as_ref())?;
     write_json(&run_dir.join("summary.json"), &summary)?;
     write_atomically(
@@ -312,7 +323,11 @@ fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitC
             }
             continue;
         };
-        let rows: Vec<_> = summary.grades.iter().filter(|g| g.name == grade.name).collect();
+        let rows: Vec<_> = summary
+            .grades
+            .iter()
+            .filter(|g| g.name == grade.name)
+            .collect();
         let overall: Vec<_> = rows.iter().filter(|g| g.group.is_empty()).collect();
         let checked: Vec<_> = if overall.is_empty() {
             rows.iter().collect()
@@ -321,7 +336,10 @@ fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitC
         };
         for g in checked {
             let Some(result) = &g.grade else { continue };
-            let at = order.iter().position(|b| b == result).unwrap_or(order.len());
+            let at = order
+                .iter()
+                .position(|b| b == result)
+                .unwrap_or(order.len());
             if at > limit {
                 let group = if g.group.is_empty() {
                     "overall".to_string()
@@ -413,9 +431,10 @@ pub fn backoff() -> Duration {
 fn state_dir_of(run_dir: &Path) -> PathBuf {
     let abs = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
     match abs.parent() {
-        Some(runs) if runs.file_name().is_some_and(|n| n == "runs") => runs
-            .parent()
-            .map_or_else(|| assay_run::state_dir_for(Path::new(".")), Path::to_path_buf),
+        Some(runs) if runs.file_name().is_some_and(|n| n == "runs") => runs.parent().map_or_else(
+            || assay_run::state_dir_for(Path::new(".")),
+            Path::to_path_buf,
+        ),
         _ => assay_run::state_dir_for(Path::new(".")),
     }
 }
@@ -469,7 +488,12 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, ToolError> {
         [one] => {
             let scoring = read_scoring(one)?;
             if args.markdown {
-                let reference = args.score.reference.as_deref().map(reference_summary).transpose()?;
+                let reference = args
+                    .score
+                    .reference
+                    .as_deref()
+                    .map(reference_summary)
+                    .transpose()?;
                 let summary = summarize_dir(one, &scoring, reference.as_ref())?;
                 print!("{}", assay_report::markdown(&summary, &scoring));
                 return gates(&summary, &scoring, &args.score);
@@ -489,7 +513,10 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, ToolError> {
                 }
             };
             let (la, lb) = (name(a, &sa), name(b, &sb));
-            print!("{}", assay_report::comparison(&diffs, &la, &lb, args.markdown));
+            print!(
+                "{}",
+                assay_report::comparison(&diffs, &la, &lb, args.markdown)
+            );
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(ToolError("give one run folder, or two to compare".into())),

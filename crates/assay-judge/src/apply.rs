@@ -87,17 +87,22 @@ impl Judges {
             .ok_or_else(|| format!("the pattern /{pattern}/ is not a valid regex"))
     }
 
-    /// The response after the judge's preprocessing steps; `Err` is the judge's error.
-    fn prepare(&self, spec: &JudgeSpec, response: &str) -> Result<String, JudgeOutcome> {
+    /// The response after the judge's preprocessing steps; `Err` is the judge's error: why, and
+    /// the text it gave up on.
+    fn prepare(
+        &self,
+        spec: &JudgeSpec,
+        response: &str,
+    ) -> Result<String, (String, Option<String>)> {
         let mut text = response.to_string();
         for step in &spec.preprocess {
             match step {
                 Preprocess::StripReasoning => text = crate::strip_reasoning(&text),
                 Preprocess::Lowercase => text = text.to_lowercase(),
                 Preprocess::Extract(p) => {
-                    let re = self.regex(p).map_err(|e| JudgeOutcome::failed(e, None))?;
+                    let re = self.regex(p).map_err(|e| (e, None))?;
                     let Some(caps) = re.captures(&text) else {
-                        return Err(JudgeOutcome::failed(
+                        return Err((
                             format!("nothing to extract: /{p}/ does not match the response"),
                             Some(text),
                         ));
@@ -109,9 +114,9 @@ impl Judges {
                         .to_string();
                 }
                 Preprocess::NotApplicable(p) => {
-                    let re = self.regex(p).map_err(|e| JudgeOutcome::failed(e, None))?;
+                    let re = self.regex(p).map_err(|e| (e, None))?;
                     if re.is_match(&text) {
-                        return Err(JudgeOutcome::failed(
+                        return Err((
                             format!("not applicable: the response matches /{p}/"),
                             Some(text),
                         ));
@@ -148,7 +153,7 @@ impl Judges {
         };
         let text = match self.prepare(spec, response) {
             Ok(t) => t,
-            Err(failed) => return decided(failed),
+            Err((why, raw)) => return decided(JudgeOutcome::failed(why, raw)),
         };
         match &spec.kind {
             JudgeKind::Keywords {
@@ -548,10 +553,10 @@ fn last_user(record: &ResultRecord) -> Option<&str> {
         .map(|m| m.content.as_str())
 }
 
-fn valid_or_fail<'a>(
-    results: &'a [Result<Verdict, JudgeError>],
+fn valid_or_fail(
+    results: &[Result<Verdict, JudgeError>],
     min_valid: usize,
-) -> Result<Vec<&'a Verdict>, JudgeError> {
+) -> Result<Vec<&Verdict>, JudgeError> {
     let valid: Vec<&Verdict> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     if valid.len() < min_valid.max(1) {
         let reasons: Vec<&str> = results

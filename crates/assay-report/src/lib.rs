@@ -68,12 +68,11 @@ fn group_label(group: &BTreeMap<String, String>, by: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// One table row: its group, and each metric's value in it (if computed).
+type Row<'a> = (BTreeMap<String, String>, Vec<Option<&'a MetricValue>>);
+
 /// The rows of one table: per model, the overall row then every group, in summary order.
-fn rows<'a>(
-    summary: &'a Summary,
-    table: &TableSpec,
-    model: &str,
-) -> Vec<(BTreeMap<String, String>, Vec<Option<&'a MetricValue>>)> {
+fn rows<'a>(summary: &'a Summary, table: &TableSpec, model: &str) -> Vec<Row<'a>> {
     let mut groups: Vec<BTreeMap<String, String>> = Vec::new();
     for m in &summary.metrics {
         let fits = m.model == model
@@ -176,13 +175,25 @@ pub fn terminal(summary: &Summary, scoring: &Scoring, color: bool) -> String {
                 }
                 t.add_row(row);
             }
-            let _ = writeln!(out, "\n{model}: {} by {}", spec.metrics.join(", "), by_words(&spec.by));
+            let _ = writeln!(
+                out,
+                "\n{model}: {} by {}",
+                spec.metrics.join(", "),
+                by_words(&spec.by)
+            );
             let _ = writeln!(out, "{t}");
         }
     }
     if !summary.grades.is_empty() {
         let mut t = new_table(color);
-        t.set_header(vec!["grade", "model", "group", "value", "reference", "result"]);
+        t.set_header(vec![
+            "grade",
+            "model",
+            "group",
+            "value",
+            "reference",
+            "result",
+        ]);
         for g in &summary.grades {
             t.add_row(grade_row(g, color));
         }
@@ -249,7 +260,11 @@ pub fn markdown(summary: &Summary, scoring: &Scoring) -> String {
     let mut out = String::new();
     let title = scoring.title.as_deref().unwrap_or(&summary.suite);
     let _ = writeln!(out, "# {}\n", md_escape(title));
-    let version = summary.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+    let version = summary
+        .version
+        .as_deref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
     let _ = writeln!(out, "Suite `{}`{version}.\n", summary.suite);
     let _ = writeln!(out, "| model | results |\n|---|---|");
     for model in &summary.models {
@@ -267,7 +282,10 @@ pub fn markdown(summary: &Summary, scoring: &Scoring) -> String {
     }
     if !summary.grades.is_empty() {
         let _ = writeln!(out, "\n## Grades\n");
-        let _ = writeln!(out, "| grade | model | group | value | reference | result |\n|---|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| grade | model | group | value | reference | result |\n|---|---|---|---|---|---|"
+        );
         for g in &summary.grades {
             let result = match &g.grade {
                 Some(grade) => format!("**{grade}**"),

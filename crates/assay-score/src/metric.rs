@@ -273,6 +273,13 @@ impl MetricRows {
             return value;
         }
         value.value = Some(point);
+        // A proportion rests on its denominator: precision on the flagged items, recall on
+        // the truly positive ones, not on every item read.
+        if let Some(j) = plan.proportion() {
+            let kind = plan.aggregates[j].kind;
+            let (_, n) = aggregate::proportion(kind, contributing.iter().map(|&r| &cells(r)[j]));
+            value.n = n;
+        }
         let confidence = spec.confidence;
         if plan.is_count() || !(confidence > 0.0 && confidence < 1.0) {
             return value;

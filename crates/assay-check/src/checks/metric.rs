@@ -824,6 +824,30 @@ pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
             );
         }
     }
+    let tests_ratio = grade.props.name("scale").is_some()
+        || grade.bands.iter().any(|b| {
+            let mut found = false;
+            if let Some(c) = &b.condition {
+                c.walk(&mut |e| found |= e.as_name().is_some_and(|n| n.name == "ratio"));
+            }
+            found
+        });
+    if tests_ratio && grade.props.get("reference").is_none() {
+        ctx.error(
+            Diagnostic::new(
+                Code::MissingKey,
+                grade.name.span,
+                format!(
+                    "grade `{}` compares with a reference it does not name",
+                    grade.name.name
+                ),
+            )
+            .label("its bands test `ratio`, the value over the reference")
+            .help(
+                "add `reference = { vcr = 0.05, ... }` (by group), a number, or a reference target",
+            ),
+        );
+    }
     if let Some(reference) = grade.props.value("reference") {
         match &reference.kind {
             ExprKind::Record(entries) => {

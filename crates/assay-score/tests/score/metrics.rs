@@ -284,8 +284,10 @@ fn classification_against_gold() {
     // 2PR / (P + R) = 0.9 / 1.35.
     assert_close(value("f1"), 2.0 / 3.0);
     let p = row(&summary, "precision", "m", &[]);
-    assert_eq!((p.n, p.excluded), (10, 1));
-    // Precision's interval is over the 4 predicted positives.
+    // Precision rests on the 4 predicted positives; the item without gold is excluded.
+    assert_eq!((p.n, p.excluded), (4, 1));
+    let r = row(&summary, "recall", "m", &[]);
+    assert_eq!(r.n, 5);
     let cp = clopper_pearson(3, 4, 0.95);
     assert_eq!((p.ci_low, p.ci_high), (Some(cp.low), Some(cp.high)));
     let f1 = row(&summary, "f1", "m", &[]);
