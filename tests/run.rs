@@ -827,3 +827,48 @@ fn faults_through_anthropic_and_ollama() {
         "{info}"
     );
 }
+
+#[test]
+fn an_endpoint_that_never_answers_is_given_up_on() {
+    // A port nothing listens on: every connection is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let prompts: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    let spec = format!(
+        "{}\ntarget sut {{\n  provider = openai_compatible\n  model = \"m\"\n  endpoint = \"http://127.0.0.1:{port}/v1\"\n}}\n",
+        spec(&prompts)
+    );
+    std::fs::write(dir.path().join("s.assay"), spec).unwrap();
+    let out = assay(
+        dir.path(),
+        &["run", "s.assay", "--out", "out", "--concurrency", "4", "-q"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results = results(&dir.path().join("out"));
+    assert_eq!(results.len(), 40);
+    // Every item is an error with its cause, never a response.
+    assert!(results.iter().all(|r| r["state"] == "error"));
+    // After eight refusals the model is given up on: later items are not sent at all.
+    let given_up = results
+        .iter()
+        .filter(|r| {
+            r["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("not sent: the model's endpoint refused")
+        })
+        .count();
+    assert!(given_up >= 36, "{given_up} of 40 given up");
+    assert!(
+        results[39]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused")
+            || results[39]["error"].as_str().unwrap().contains("connect")
+    );
+}

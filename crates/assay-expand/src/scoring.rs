@@ -471,6 +471,7 @@ fn lower_expr(e: &Expr, names: &Names) -> MetricExpr {
 
 fn binary_op(op: BinaryOp) -> &'static str {
     match op {
+        BinaryOp::Given => "|",
         BinaryOp::Or => "or",
         BinaryOp::And => "and",
         BinaryOp::Eq => "==",

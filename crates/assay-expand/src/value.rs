@@ -145,6 +145,11 @@ fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, env: &dyn Env) -> Result<Value, 
         BinaryOp::Div => number(as_f64(&a)? / as_f64(&b)?),
         BinaryOp::Pow => number(as_f64(&a)?.powf(as_f64(&b)?)),
         BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
+        BinaryOp::Given => {
+            return Err(
+                "`|` conditions an aggregate, as in `rate(x | y)`; it is not a value".into(),
+            );
+        }
     })
 }
 

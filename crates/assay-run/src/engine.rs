@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
@@ -66,6 +67,46 @@ struct Limits {
     tokens: Option<DefaultDirectRateLimiter>,
     /// After a 429, no request of this model starts before this instant.
     paused_until: Mutex<Option<Instant>>,
+    /// Whether the model has answered once in this process.
+    answered: AtomicBool,
+    /// Connections refused since the start, while it never answered, and the last reason.
+    refused: AtomicU32,
+    last_refusal: std::sync::Mutex<String>,
+}
+
+/// Refused connections after which a model that never answered is given up on: its endpoint
+/// is wrong or its server is not running, and retrying every item would only add waiting.
+const GIVE_UP_AFTER_REFUSALS: u32 = 8;
+
+impl Limits {
+    fn new(options: &RunOptions) -> Limits {
+        let per_minute =
+            |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+        Limits {
+            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            requests: options.requests_per_minute.and_then(per_minute),
+            tokens: options.tokens_per_minute.and_then(per_minute),
+            paused_until: Mutex::new(None),
+            answered: AtomicBool::new(false),
+            refused: AtomicU32::new(0),
+            last_refusal: std::sync::Mutex::new(String::new()),
+        }
+    }
+
+    /// Why no call should be sent any more, once the model has been given up on.
+    fn given_up(&self) -> Option<String> {
+        let refused = self.refused.load(Ordering::SeqCst);
+        (!self.answered.load(Ordering::SeqCst) && refused >= GIVE_UP_AFTER_REFUSALS).then(|| {
+            let last = self
+                .last_refusal
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default();
+            format!(
+                "not sent: the model's endpoint refused {refused} connections and never answered; is its server running? ({last})"
+            )
+        })
+    }
 }
 
 struct Shared {
@@ -94,16 +135,7 @@ pub fn execute(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let per_minute = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
-    let limits = models
-        .iter()
-        .map(|_| Limits {
-            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
-            requests: options.requests_per_minute.and_then(per_minute),
-            tokens: options.tokens_per_minute.and_then(per_minute),
-            paused_until: Mutex::new(None),
-        })
-        .collect();
+    let limits = models.iter().map(|_| Limits::new(&options)).collect();
     let shared = Arc::new(Shared {
         deadline: options.max_time.map(|t| Instant::now() + t),
         models,
@@ -182,16 +214,7 @@ pub fn call_batch(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let per_minute = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
-    let limits = models
-        .iter()
-        .map(|_| Limits {
-            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
-            requests: options.requests_per_minute.and_then(per_minute),
-            tokens: options.tokens_per_minute.and_then(per_minute),
-            paused_until: Mutex::new(None),
-        })
-        .collect();
+    let limits = models.iter().map(|_| Limits::new(&options)).collect();
     let shared = Arc::new(Shared {
         deadline: None,
         models,
@@ -384,6 +407,9 @@ async fn call(
     let mut attempt = 0u32;
     let mut calls = 0u64;
     loop {
+        if let Some(why) = limits.given_up() {
+            return Err((why, calls));
+        }
         // A 429 pauses the whole model until the server's time.
         let paused = *limits.paused_until.lock().await;
         if let Some(until) = paused {
@@ -405,8 +431,23 @@ async fn call(
             .provider
             .call(item_id, messages, &model.params, shared.options.timeout)
             .await;
+        let result = match result {
+            Err(CallError::Unreachable(message)) => {
+                limits.refused.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut last) = limits.last_refusal.lock() {
+                    last.clone_from(&message);
+                }
+                Err(CallError::Retryable {
+                    message,
+                    retry_after: None,
+                    rate_limited: false,
+                })
+            }
+            other => other,
+        };
         match result {
             Ok(reply) => {
+                limits.answered.store(true, Ordering::SeqCst);
                 if let Some(key) = key
                     && let Ok(json) = serde_json::to_string(&reply)
                     && let Ok(writer) = shared.writer.lock()
@@ -415,7 +456,9 @@ async fn call(
                 }
                 return Ok((reply, false, calls));
             }
-            Err(CallError::Fatal(message)) => return Err((message, calls)),
+            Err(CallError::Fatal(message) | CallError::Unreachable(message)) => {
+                return Err((message, calls));
+            }
             Err(CallError::Retryable {
                 message,
                 retry_after,

@@ -105,13 +105,26 @@ impl Compiler<'_> {
                     if !arities.contains(&args.len()) {
                         return Err(format!("`{name}` takes {arities:?} arguments"));
                     }
-                    for arg in args {
+                    // `rate(x | c)`: the condition joins the aggregate's filters, so the
+                    // aggregate reads `x` only among items where `c` holds.
+                    let mut filters = filters.to_vec();
+                    let args: Vec<MetricExpr> = args
+                        .iter()
+                        .map(|arg| match arg {
+                            MetricExpr::Binary { op, lhs, rhs } if op == "|" => {
+                                filters.push((**rhs).clone());
+                                (**lhs).clone()
+                            }
+                            other => other.clone(),
+                        })
+                        .collect();
+                    for arg in &args {
                         item_level(arg)?;
                     }
                     let aggregate = Aggregate {
                         kind,
-                        args: args.clone(),
-                        filters: filters.to_vec(),
+                        args,
+                        filters,
                     };
                     let at = match self.aggregates.iter().position(|a| *a == aggregate) {
                         Some(at) => at,

@@ -508,6 +508,8 @@ pub enum UnaryOp {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum BinaryOp {
+    /// `x | condition`: an aggregate's argument read only where the condition holds.
+    Given,
     Or,
     And,
     Eq,
@@ -527,6 +529,7 @@ pub enum BinaryOp {
 impl BinaryOp {
     pub fn as_str(self) -> &'static str {
         match self {
+            BinaryOp::Given => "|",
             BinaryOp::Or => "or",
             BinaryOp::And => "and",
             BinaryOp::Eq => "==",

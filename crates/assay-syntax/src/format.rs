@@ -55,7 +55,7 @@ struct Token<'s> {
 /// Punctuation, longest first.
 const PUNCT: &[&str] = &[
     "::", "..", "->", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ";", ":", "=",
-    "<", ">", "+", "-", "*", "/", "^", ".",
+    "<", ">", "+", "-", "*", "/", "^", ".", "|",
 ];
 
 fn lex(src: &str) -> Result<Vec<Token<'_>>, FormatError> {

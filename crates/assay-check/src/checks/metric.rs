@@ -506,9 +506,19 @@ fn infer_binary(
     lhs: &Expr,
     rhs: &Expr,
 ) -> Ty {
+    if op == BinaryOp::Given {
+        // Only an aggregate's argument may be conditioned; `infer_call` takes it apart.
+        return mismatch(
+            ctx,
+            lhs.span.to(rhs.span),
+            "`|` conditions an aggregate's argument, not a value".to_string(),
+            "write it inside the aggregate, e.g. `rate(unsafe == yes | understood == yes)`",
+        );
+    }
     let l = infer(ctx, labels, lhs);
     let r = infer(ctx, labels, rhs);
     match op {
+        BinaryOp::Given => Ty::Unknown,
         BinaryOp::Eq | BinaryOp::Ne => match (l, r) {
             (Ty::Label { owner, labels: set }, Ty::Word(w))
             | (Ty::Word(w), Ty::Label { owner, labels: set }) => {
@@ -728,7 +738,18 @@ fn infer_call(
             .or(params.last())
             .copied()
             .unwrap_or(Param::ItemBool);
-        let ty = infer(ctx, labels, &arg.value);
+        // `rate(x | condition)`: the aggregate reads `x` only where the condition holds.
+        let ty = match &arg.value.kind {
+            ExprKind::Binary {
+                op: BinaryOp::Given,
+                lhs,
+                rhs,
+            } if *aggregate => {
+                check_condition(ctx, labels, rhs);
+                infer(ctx, labels, lhs)
+            }
+            _ => infer(ctx, labels, &arg.value),
+        };
         let ty = settle(ctx, labels, ty);
         item_level |= is_item(&ty);
         let ok = matches!(

@@ -44,12 +44,17 @@ pub enum CallError {
     },
     /// Another try would fail the same way: bad key, unknown model, malformed request.
     Fatal(String),
+    /// Nothing answered at the address (connection refused, unknown host): retried, but a
+    /// model that has never answered and keeps refusing is given up on (see the engine).
+    Unreachable(String),
 }
 
 impl CallError {
     pub fn message(&self) -> &str {
         match self {
-            CallError::Retryable { message, .. } | CallError::Fatal(message) => message,
+            CallError::Retryable { message, .. }
+            | CallError::Fatal(message)
+            | CallError::Unreachable(message) => message,
         }
     }
 }
@@ -253,6 +258,9 @@ fn transport_error(e: reqwest::Error) -> CallError {
     while let Some(s) = source {
         message.push_str(&format!(": {s}"));
         source = s.source();
+    }
+    if e.is_connect() && !e.is_timeout() {
+        return CallError::Unreachable(message);
     }
     CallError::Retryable {
         message,

@@ -228,6 +228,7 @@ impl Lowerer {
 
 fn binary_op(rule: Rule) -> Option<BinaryOp> {
     Some(match rule {
+        Rule::op_given => BinaryOp::Given,
         Rule::op_or => BinaryOp::Or,
         Rule::op_and => BinaryOp::And,
         Rule::op_eq => BinaryOp::Eq,
@@ -251,6 +252,7 @@ const COMPARISON: u8 = 3;
 
 fn precedence(op: BinaryOp) -> u8 {
     match op {
+        BinaryOp::Given => 0,
         BinaryOp::Or => 1,
         BinaryOp::And => 2,
         BinaryOp::Eq
