@@ -15,6 +15,7 @@
 // Loosest first, as in GRAMMAR.md. `not` sits between `and` and the comparisons: its operand
 // is a comparison (`not a == b` is `not (a == b)`, `not a and b` is `(not a) and b`).
 const PREC = {
+  given: 0,
   or: 1,
   and: 2,
   not: 3,
@@ -128,6 +129,7 @@ module.exports = grammar({
 
     binary_expression: $ => {
       const table = [
+        [prec.left, PREC.given, '|'],
         [prec.left, PREC.or, 'or'],
         [prec.left, PREC.and, 'and'],
         [prec.left, PREC.compare, choice('==', '!=', '<', '<=', '>', '>=', 'in')],

@@ -25,8 +25,8 @@ while IFS= read -r -d '' file; do
   files+=("$file")
 done < <(
   cd "$repo" && {
-    find specs -maxdepth 1 -name '*.assay' -print0
-    find stdlib tests/fixtures/expand -name '*.assay' -print0
+    find specs -maxdepth 1 -type f -name '*.assay' -print0
+    find stdlib tests/fixtures/expand -type f -name '*.assay' -print0
   } | sort -z
 )
 

@@ -53,7 +53,7 @@ syn keyword assayBoolean true false
 
 " Operators -------------------------------------------------------------------------------
 
-syn match assayOperator /==\|!=\|<=\|>=\|->\|\.\.\|[<>+*\/^=-]/
+syn match assayOperator /==\|!=\|<=\|>=\|->\|\.\.\|[<>+*\/^=|-]/
 syn keyword assayWordOperator and or not in
 
 " Keywords --------------------------------------------------------------------------------

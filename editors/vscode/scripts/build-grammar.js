@@ -444,6 +444,7 @@ const repository = {
       { match: String.raw`\.\.`, name: sc('keyword.operator.range') },
       { match: '==|!=|<=|>=|<|>', name: sc('keyword.operator.comparison') },
       { match: String.raw`[-+*/^]`, name: sc('keyword.operator.arithmetic') },
+      { match: String.raw`\|`, name: sc('keyword.operator.given') },
       { match: '=', name: sc('keyword.operator.assignment') },
       { match: ',', name: sc('punctuation.separator.comma') },
       { match: ';', name: sc('punctuation.separator.semicolon') },
