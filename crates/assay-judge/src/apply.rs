@@ -12,6 +12,7 @@ use assay_ir::{
 use handlebars::Handlebars;
 use regex::Regex;
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 /// What a judge needs before it can decide on one result.
 #[derive(Clone, Debug, PartialEq)]
@@ -434,8 +435,9 @@ impl Judges {
                 threshold,
                 ..
             } => {
-                let number = Regex::new(r"-?\d+(?:\.\d+)?").expect("a valid regex");
-                let Some(found) = number.find(&text) else {
+                static NUMBER: LazyLock<Regex> =
+                    LazyLock::new(|| Regex::new(r"-?\d+(?:\.\d+)?").expect("a valid regex"));
+                let Some(found) = NUMBER.find(&text) else {
                     return JudgeOutcome::failed("no score in the output", raw);
                 };
                 let score: f64 = found.as_str().parse().unwrap_or(f64::NAN);

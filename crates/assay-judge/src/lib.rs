@@ -8,6 +8,7 @@ pub use apply::{Judges, Step};
 
 use regex::Regex;
 use serde::Serialize;
+use std::sync::LazyLock;
 
 /// A judge's decision.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -43,8 +44,12 @@ fn fail(reason: impl Into<String>, raw: &str) -> JudgeError {
 
 /// Removes reasoning blocks (`<think>...</think>`, also unclosed at the start) before judging.
 pub fn strip_reasoning(text: &str) -> String {
-    let re = Regex::new(r"(?s)<think>.*?</think>").expect("a valid regex");
-    let mut out = re.replace_all(text, "").into_owned();
+    static THINK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<think>.*?</think>").expect("a valid regex"));
+    if !text.contains("think>") {
+        return text.trim().to_string();
+    }
+    let mut out = THINK.replace_all(text, "").into_owned();
     // An answer whose opening tag was cut off: everything up to a lone `</think>`.
     if let Some(at) = out.find("</think>") {
         out = out[at + "</think>".len()..].to_string();
@@ -151,7 +156,9 @@ pub fn llama_guard(output: &str) -> Result<Verdict, JudgeError> {
                 .filter(|c| !c.is_empty())
                 .map(str::to_string)
                 .collect();
-            let code = Regex::new(r"^S\d{1,2}$").expect("a valid regex");
+            static CODE: LazyLock<Regex> =
+                LazyLock::new(|| Regex::new(r"^S\d{1,2}$").expect("a valid regex"));
+            let code = &*CODE;
             if categories.is_empty() {
                 return Err(fail("`unsafe` without a line of category codes", output));
             }
