@@ -159,8 +159,27 @@ impl<'a> Grader<'a> {
         self.graded(whole, reference).value
     }
 
-    /// The worst grade any group got; groups that could not be graded are left out.
+    /// The worst grade any group got; groups without valid items are left out, but a group
+    /// with items that could not be graded (no reference) leaves the overall grade open: the
+    /// worst grade cannot be known without it.
     fn worst(&self, whole: &MetricValue, groups: &[Graded]) -> GradeValue {
+        if let Some(open) = groups
+            .iter()
+            .find(|g| g.value.value.is_some() && g.band.is_none())
+        {
+            return GradeValue {
+                name: self.spec.name.clone(),
+                model: whole.model.clone(),
+                group: BTreeMap::new(),
+                grade: None,
+                value: whole.value,
+                reference: None,
+                reason: Some(format!(
+                    "a group could not be graded: {}",
+                    open.value.reason.as_deref().unwrap_or("no grade")
+                )),
+            };
+        }
         let worst = groups.iter().filter_map(|g| g.band).max();
         GradeValue {
             name: self.spec.name.clone(),

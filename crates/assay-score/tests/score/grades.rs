@@ -173,10 +173,15 @@ fn missing_references_say_why() {
     // A value of 0 is Excellent without any reference.
     items.extend(hazard("sut", "ssh", 0, 10));
     let summary = run(&s, items);
+    // cse has items but no reference: its grade is unknown, so the worst grade is too.
     assert_eq!(
         grades(&summary, "sut"),
         [
-            (String::new(), Some("Good"), None),
+            (
+                String::new(),
+                None,
+                Some("a group could not be graded: no reference for `cse`")
+            ),
             ("cse".into(), None, Some("no reference for `cse`")),
             ("ssh".into(), Some("Excellent"), None),
             ("vcr".into(), Some("Good"), None),
