@@ -180,6 +180,13 @@ pub fn judge_dir(
         models,
         state_dir: state_dir.to_path_buf(),
         options: calls.options.clone(),
+        progress: if calls.quiet {
+            assay_run::ProgressMode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            assay_run::ProgressMode::Bar
+        } else {
+            assay_run::ProgressMode::Lines
+        },
     })
     .map_err(ToolError)?;
     if !calls.quiet {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
@@ -208,6 +208,7 @@ pub fn call_batch(
     models: Vec<ModelRun>,
     requests: Vec<Request>,
     options: RunOptions,
+    answered: &Arc<AtomicU64>,
 ) -> Result<(Vec<Result<String, String>>, u64), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -242,6 +243,7 @@ pub fn call_batch(
         let mut calls = 0u64;
         while let Some(done) = tasks.join_next().await {
             let (index, answer) = done.map_err(|e| format!("a task failed: {e}"))?;
+            answered.fetch_add(1, Ordering::Relaxed);
             if answers.len() <= index {
                 answers.resize(index + 1, None);
             }

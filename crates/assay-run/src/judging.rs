@@ -5,15 +5,19 @@
 //! judge prompt already made from the cache. The file is written whole and renamed into
 //! place, so a reader never sees half of it.
 
+use crate::ProgressMode;
 use crate::engine::{self, ModelRun, Request, RunOptions};
 use crate::provider::{Endpoint, Provider};
 use crate::store::Store;
 use assay_ir::{JudgeKind, JudgeOutcome, Judgement, ResultRecord, Scoring, State, TargetSpec};
 use assay_judge::{Judges, Step};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Results judged per batch: bounds memory while keeping judge models busy.
 const BATCH: usize = 1024;
@@ -25,6 +29,7 @@ pub struct JudgeRequest<'a> {
     pub models: BTreeMap<String, ModelRun>,
     pub state_dir: PathBuf,
     pub options: RunOptions,
+    pub progress: ProgressMode,
 }
 
 /// What judging did.
@@ -72,6 +77,15 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
         std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?,
     );
     let mut report = JudgeReport::default();
+    let progress = Progress::start(request.progress, &results_path);
+    let context = Batch {
+        judges: &judges,
+        models: &models,
+        model_of: &model_of,
+        store: &store,
+        options: &request.options,
+        answered: &progress.answered,
+    };
     let mut batch = Vec::with_capacity(BATCH);
     let mut lines = std::io::BufReader::new(file).lines();
     loop {
@@ -91,15 +105,10 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
             batch.push(record);
         }
         if batch.len() >= BATCH || (done && !batch.is_empty()) {
-            let judged = judge_batch(
-                &judges,
-                &batch,
-                &models,
-                &model_of,
-                &store,
-                &request.options,
-                &mut report,
-            )?;
+            let judged = judge_batch(&context, &batch, &mut report)?;
+            progress
+                .results
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for j in judged {
                 serde_json::to_writer(&mut out, &j).map_err(|e| format!("cannot write: {e}"))?;
                 out.write_all(b"\n")
@@ -111,6 +120,7 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
             break;
         }
     }
+    drop(progress);
     out.flush()
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     drop(out);
@@ -119,15 +129,31 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
     Ok(report)
 }
 
+/// What every batch of one judging shares.
+struct Batch<'a> {
+    judges: &'a Judges,
+    models: &'a [ModelRun],
+    /// Judge name → index into `models`.
+    model_of: &'a BTreeMap<String, usize>,
+    store: &'a Arc<Store>,
+    options: &'a RunOptions,
+    /// Judge calls answered so far, for the progress display.
+    answered: &'a Arc<AtomicU64>,
+}
+
 fn judge_batch(
-    judges: &Judges,
+    batch: &Batch<'_>,
     records: &[ResultRecord],
-    models: &[ModelRun],
-    model_of: &BTreeMap<String, usize>,
-    store: &Arc<Store>,
-    options: &RunOptions,
     report: &mut JudgeReport,
 ) -> Result<Vec<Judgement>, String> {
+    let Batch {
+        judges,
+        models,
+        model_of,
+        store,
+        options,
+        answered,
+    } = *batch;
     let mut verdicts: Vec<BTreeMap<String, JudgeOutcome>> = vec![BTreeMap::new(); records.len()];
     // (record, judge) of each request sent.
     let mut asked: Vec<(usize, usize)> = Vec::new();
@@ -175,6 +201,7 @@ fn judge_batch(
             models.to_vec(),
             requests,
             options.clone(),
+            answered,
         );
         let written = writer_thread
             .join()
@@ -214,4 +241,81 @@ fn judge_batch(
             verdicts,
         })
         .collect())
+}
+
+/// Judging progress on stderr: results judged (per batch) and judge calls answered (as they
+/// come), as a bar on a terminal or a line every few seconds in logs.
+struct Progress {
+    results: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(mode: ProgressMode, results_path: &std::path::Path) -> Progress {
+        let results = Arc::new(AtomicU64::new(0));
+        let answered = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = (mode != ProgressMode::Quiet).then(|| {
+            // Counting lines first gives the bar its length; the file is read again to judge.
+            let total = std::fs::File::open(results_path)
+                .map(|f| std::io::BufReader::new(f).lines().count() as u64)
+                .unwrap_or(0);
+            let (results, answered, done) = (
+                Arc::clone(&results),
+                Arc::clone(&answered),
+                Arc::clone(&done),
+            );
+            std::thread::spawn(move || {
+                let bar = (mode == ProgressMode::Bar).then(|| {
+                    let bar =
+                        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                    bar.set_style(
+                        ProgressStyle::with_template("judging {bar:30} {pos}/{len} {msg}")
+                            .expect("a valid template"),
+                    );
+                    bar
+                });
+                let mut last_line = Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let (r, a) = (
+                        results.load(Ordering::Relaxed),
+                        answered.load(Ordering::Relaxed),
+                    );
+                    match &bar {
+                        Some(bar) => {
+                            bar.set_position(r);
+                            bar.set_message(format!("{a} judge calls answered"));
+                        }
+                        None if last_line.elapsed() >= Duration::from_secs(5) => {
+                            last_line = Instant::now();
+                            eprintln!("judging: {r}/{total} results, {a} judge calls answered");
+                        }
+                        None => {}
+                    }
+                }
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+            })
+        });
+        Progress {
+            results,
+            answered,
+            done,
+            thread,
+        }
+    }
+}
+
+/// Stops the display, also when judging fails half way.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
