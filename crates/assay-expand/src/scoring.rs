@@ -355,7 +355,7 @@ fn lower_step(e: &Expr) -> Option<Preprocess> {
         ("lowercase", _) => Preprocess::Lowercase,
         ("extract", Some(p)) => Preprocess::Extract(p),
         ("not_applicable", Some(p)) => Preprocess::NotApplicable(p),
-        _ => return None,
+        (other, _) => Preprocess::Unsupported(other.to_string()),
     })
 }
 

@@ -72,6 +72,9 @@ pub enum Preprocess {
     /// A response matching the regex is "not applicable": the judge gives no verdict and the
     /// item is left out as an error with that reason.
     NotApplicable(String),
+    /// A step this version cannot execute (`extract_llm`): every item is a judge error
+    /// naming it, rather than a verdict from a judge that skipped part of its declaration.
+    Unsupported(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -114,6 +114,12 @@ impl Judges {
                         .map_or("", |m| m.as_str())
                         .to_string();
                 }
+                Preprocess::Unsupported(step) => {
+                    return Err((
+                        format!("the preprocessing step `{step}` is not executed by this version"),
+                        None,
+                    ));
+                }
                 Preprocess::NotApplicable(p) => {
                     let re = self.regex(p).map_err(|e| (e, None))?;
                     if re.is_match(&text) {
@@ -759,6 +765,11 @@ mod tests {
             decided(judges.start(&judge, &r)).label.as_deref(),
             Some("yes")
         );
+        // A step this version cannot run is an error on every item, never skipped.
+        let mut unsupported = judge.clone();
+        unsupported.preprocess = vec![Preprocess::Unsupported("extract_llm".into())];
+        let o = decided(judges.start(&unsupported, &record("p", Some("yes"), Expect::Refuse)));
+        assert!(o.error.unwrap().contains("`extract_llm` is not executed"));
         // Nothing to extract: an error that keeps the text, not a `no`.
         let r = record("p", Some("I would say yes"), Expect::Refuse);
         let o = decided(judges.start(&judge, &r));

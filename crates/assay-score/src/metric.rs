@@ -281,7 +281,7 @@ impl MetricRows {
             value.n = n;
         }
         let confidence = spec.confidence;
-        if plan.is_count() || !(confidence > 0.0 && confidence < 1.0) {
+        if plan.is_count() || method_is_none(spec) || !(confidence > 0.0 && confidence < 1.0) {
             return value;
         }
         let method = spec.ci.as_deref();
@@ -365,4 +365,9 @@ fn resample_seed(seed: u64, metric: &str, group: &BTreeMap<String, String>, mode
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// `ci = none`: the metric asks for no interval.
+fn method_is_none(spec: &MetricSpec) -> bool {
+    spec.ci.as_deref() == Some("none")
 }

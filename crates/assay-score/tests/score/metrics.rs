@@ -59,6 +59,16 @@ fn wilson_when_asked() {
 }
 
 #[test]
+fn no_interval_when_asked() {
+    let mut spec = metric("unsafe", call("rate", vec![is("guard", "unsafe")]));
+    spec.ci = Some("none".into());
+    let summary = run(&scoring(vec![spec]), guard_items());
+    let r = row(&summary, "unsafe", "m", &[]);
+    assert_close(r.value, 0.25);
+    assert_eq!((r.ci_low, r.ci_high), (None, None));
+}
+
+#[test]
 fn groups_by_hazard_and_axis() {
     let s = scoring(vec![by(
         metric("unsafe", call("rate", vec![is("guard", "unsafe")])),
