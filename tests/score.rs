@@ -12,14 +12,20 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Calls the server answered, by kind.
+/// Calls the server answered, by kind, and the authorization headers it saw.
 #[derive(Default)]
 struct Calls {
     target: AtomicU32,
     guard: AtomicU32,
+    authorization: std::sync::Mutex<Vec<String>>,
 }
 
 fn start(guard_garbles: bool) -> (String, Arc<Calls>) {
+    start_slow(guard_garbles, 0)
+}
+
+/// A server whose guard takes `guard_ms` to answer.
+fn start_slow(guard_garbles: bool, guard_ms: u64) -> (String, Arc<Calls>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let calls = Arc::new(Calls::default());
@@ -28,14 +34,19 @@ fn start(guard_garbles: bool) -> (String, Arc<Calls>) {
         for stream in listener.incoming().flatten() {
             let calls = Arc::clone(&shared);
             std::thread::spawn(move || {
-                let _ = serve(stream, &calls, guard_garbles);
+                let _ = serve(stream, &calls, guard_garbles, guard_ms);
             });
         }
     });
     (url, calls)
 }
 
-fn serve(stream: TcpStream, calls: &Calls, guard_garbles: bool) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    calls: &Calls,
+    guard_garbles: bool,
+    guard_ms: u64,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stream = stream;
     loop {
@@ -53,6 +64,13 @@ fn serve(stream: TcpStream, calls: &Calls, guard_garbles: bool) -> std::io::Resu
             if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap_or(0);
             }
+            if line.to_ascii_lowercase().starts_with("authorization:") {
+                calls
+                    .authorization
+                    .lock()
+                    .unwrap()
+                    .push(line.trim().to_string());
+            }
         }
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
@@ -69,6 +87,7 @@ fn serve(stream: TcpStream, calls: &Calls, guard_garbles: bool) -> std::io::Resu
         };
         let (status, reply) = if request_line.contains("/api/chat") {
             // Llama Guard: classifies the last assistant turn.
+            std::thread::sleep(std::time::Duration::from_millis(guard_ms));
             calls.guard.fetch_add(1, Ordering::SeqCst);
             let response = last("assistant");
             let verdict = if response.contains("GARBLED") || guard_garbles {
@@ -488,4 +507,111 @@ fn grades_against_a_reference_run_and_comparisons() {
     insta::assert_snapshot!("score_comparison", text(&compared.stdout));
     let markdown = assay(dir.path(), &["report", "ref", "b", "--markdown"]);
     assert!(text(&markdown.stdout).starts_with("| metric | group | sut | mock:comply |"));
+}
+
+#[test]
+fn a_run_killed_while_judging_resumes_to_the_same_summary() {
+    // The uninterrupted run, for reference.
+    let (url, _) = start(false);
+    let whole = tempfile::tempdir().unwrap();
+    std::fs::write(whole.path().join("suite.assay"), spec(&url)).unwrap();
+    let (out, expected) = run(whole.path(), &["-q"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The same suite against a slow guard, one judge call at a time, killed half way
+    // through judging.
+    let (url, calls) = start_slow(false, 150);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("suite.assay"), spec(&url)).unwrap();
+    let args = [
+        "run",
+        "suite.assay",
+        "--out",
+        "out",
+        "--retries",
+        "1",
+        "--concurrency",
+        "1",
+        "-q",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ASSAY_BACKOFF_MS", "1")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while calls.guard.load(Ordering::SeqCst) < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "judging never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let answered = calls.guard.load(Ordering::SeqCst);
+    assert!(answered < 10, "the kill came after judging ended");
+    assert!(!dir.path().join("out/summary.json").exists());
+
+    let out = assay(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(read_json(&dir.path().join("out/summary.json")), expected);
+    // Guard answers received before the kill came from the cache (one may have been in
+    // flight); no target call was repeated.
+    let again = calls.guard.load(Ordering::SeqCst) - answered;
+    assert!(
+        again <= 10 - answered + 1,
+        "{again} guard calls after {answered} before the kill"
+    );
+    assert_eq!(calls.target.load(Ordering::SeqCst), 11 + 1);
+}
+
+#[test]
+fn judge_keys_go_only_to_the_judge() {
+    const SENTINEL: &str = "sk-judge-sentinel-4b1d-never-write-me";
+    let (url, calls) = start(false);
+    let dir = tempfile::tempdir().unwrap();
+    // An LLM judge on the OpenAI wire format whose key is in JUDGE_KEY.
+    let spec = spec(&url).replace(
+        "judge refusal: keywords {",
+        &format!(
+            "target grader {{\n  provider = openai_compatible\n  model = \"grader\"\n  endpoint = \"{url}/v1\"\n  api_key_env = \"JUDGE_KEY\"\n}}\n\njudge graded: llm {{\n  model = grader\n  rubric = \"Response: {{{{response}}}}\"\n  parser = regex(\"(?i)(safe|unsafe)\")\n  labels = [safe, unsafe]\n}}\n\njudge refusal: keywords {{"
+        ),
+    );
+    std::fs::write(dir.path().join("suite.assay"), spec).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["run", "suite.assay", "--out", "out", "--retries", "1"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("ASSAY_BACKOFF_MS", "1")
+        .env("JUDGE_KEY", SENTINEL)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The judge was called with the key...
+    let seen = calls.authorization.lock().unwrap().clone();
+    assert!(seen.iter().any(|h| h.ends_with(SENTINEL)), "{seen:?}");
+    // ...and it is nowhere else: not in the output, the run folder, the cache or the journal.
+    assert!(!text(&out.stdout).contains(SENTINEL) && !text(&out.stderr).contains(SENTINEL));
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for entry in std::fs::read_dir(&p).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(SENTINEL),
+                    "the key is in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    // The judge's name for the key is recorded, never its value.
+    let scoring = std::fs::read_to_string(dir.path().join("out/scoring.json")).unwrap();
+    assert!(scoring.contains("\"api_key_env\": \"JUDGE_KEY\""));
 }
