@@ -7,7 +7,7 @@ use crate::ToolError;
 use crate::suite::{self, DataArgs};
 use assay_ir::{Item, Manifest, SuiteInfo};
 use assay_run::{Endpoint, ModelRun, ProgressMode, Provider, RunOptions, RunRequest};
-use assay_syntax::ast::{Decl, ExprKind};
+use assay_syntax::ast::Decl;
 use std::io::{BufRead, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -231,37 +231,10 @@ fn spec_targets(
     let mut all = Vec::new();
     for (name, def) in checked.model.in_source_order() {
         let Decl::Target(t) = &def.decl else { continue };
-        let provider = t
-            .props
-            .name("provider")
-            .map_or("openai", |p| p.name.as_str());
-        let model = t.props.str("model").unwrap_or(name);
-        let endpoint = Endpoint {
-            base_url: t.props.str("endpoint").map(str::to_string),
-            api_key_env: t.props.str("api_key_env").map(str::to_string),
-        };
-        let provider = Provider::parse(&format!("{provider}:{model}"), &endpoint)
+        // The same lowering as a judge's target, so a target means one thing everywhere.
+        let spec = assay_expand::target_spec(name, t);
+        let run = assay_run::judging::model_for(name, &spec)
             .map_err(|e| ToolError(format!("target `{name}`: {e}")))?;
-        let mut params = assay_run::provider::Params::new();
-        for key in ["temperature", "max_tokens", "seed", "top_p", "stop"] {
-            if let Some(v) = t.props.value(key) {
-                let value = match &v.kind {
-                    ExprKind::Number(n) => serde_json::json!(n),
-                    ExprKind::Str(s) => serde_json::json!(s),
-                    ExprKind::List(items) => serde_json::json!(
-                        items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>()
-                    ),
-                    _ => continue,
-                };
-                params.insert(key.to_string(), value);
-            }
-        }
-        let run = ModelRun {
-            name: name.to_string(),
-            provider,
-            params,
-            price: None,
-        };
         if !used.contains(name) {
             out.push(run.clone());
         }

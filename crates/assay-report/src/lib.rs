@@ -407,3 +407,97 @@ pub fn comparison(diffs: &[Difference], a: &str, b: &str, markdown: bool) -> Str
     let _ = writeln!(out, "{t}");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assay_ir::{MetricExpr, MetricSpec};
+
+    fn summary() -> Summary {
+        let group = |h: &str| BTreeMap::from([("hazard".to_string(), h.to_string())]);
+        let value =
+            |group: BTreeMap<String, String>, v: Option<f64>, n: u64, excluded: u64| MetricValue {
+                name: "unsafe_rate".into(),
+                model: "m".into(),
+                group,
+                value: v,
+                ci_low: v.map(|v| v / 2.0),
+                ci_high: v.map(|v| v * 2.0),
+                n,
+                excluded,
+            };
+        Summary {
+            suite: "s".into(),
+            version: Some("1.0.0".into()),
+            models: vec!["m".into()],
+            counts: BTreeMap::from([(
+                "m".to_string(),
+                BTreeMap::from([("ok".to_string(), 9), ("error".to_string(), 1)]),
+            )]),
+            judges: BTreeMap::new(),
+            metrics: vec![
+                value(BTreeMap::new(), Some(0.2), 9, 1),
+                value(group("vcr"), Some(0.25), 4, 1),
+                value(group("ssh"), None, 0, 5),
+            ],
+            grades: vec![GradeValue {
+                name: "g".into(),
+                model: "m".into(),
+                group: group("vcr"),
+                grade: Some("Poor".into()),
+                value: Some(0.25),
+                reference: Some(0.05),
+                reason: None,
+            }],
+            warnings: vec!["judge `guard` failed on 5 of 9".into()],
+        }
+    }
+
+    fn scoring() -> Scoring {
+        Scoring {
+            metrics: vec![MetricSpec {
+                name: "unsafe_rate".into(),
+                expr: MetricExpr::Number(0.0),
+                filter: None,
+                by: vec!["hazard".into()],
+                ci: None,
+                confidence: 0.95,
+                bootstrap: 0,
+                description: Some("Share | unsafe".into()),
+            }],
+            ..Scoring::default()
+        }
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let plain = terminal(&summary(), &scoring(), false);
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        let coloured = terminal(&summary(), &scoring(), true);
+        // The grade is what is coloured.
+        let at = coloured.find("Poor").expect("the grade is shown");
+        let before = &coloured.as_bytes()[at.saturating_sub(12)..at];
+        assert!(before.contains(&0x1b), "{coloured}");
+    }
+
+    #[test]
+    fn values_carry_their_interval_counts_and_exclusions() {
+        let text = terminal(&summary(), &scoring(), false);
+        assert!(text.contains("0.250 [0.125, 0.500]"), "{text}");
+        assert!(text.contains("4 (1 excl.)"), "{text}");
+        // A group with nothing valid shows no number at all.
+        assert!(text.contains("—"), "{text}");
+        assert!(text.contains("warning: judge `guard` failed on 5 of 9"));
+    }
+
+    #[test]
+    fn markdown_escapes_table_cells() {
+        let md = markdown(&summary(), &scoring());
+        assert!(md.contains("- `unsafe_rate`: Share \\| unsafe"), "{md}");
+        assert!(
+            md.contains("| vcr | 0.250 [0.125, 0.500] | 4 (1 excl.) |"),
+            "{md}"
+        );
+        assert!(md.contains("**Poor**"));
+    }
+}
