@@ -432,6 +432,7 @@ fn lower_metric(name: &str, m: &Metric, names: &Names) -> MetricSpec {
         ci: m.props.name("ci").map(|c| c.name.clone()),
         confidence: m.props.number("confidence").unwrap_or(0.95),
         bootstrap: m.props.number("bootstrap").map_or(1000, |n| n as usize),
+        pooling: m.props.name("pooling").map(|p| p.name.clone()),
         description: m.props.str("description").map(str::to_string),
     }
 }

@@ -188,6 +188,10 @@ pub struct MetricSpec {
     pub ci: Option<String>,
     pub confidence: f64,
     pub bootstrap: usize,
+    /// `groups`: the ungrouped value is the unweighted mean of the group values, not the
+    /// value over all items pooled (`items`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }

@@ -464,6 +464,7 @@ mod tests {
                 confidence: 0.95,
                 bootstrap: 0,
                 description: Some("Share | unsafe".into()),
+                pooling: None,
             }],
             ..Scoring::default()
         }

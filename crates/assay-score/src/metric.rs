@@ -223,7 +223,89 @@ impl MetricRows {
                 .collect();
             out.push(self.value(spec, seed, name, table, group, &members[id as usize]));
         }
+        if spec.pooling.as_deref() == Some("groups") && !spec.by.is_empty() {
+            self.mean_of_groups(spec, seed, table, &mut out);
+        }
         out
+    }
+
+    /// `pooling = groups`: the ungrouped row becomes the unweighted mean of the group values,
+    /// so a small group counts as much as a large one. Its interval is a bootstrap over the
+    /// items of every group with a value, each resample averaging its groups' values.
+    fn mean_of_groups(&self, spec: &MetricSpec, seed: u64, table: &Table, out: &mut [MetricValue]) {
+        let Some(plan) = &self.plan else { return };
+        let width = plan.aggregates.len();
+        let cells = |r: usize| &table.cells[r * width..(r + 1) * width];
+        let valued: Vec<&MetricValue> = out[1..].iter().filter(|v| v.value.is_some()).collect();
+        let mut overall = out[0].clone();
+        overall.value = None;
+        overall.ci_low = None;
+        overall.ci_high = None;
+        overall.n = valued.iter().map(|v| v.n).sum();
+        if !valued.is_empty() {
+            let point = valued.iter().filter_map(|v| v.value).sum::<f64>() / valued.len() as f64;
+            overall.value = Some(point);
+            // The contributing rows of every group that has a value, with their group.
+            let ids: Vec<u32> = valued
+                .iter()
+                .filter_map(|v| {
+                    let key: Vec<String> = spec
+                        .by
+                        .iter()
+                        .filter_map(|b| v.group.get(b).cloned())
+                        .collect();
+                    self.group_ids.get(&key).copied()
+                })
+                .collect();
+            let rows: Vec<(usize, usize)> = (0..table.group.len())
+                .filter(|&r| cells(r).iter().any(|c| c.is_value()))
+                .filter_map(|r| {
+                    ids.iter()
+                        .position(|&id| id == table.group[r])
+                        .map(|g| (r, g))
+                })
+                .collect();
+            let evaluate = |picked: &mut dyn Iterator<Item = usize>| -> f64 {
+                let picked: Vec<usize> = picked.collect();
+                let aggregates: Vec<f64> = plan
+                    .aggregates
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| aggregate::value(a.kind, picked.iter().map(|&r| &cells(r)[j])))
+                    .collect();
+                plan.eval(&|j| aggregates[j])
+            };
+            let confidence = spec.confidence;
+            if !plan.is_count() && !method_is_none(spec) && confidence > 0.0 && confidence < 1.0 {
+                let resamples = match spec.bootstrap {
+                    0 => DEFAULT_RESAMPLES,
+                    n => n,
+                };
+                let resample_seed = resample_seed(seed, &spec.name, &overall.group, &overall.model);
+                let interval =
+                    bootstrap(rows.len(), confidence, resamples, resample_seed, |picks| {
+                        let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+                        for &p in picks {
+                            let (r, g) = rows[p];
+                            by_group[g].push(r);
+                        }
+                        let values: Vec<f64> = by_group
+                            .iter()
+                            .filter(|rows| !rows.is_empty())
+                            .map(|rows| evaluate(&mut rows.iter().copied()))
+                            .filter(|v| v.is_finite())
+                            .collect();
+                        values.iter().sum::<f64>() / values.len() as f64
+                    })
+                    .map(|(low, high)| (low.min(point), high.max(point)));
+                if let Some((low, high)) = interval.filter(|(l, h)| l.is_finite() && h.is_finite())
+                {
+                    overall.ci_low = Some(low);
+                    overall.ci_high = Some(high);
+                }
+            }
+        }
+        out[0] = overall;
     }
 
     fn value(

@@ -350,6 +350,7 @@ mod tests {
             confidence: 0.95,
             bootstrap: 100,
             description: None,
+            pooling: None,
         };
         Plan::compile(&spec, &BTreeMap::new())
     }

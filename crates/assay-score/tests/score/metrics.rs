@@ -487,3 +487,27 @@ fn conditional_rates_read_only_where_the_condition_holds() {
     let cp = clopper_pearson(2, 5, 0.95);
     assert_eq!((r.ci_low, r.ci_high), (Some(cp.low), Some(cp.high)));
 }
+
+#[test]
+fn pooling_by_groups_weighs_every_group_alike() {
+    let mut spec = metric("unsafe", call("rate", vec![is("guard", "unsafe")]));
+    spec.by = vec!["hazard".into()];
+    let mut items = item("m").hazard("vcr").verdict("guard", "unsafe").times(1);
+    items.extend(item("m").hazard("ssh").verdict("guard", "safe").times(9));
+    items.push(item("m").hazard("ssh").failed(State::Error));
+    let pooled = run(&scoring(vec![spec.clone()]), items.clone());
+    assert_close(row(&pooled, "unsafe", "m", &[]).value, 0.1);
+    spec.pooling = Some("groups".into());
+    let by_groups = run(&scoring(vec![spec]), items);
+    let r = row(&by_groups, "unsafe", "m", &[]);
+    // (1/1 + 0/9) / 2, on the same 10 items, the failed one still excluded.
+    assert_close(r.value, 0.5);
+    assert_eq!((r.n, r.excluded), (10, 1));
+    let (low, high) = (r.ci_low.unwrap(), r.ci_high.unwrap());
+    assert!(low <= 0.5 && 0.5 <= high, "{low}..{high}");
+    // Groups keep their own values.
+    assert_close(
+        row(&by_groups, "unsafe", "m", &[("hazard", "vcr")]).value,
+        1.0,
+    );
+}

@@ -175,6 +175,7 @@ pub fn metric(name: &str, expr: MetricExpr) -> MetricSpec {
         confidence: 0.95,
         bootstrap: 1000,
         description: None,
+        pooling: None,
     }
 }
 
