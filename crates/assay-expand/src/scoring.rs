@@ -218,6 +218,7 @@ impl Expander<'_> {
                     min,
                     max,
                     threshold: props.number("threshold").unwrap_or(max),
+                    from: props.name("from").map(|f| f.name.clone()),
                 }
             }
             Kind::Ensemble => JudgeKind::Ensemble {

@@ -131,6 +131,10 @@ pub enum JudgeKind {
         min: f64,
         max: f64,
         threshold: f64,
+        /// `text` (read the number) or `logprobs` (expected score over the digit tokens,
+        /// which this version cannot compute: each item is then a judge error).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     Ensemble {
         members: Vec<String>,

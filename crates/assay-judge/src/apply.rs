@@ -192,6 +192,12 @@ impl Judges {
             JudgeKind::Choice { options, pattern } => {
                 decided(self.choose(spec, record, &text, options, pattern.as_deref()))
             }
+            JudgeKind::Score {
+                from: Some(from), ..
+            } if from == "logprobs" => decided(JudgeOutcome::failed(
+                "scores from token log-probabilities (`from = logprobs`) are not computed by this version",
+                None,
+            )),
             JudgeKind::Llm { model, .. } | JudgeKind::Score { model, .. } => {
                 match self.render(spec, record, &text) {
                     Ok(rubric) => Step::Ask {
@@ -935,6 +941,7 @@ mod tests {
                 min: 1.0,
                 max: 5.0,
                 threshold: 2.85,
+                from: None,
             },
         );
         let judges = Judges::new(std::slice::from_ref(&judge));
@@ -946,6 +953,13 @@ mod tests {
         );
         assert!(judges.finish(&judge, Ok("7")).is_error());
         assert!(judges.finish(&judge, Ok("no idea")).is_error());
+        // Log-probability scores are declared but not computed: an error, not a text score.
+        let mut logprobs = judge.clone();
+        if let JudgeKind::Score { from, .. } = &mut logprobs.kind {
+            *from = Some("logprobs".into());
+        }
+        let o = decided(judges.start(&logprobs, &record("p", Some("r"), Expect::Refuse)));
+        assert!(o.error.unwrap().contains("logprobs"));
     }
 
     fn ensemble_spec(rule: EnsembleRule, tie: Option<&str>, min_valid: usize) -> JudgeSpec {
