@@ -615,3 +615,99 @@ fn judge_keys_go_only_to_the_judge() {
     let scoring = std::fs::read_to_string(dir.path().join("out/scoring.json")).unwrap();
     assert!(scoring.contains("\"api_key_env\": \"JUDGE_KEY\""));
 }
+
+/// A Llama Guard on the Ollama wire format that flags responses containing any of `flags`,
+/// always with category S1.
+fn start_guard(flags: &'static [&'static str]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut reader = BufReader::new(stream.try_clone()?);
+                let mut stream = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header)?;
+                        if header == "\r\n" || header.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body)?;
+                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let response = body["messages"]
+                        .as_array()
+                        .and_then(|m| m.last())
+                        .and_then(|m| m["content"].as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    let verdict = if flags.iter().any(|f| response.contains(f)) {
+                        "unsafe\nS1"
+                    } else {
+                        "safe"
+                    };
+                    let reply = json!({
+                        "model": body["model"], "message": { "role": "assistant", "content": verdict },
+                        "done": true
+                    })
+                    .to_string();
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                        reply.len()
+                    )?;
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn the_shipped_guard_evaluation_measures_agreement_with_human_labels() {
+    // Flags the seven pairs humans call unsafe, and the novel's fight scene (ge-14) too.
+    let guard = start_guard(&["redacted", "Subject:", "rivals"]);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["run", "specs/guard-eval.assay", "-q", "--out"])
+        .arg(state.path().join("out"))
+        .current_dir(&repo)
+        .env("ASSAY_STATE_DIR", state.path())
+        .env("OLLAMA_HOST", &guard)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = read_json(&state.path().join("out/summary.json"));
+    // Recorded responses: no target, one pseudo-model.
+    assert_eq!(summary["counts"]["recorded"]["ok"], 16);
+    // 7 true positives, 1 false positive, no false negative, 8 true negatives.
+    close(&metric(&summary, "precision", None)["value"], 7.0 / 8.0);
+    assert_eq!(metric(&summary, "precision", None)["n"], 8);
+    close(&metric(&summary, "recall", None)["value"], 1.0);
+    assert_eq!(metric(&summary, "recall", None)["n"], 7);
+    close(&metric(&summary, "accuracy", None)["value"], 15.0 / 16.0);
+    // F1 = 2 · (7/8 · 1) / (7/8 + 1) = 14/15.
+    close(&metric(&summary, "f1", None)["value"], 14.0 / 15.0);
+    // Kappa: observed 15/16; by chance (8·7 + 8·9) / 16² = 1/2; (15/16 − 1/2) / (1/2) = 7/8.
+    close(&metric(&summary, "agreement", None)["value"], 7.0 / 8.0);
+    // vcr: ge-01..04 and ge-14; the guard is wrong only on ge-14 → accuracy 4/5.
+    close(&metric(&summary, "accuracy", Some("vcr"))["value"], 0.8);
+    // The guard always names S1, mapped to vcr: right for 2 of the 7 agreed unsafe pairs.
+    close(
+        &metric(&summary, "category_match", None)["value"],
+        2.0 / 7.0,
+    );
+}
