@@ -243,6 +243,7 @@ pub fn summarize_dir(
         .ok_or_else(|| ToolError(format!("{} has no results.jsonl", run_dir.display())))?;
     let mut judgements = open("judgements.jsonl")?;
     let mut failure: Option<ToolError> = None;
+    let mut unjudged = 0u64;
     let mut pairs = results
         .map_while(|line| {
             let line = match line {
@@ -261,17 +262,30 @@ pub fn summarize_dir(
                     return None;
                 }
             };
+            // judgements.jsonl is written in the order of results.jsonl; a line that does not
+            // belong to its result (results rewritten since) counts as unjudged.
             let judgement = judgements
                 .as_mut()
                 .and_then(|j| j.next())
                 .and_then(Result::ok)
                 .and_then(|l| serde_json::from_str::<assay_ir::Judgement>(&l).ok())
                 .filter(|j| j.item_id == record.item_id && j.model == record.model);
+            if judgement.is_none() && !scoring.judges.is_empty() {
+                unjudged += 1;
+            }
             Some((record, judgement))
         })
         .fuse();
-    let summary = assay_score::summarize(scoring, &info.suite, &mut pairs, reference);
+    let mut summary = assay_score::summarize(scoring, &info.suite, &mut pairs, reference);
     drop(pairs);
+    if unjudged > 0 {
+        summary.warnings.push(format!(
+            "{unjudged} result{} no judgement (judgements.jsonl is missing or older than \
+             results.jsonl): run `assay judge {}`",
+            if unjudged == 1 { " has" } else { "s have" },
+            run_dir.display()
+        ));
+    }
     if let Some(e) = failure {
         return Err(e);
     }
