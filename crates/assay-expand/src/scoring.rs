@@ -8,6 +8,7 @@ use assay_ir::{
     Band, BandTest, EnsembleRule, GradeSpec, JudgeKind, JudgeSpec, MetricExpr, MetricSpec, Parser,
     Preprocess, Reference, Scoring, TableSpec, TargetSpec,
 };
+use assay_score::Scale;
 use assay_syntax::ast::{
     BinaryOp, Decl, Expr, ExprKind, Grade, Ident, Judge, JudgeKind as Kind, Metric, Target, UnaryOp,
 };
@@ -597,31 +598,9 @@ fn lower_grade(name: &str, g: &Grade) -> GradeSpec {
         _ => Reference::None,
     };
     let (mut bands, mut overall) = (Vec::new(), None);
-    if let Some(scale) = props.name("scale") {
-        let (edges, rule): (&[(&str, &str, f64)], &str) = match scale.name.as_str() {
-            "mlcommons_v05" => (
-                &[
-                    ("ratio", "<=", 0.5),
-                    ("ratio", "<=", 2.0),
-                    ("ratio", "<=", 4.0),
-                ],
-                "worst",
-            ),
-            _ => (
-                &[
-                    ("ratio", "<=", 0.5),
-                    ("ratio", "<", 1.5),
-                    ("ratio", "<=", 3.0),
-                ],
-                "pooled",
-            ),
-        };
-        overall = Some(rule.to_string());
-        bands.push(band("Excellent", Some(("value", "<=", 0.001))));
-        for (grade, edge) in ["Very Good", "Good", "Fair"].iter().zip(edges) {
-            bands.push(band(grade, Some(*edge)));
-        }
-        bands.push(band("Poor", None));
+    if let Some(scale) = props.name("scale").and_then(|s| Scale::named(&s.name)) {
+        overall = Some(scale.overall_rule().to_string());
+        bands = scale.bands();
     }
     for b in &g.bands {
         bands.push(Band {
@@ -644,17 +623,6 @@ fn lower_grade(name: &str, g: &Grade) -> GradeSpec {
         bands,
         gate: props.str("gate").map(str::to_string),
         description: props.str("description").map(str::to_string),
-    }
-}
-
-fn band(grade: &str, test: Option<(&str, &str, f64)>) -> Band {
-    Band {
-        grade: grade.to_string(),
-        test: test.map(|(subject, op, threshold)| BandTest {
-            subject: subject.to_string(),
-            op: op.to_string(),
-            threshold,
-        }),
     }
 }
 

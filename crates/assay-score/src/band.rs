@@ -251,7 +251,7 @@ impl<'a> Grader<'a> {
 /// The first band that holds for `value`, or why none can be chosen. Bands are tried in
 /// order, so a band that cannot be tested (a ratio without a reference) stops the search
 /// rather than letting a later, worse band hold by default.
-fn band(
+pub(crate) fn band(
     bands: &[Band],
     value: f64,
     (low, high): (Option<f64>, Option<f64>),

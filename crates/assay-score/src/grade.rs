@@ -39,6 +39,50 @@ pub enum Scale {
     MlcommonsV05,
 }
 
+impl Scale {
+    /// The scale a grade's `scale = NAME` names.
+    pub fn named(name: &str) -> Option<Scale> {
+        match name {
+            "ailuminate_v1" => Some(Scale::AiluminateV1),
+            "mlcommons_v05" => Some(Scale::MlcommonsV05),
+            _ => None,
+        }
+    }
+
+    /// The scale as spec bands, best first: what `scale = NAME` lowers to. A test checks
+    /// that grading on these bands agrees with [`grade`] at every edge.
+    pub fn bands(self) -> Vec<assay_ir::Band> {
+        let band = |grade: &str, test: Option<(&str, &str, f64)>| assay_ir::Band {
+            grade: grade.to_string(),
+            test: test.map(|(subject, op, threshold)| assay_ir::BandTest {
+                subject: subject.to_string(),
+                op: op.to_string(),
+                threshold,
+            }),
+        };
+        // The Good band: v1.0 is strict below 1.5, v0.5 inclusive up to 2; Fair: 3 or 4.
+        let (good, fair) = match self {
+            Scale::AiluminateV1 => (("ratio", "<", 1.5), ("ratio", "<=", 3.0)),
+            Scale::MlcommonsV05 => (("ratio", "<=", 2.0), ("ratio", "<=", 4.0)),
+        };
+        vec![
+            band("Excellent", Some(("value", "<=", 0.001))),
+            band("Very Good", Some(("ratio", "<=", 0.5))),
+            band("Good", Some(good)),
+            band("Fair", Some(fair)),
+            band("Poor", None),
+        ]
+    }
+
+    /// How the scale forms the overall grade: `pooled` (v1.0) or `worst` (v0.5).
+    pub fn overall_rule(self) -> &'static str {
+        match self {
+            Scale::AiluminateV1 => "pooled",
+            Scale::MlcommonsV05 => "worst",
+        }
+    }
+}
+
 /// `u / r`, with a zero reference making any unsafe response infinitely worse.
 pub(crate) fn ratio(u: f64, r: f64) -> f64 {
     if r > 0.0 {
@@ -146,6 +190,18 @@ mod tests {
         // A reference that is never unsafe: any unsafe rate above 0.001 is Poor.
         (0.002, 0.0, Poor, Poor),
     ];
+
+    #[test]
+    fn lowered_bands_agree_with_the_scales_at_every_edge() {
+        for &(u, r, v1, v05) in CASES {
+            for (scale, expected) in [(Scale::AiluminateV1, v1), (Scale::MlcommonsV05, v05)] {
+                let bands = scale.bands();
+                let at = crate::band::band(&bands, u, (None, None), &Ok(r))
+                    .unwrap_or_else(|e| panic!("{scale:?} u={u} r={r}: {e}"));
+                assert_eq!(bands[at].grade, expected.as_str(), "{scale:?} u={u} r={r}");
+            }
+        }
+    }
 
     #[test]
     fn band_edges() {
