@@ -199,78 +199,94 @@ pub struct Request {
 }
 
 /// Sends independent requests (judge prompts) with the same cache, limits and retries as
-/// targets. Each answer is the reply's text, or the final error after every retry; a reply
-/// refused by a content filter is an error too. Answers come back in request order with the
-/// calls made.
-pub fn call_batch(
-    store: Arc<Store>,
-    writer: mpsc::Sender<Write>,
-    models: Vec<ModelRun>,
-    requests: Vec<Request>,
-    options: RunOptions,
-    answered: &Arc<AtomicU64>,
-) -> Result<(Vec<Result<String, String>>, u64), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let limits = models.iter().map(|_| Limits::new(&options)).collect();
-    let shared = Arc::new(Shared {
-        deadline: None,
-        models,
-        limits,
-        options,
-        store,
-        writer: std::sync::Mutex::new(writer),
-        run_key: String::new(),
-    });
-    runtime.block_on(async {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, request) in requests.into_iter().enumerate() {
-            let permit = Arc::clone(&shared.limits[request.model].permits)
-                .acquire_owned()
-                .await
-                .map_err(|_| "the batch was closed".to_string())?;
-            let shared = Arc::clone(&shared);
-            tasks.spawn(async move {
-                let answer = call(&shared, request.model, &request.id, &request.messages).await;
-                drop(permit);
-                (index, answer)
-            });
-        }
-        let mut answers: Vec<Option<Result<String, String>>> = Vec::new();
-        let mut calls = 0u64;
-        while let Some(done) = tasks.join_next().await {
-            let (index, answer) = done.map_err(|e| format!("a task failed: {e}"))?;
-            answered.fetch_add(1, Ordering::Relaxed);
-            if answers.len() <= index {
-                answers.resize(index + 1, None);
+/// targets, batch after batch: the rate limits and the given-up state of each model last as
+/// long as the caller. Dropping it lets the store's writer finish.
+pub struct Caller {
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+}
+
+impl Caller {
+    pub fn new(
+        store: Arc<Store>,
+        writer: mpsc::Sender<Write>,
+        models: Vec<ModelRun>,
+        options: RunOptions,
+    ) -> Result<Caller, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        let limits = models.iter().map(|_| Limits::new(&options)).collect();
+        let shared = Arc::new(Shared {
+            deadline: None,
+            models,
+            limits,
+            options,
+            store,
+            writer: std::sync::Mutex::new(writer),
+            run_key: String::new(),
+        });
+        Ok(Caller { runtime, shared })
+    }
+
+    /// Each answer is the reply's text, or the final error after every retry; a reply refused
+    /// by a content filter is an error too. Answers come back in request order with the calls
+    /// made; `answered` counts them as they come.
+    pub fn call_all(
+        &self,
+        requests: Vec<Request>,
+        answered: &AtomicU64,
+    ) -> Result<(Vec<Result<String, String>>, u64), String> {
+        let shared = &self.shared;
+        self.runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, request) in requests.into_iter().enumerate() {
+                let permit = Arc::clone(&shared.limits[request.model].permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| "the batch was closed".to_string())?;
+                let shared = Arc::clone(shared);
+                tasks.spawn(async move {
+                    let answer = call(&shared, request.model, &request.id, &request.messages).await;
+                    drop(permit);
+                    (index, answer)
+                });
             }
-            answers[index] = Some(match answer {
-                Ok((reply, _, made)) => {
-                    calls += made;
-                    match reply.filtered {
-                        Some(reason) => Err(format!(
-                            "refused by the provider's content filter: {reason}"
-                        )),
-                        None => Ok(reply.text),
+            let mut answers: Vec<Option<Result<String, String>>> = Vec::new();
+            let mut calls = 0u64;
+            while let Some(done) = tasks.join_next().await {
+                let (index, answer) = done.map_err(|e| format!("a task failed: {e}"))?;
+                answered.fetch_add(1, Ordering::Relaxed);
+                if answers.len() <= index {
+                    answers.resize(index + 1, None);
+                }
+                answers[index] = Some(match answer {
+                    Ok((reply, _, made)) => {
+                        calls += made;
+                        match reply.filtered {
+                            Some(reason) => Err(format!(
+                                "refused by the provider's content filter: {reason}"
+                            )),
+                            None => Ok(reply.text),
+                        }
                     }
-                }
-                Err((message, made)) => {
-                    calls += made;
-                    Err(message)
-                }
-            });
-        }
-        Ok((
-            answers
-                .into_iter()
-                .map(|a| a.unwrap_or_else(|| Err("no answer".to_string())))
-                .collect(),
-            calls,
-        ))
-    })
+                    Err((message, made)) => {
+                        calls += made;
+                        Err(message)
+                    }
+                });
+            }
+            Ok((
+                answers
+                    .into_iter()
+                    .map(|a| a.unwrap_or_else(|| Err("no answer".to_string())))
+                    .collect(),
+                calls,
+            ))
+        })
+    }
 }
 
 /// Runs one item against one model: its record and how many calls it made.

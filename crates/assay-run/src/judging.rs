@@ -6,7 +6,7 @@
 //! place, so a reader never sees half of it.
 
 use crate::ProgressMode;
-use crate::engine::{self, ModelRun, Request, RunOptions};
+use crate::engine::{Caller, ModelRun, Request, RunOptions};
 use crate::provider::{Endpoint, Provider};
 use crate::store::Store;
 use assay_ir::{JudgeKind, JudgeOutcome, Judgement, ResultRecord, Scoring, State, TargetSpec};
@@ -78,12 +78,14 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
     );
     let mut report = JudgeReport::default();
     let progress = Progress::start(request.progress, &results_path);
+    // One caller for the whole judging, so rate limits hold across batches; its cache
+    // writes are committed as they come, so a kill loses no answered judge prompt.
+    let (writer, writer_thread) = store.writer(std::sync::mpsc::channel().0)?;
+    let caller = Caller::new(Arc::clone(&store), writer, models, request.options.clone())?;
     let context = Batch {
         judges: &judges,
-        models: &models,
         model_of: &model_of,
-        store: &store,
-        options: &request.options,
+        caller: &caller,
         answered: &progress.answered,
     };
     let mut batch = Vec::with_capacity(BATCH);
@@ -121,6 +123,10 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
         }
     }
     drop(progress);
+    drop(caller);
+    writer_thread
+        .join()
+        .map_err(|_| "the cache writer panicked".to_string())??;
     out.flush()
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     drop(out);
@@ -132,11 +138,9 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
 /// What every batch of one judging shares.
 struct Batch<'a> {
     judges: &'a Judges,
-    models: &'a [ModelRun],
-    /// Judge name → index into `models`.
+    /// Judge name → index into the caller's models.
     model_of: &'a BTreeMap<String, usize>,
-    store: &'a Arc<Store>,
-    options: &'a RunOptions,
+    caller: &'a Caller,
     /// Judge calls answered so far, for the progress display.
     answered: &'a Arc<AtomicU64>,
 }
@@ -148,10 +152,8 @@ fn judge_batch(
 ) -> Result<Vec<Judgement>, String> {
     let Batch {
         judges,
-        models,
         model_of,
-        store,
-        options,
+        caller,
         answered,
     } = *batch;
     let mut verdicts: Vec<BTreeMap<String, JudgeOutcome>> = vec![BTreeMap::new(); records.len()];
@@ -194,20 +196,7 @@ fn judge_batch(
         }
     }
     if !requests.is_empty() {
-        let (writer, writer_thread) = store.writer(std::sync::mpsc::channel().0)?;
-        let answered = engine::call_batch(
-            Arc::clone(store),
-            writer,
-            models.to_vec(),
-            requests,
-            options.clone(),
-            answered,
-        );
-        let written = writer_thread
-            .join()
-            .map_err(|_| "the cache writer panicked".to_string())?;
-        let (answers, calls) = answered?;
-        written?;
+        let (answers, calls) = caller.call_all(requests, answered)?;
         report.calls += calls;
         for ((r, j), answer) in asked.into_iter().zip(answers) {
             let spec = &judges.specs()[j];
