@@ -461,7 +461,7 @@ fn lower_expr(e: &Expr, names: &Names) -> MetricExpr {
             operand: Box::new(lower_expr(operand, names)),
         },
         ExprKind::Binary { op, lhs, rhs } => MetricExpr::Binary {
-            op: binary_op(*op).to_string(),
+            op: op.as_str().to_string(),
             lhs: Box::new(lower_expr(lhs, names)),
             rhs: Box::new(lower_expr(rhs, names)),
         },
@@ -469,26 +469,6 @@ fn lower_expr(e: &Expr, names: &Names) -> MetricExpr {
         ExprKind::Record(_) | ExprKind::Index { .. } | ExprKind::Range { .. } => {
             MetricExpr::Text(String::new())
         }
-    }
-}
-
-fn binary_op(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Given => "|",
-        BinaryOp::Or => "or",
-        BinaryOp::And => "and",
-        BinaryOp::Eq => "==",
-        BinaryOp::Ne => "!=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Le => "<=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Ge => ">=",
-        BinaryOp::In => "in",
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::Pow => "^",
     }
 }
 
@@ -650,7 +630,7 @@ fn band_test(condition: &Expr) -> Option<BandTest> {
     };
     Some(BandTest {
         subject: subject.name.clone(),
-        op: binary_op(op).to_string(),
+        op: op.as_str().to_string(),
         threshold,
     })
 }

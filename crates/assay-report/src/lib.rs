@@ -125,22 +125,27 @@ fn new_table(color: bool) -> Table {
     t
 }
 
+/// How a model's results ended: `1 error, 10 ok`.
+fn states(summary: &Summary, model: &str) -> String {
+    summary
+        .counts
+        .get(model)
+        .map(|c| {
+            c.iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// The terminal report: counts, one table per declared table and model, then grades.
 pub fn terminal(summary: &Summary, scoring: &Scoring, color: bool) -> String {
     let mut out = String::new();
     let title = scoring.title.as_deref().unwrap_or(&summary.suite);
     let _ = writeln!(out, "{title}");
     for model in &summary.models {
-        let states = summary
-            .counts
-            .get(model)
-            .map(|c| {
-                c.iter()
-                    .map(|(state, n)| format!("{n} {state}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let states = states(summary, model);
         let _ = writeln!(out, "{model}: {states}");
     }
     for spec in tables(summary, scoring) {
@@ -268,16 +273,7 @@ pub fn markdown(summary: &Summary, scoring: &Scoring) -> String {
     let _ = writeln!(out, "Suite `{}`{version}.\n", summary.suite);
     let _ = writeln!(out, "| model | results |\n|---|---|");
     for model in &summary.models {
-        let states = summary
-            .counts
-            .get(model)
-            .map(|c| {
-                c.iter()
-                    .map(|(state, n)| format!("{n} {state}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let states = states(summary, model);
         let _ = writeln!(out, "| `{}` | {states} |", md_escape(model));
     }
     if !summary.grades.is_empty() {
