@@ -130,11 +130,7 @@ pub fn execute(
     journalled: &HashSet<(u64, usize)>,
     options: RunOptions,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = runtime()?;
     let limits = models.iter().map(|_| Limits::new(&options)).collect();
     let shared = Arc::new(Shared {
         deadline: options.max_time.map(|t| Instant::now() + t),
@@ -213,11 +209,7 @@ impl Caller {
         models: Vec<ModelRun>,
         options: RunOptions,
     ) -> Result<Caller, String> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        let runtime = runtime()?;
         let limits = models.iter().map(|_| Limits::new(&options)).collect();
         let shared = Arc::new(Shared {
             deadline: None,
@@ -287,6 +279,15 @@ impl Caller {
             ))
         })
     }
+}
+
+/// The engine's runtime: two workers, as calls spend their time waiting on the network.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// Runs one item against one model: its record and how many calls it made.
