@@ -5,7 +5,7 @@
 //! grades worked out by hand below, errors left out and counted.
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -41,6 +41,43 @@ fn start_slow(guard_garbles: bool, guard_ms: u64) -> (String, Arc<Calls>) {
     (url, calls)
 }
 
+/// One HTTP request as the test servers need it.
+struct Request {
+    line: String,
+    authorization: Option<String>,
+    body: Value,
+}
+
+/// The next request on a keep-alive connection, or `None` when the client closed it.
+fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let (mut length, mut authorization) = (0, None);
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        if header == "\r\n" || header.is_empty() {
+            break;
+        }
+        let lower = header.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("authorization:") {
+            authorization = Some(header.trim().to_string());
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some(Request {
+        line,
+        authorization,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    }))
+}
+
 fn serve(
     stream: TcpStream,
     calls: &Calls,
@@ -49,32 +86,15 @@ fn serve(
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stream = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
+    while let Some(Request {
+        line: request_line,
+        authorization,
+        body,
+    }) = read_request(&mut reader)?
+    {
+        if let Some(auth) = authorization {
+            calls.authorization.lock().unwrap().push(auth);
         }
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if line.to_ascii_lowercase().starts_with("authorization:") {
-                calls
-                    .authorization
-                    .lock()
-                    .unwrap()
-                    .push(line.trim().to_string());
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let messages = body["messages"].as_array().cloned().unwrap_or_default();
         let last = |role: &str| {
             messages
@@ -133,6 +153,7 @@ fn serve(
             reply.len()
         )?;
     }
+    Ok(())
 }
 
 fn spec(url: &str) -> String {
@@ -626,26 +647,7 @@ fn start_guard(flags: &'static [&'static str]) -> String {
             std::thread::spawn(move || -> std::io::Result<()> {
                 let mut reader = BufReader::new(stream.try_clone()?);
                 let mut stream = stream;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line)? == 0 {
-                        return Ok(());
-                    }
-                    let mut length = 0;
-                    loop {
-                        let mut header = String::new();
-                        reader.read_line(&mut header)?;
-                        if header == "\r\n" || header.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body)?;
-                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                while let Some(Request { body, .. }) = read_request(&mut reader)? {
                     let response = body["messages"]
                         .as_array()
                         .and_then(|m| m.last())
@@ -668,6 +670,7 @@ fn start_guard(flags: &'static [&'static str]) -> String {
                         reply.len()
                     )?;
                 }
+                Ok(())
             });
         }
     });

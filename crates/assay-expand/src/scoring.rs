@@ -171,21 +171,7 @@ impl Expander<'_> {
                 parser: props
                     .value("parser")
                     .map_or(Parser::FirstWord, lower_parser),
-                aspects: j
-                    .aspects
-                    .iter()
-                    .map(|a| {
-                        let labels = match &a.value.kind {
-                            ExprKind::List(items) => items
-                                .iter()
-                                .filter_map(|e| e.as_name())
-                                .map(|n| n.name.clone())
-                                .collect(),
-                            _ => Vec::new(),
-                        };
-                        (a.key.name.clone(), labels)
-                    })
-                    .collect(),
+                aspects: j.aspect_labels(),
                 temperature: props.number("temperature"),
             },
             Kind::Guard => JudgeKind::Guard {

@@ -265,16 +265,6 @@ impl MetricRows {
                         .map(|g| (r, g))
                 })
                 .collect();
-            let evaluate = |picked: &mut dyn Iterator<Item = usize>| -> f64 {
-                let picked: Vec<usize> = picked.collect();
-                let aggregates: Vec<f64> = plan
-                    .aggregates
-                    .iter()
-                    .enumerate()
-                    .map(|(j, a)| aggregate::value(a.kind, picked.iter().map(|&r| &cells(r)[j])))
-                    .collect();
-                plan.eval(&|j| aggregates[j])
-            };
             let confidence = spec.confidence;
             if !plan.is_count() && !method_is_none(spec) && confidence > 0.0 && confidence < 1.0 {
                 let resamples = match spec.bootstrap {
@@ -292,7 +282,7 @@ impl MetricRows {
                         let values: Vec<f64> = by_group
                             .iter()
                             .filter(|rows| !rows.is_empty())
-                            .map(|rows| evaluate(&mut rows.iter().copied()))
+                            .map(|rows| evaluate(plan, table, rows))
                             .filter(|v| v.is_finite())
                             .collect();
                         values.iter().sum::<f64>() / values.len() as f64
@@ -340,17 +330,7 @@ impl MetricRows {
             .collect();
         value.n = contributing.len() as u64;
         value.excluded = (rows.len() - contributing.len()) as u64;
-        let evaluate = |rows: &mut dyn Iterator<Item = usize>| -> f64 {
-            let rows: Vec<usize> = rows.collect();
-            let aggregates: Vec<f64> = plan
-                .aggregates
-                .iter()
-                .enumerate()
-                .map(|(j, a)| aggregate::value(a.kind, rows.iter().map(|&r| &cells(r)[j])))
-                .collect();
-            plan.eval(&|j| aggregates[j])
-        };
-        let point = evaluate(&mut contributing.iter().copied());
+        let point = evaluate(plan, table, &contributing);
         if contributing.is_empty() || !point.is_finite() {
             return value;
         }
@@ -389,7 +369,8 @@ impl MetricRows {
                 };
                 let seed = resample_seed(seed, &spec.name, &value.group, model);
                 bootstrap(contributing.len(), confidence, resamples, seed, |picks| {
-                    evaluate(&mut picks.iter().map(|&p| contributing[p]))
+                    let picked: Vec<usize> = picks.iter().map(|&p| contributing[p]).collect();
+                    evaluate(plan, table, &picked)
                 })
                 // Percentiles of a skewed statistic can sit beside the point estimate;
                 // report an interval that contains it, as `bootstrap_mean` does.
@@ -452,4 +433,17 @@ fn resample_seed(seed: u64, metric: &str, group: &BTreeMap<String, String>, mode
 /// `ci = none`: the metric asks for no interval.
 fn method_is_none(spec: &MetricSpec) -> bool {
     spec.ci.as_deref() == Some("none")
+}
+
+/// The metric's value over some of a table's rows: each aggregate over their cells, then the
+/// group-level expression.
+fn evaluate(plan: &Plan, table: &Table, rows: &[usize]) -> f64 {
+    let width = plan.aggregates.len();
+    let aggregates: Vec<f64> = plan
+        .aggregates
+        .iter()
+        .enumerate()
+        .map(|(j, a)| aggregate::value(a.kind, rows.iter().map(|&r| &table.cells[r * width + j])))
+        .collect();
+    plan.eval(&|j| aggregates[j])
 }

@@ -436,6 +436,27 @@ pub struct Judge {
     pub span: Span,
 }
 
+impl Judge {
+    /// Each aspect with its label list (a list that is not one of names gives no labels; the
+    /// lowering reports it).
+    pub fn aspect_labels(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.aspects
+            .iter()
+            .map(|a| {
+                let labels = match &a.value.kind {
+                    ExprKind::List(items) => items
+                        .iter()
+                        .filter_map(|e| e.as_name())
+                        .map(|n| n.name.clone())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (a.key.name.clone(), labels)
+            })
+            .collect()
+    }
+}
+
 // ---- 11. metrics ----------------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

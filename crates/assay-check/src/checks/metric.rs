@@ -116,21 +116,7 @@ impl ItemLabels {
                         .iter()
                         .map(|l| l.name.clone())
                         .collect();
-                    let aspects = j
-                        .aspects
-                        .iter()
-                        .map(|a| {
-                            let labels = match &a.value.kind {
-                                ExprKind::List(items) => items
-                                    .iter()
-                                    .filter_map(|e| e.as_name())
-                                    .map(|n| n.name.clone())
-                                    .collect(),
-                                _ => Vec::new(),
-                            };
-                            (a.key.name.clone(), labels)
-                        })
-                        .collect();
+                    let aspects = j.aspect_labels();
                     judges.insert(
                         name.clone(),
                         JudgeInfo {
