@@ -29,6 +29,7 @@ mod model;
 mod scope;
 pub mod stdlib;
 
+pub use checks::metric::{ITEM_FIELDS, ITEM_NUMBERS};
 pub use imports::{LoadedModule, Origin, resolve_in_package};
 pub use loader::{FsLoader, MemoryLoader, Package, SourceLoader, normalize};
 pub use model::{Definition, Model};

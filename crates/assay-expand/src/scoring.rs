@@ -4,6 +4,7 @@
 //! another metric, or a label literal). The checker has already validated all of it.
 
 use crate::Expander;
+use assay_check::{ITEM_FIELDS, ITEM_NUMBERS};
 use assay_ir::{
     Band, BandTest, EnsembleRule, GradeSpec, JudgeKind, JudgeSpec, MetricExpr, MetricSpec, Parser,
     Preprocess, Reference, Scoring, TableSpec, TargetSpec,
@@ -14,22 +15,6 @@ use assay_syntax::ast::{
 };
 use assay_syntax::{Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Item fields metric expressions may read, beside axes.
-const ITEM_FIELDS: &[&str] = &[
-    "hazard",
-    "sub_hazard",
-    "persona",
-    "locale",
-    "expect",
-    "template",
-    "dataset",
-    "group",
-    "model",
-    "gold",
-    "severity",
-    "turns",
-];
 
 impl Expander<'_> {
     pub(crate) fn lower_scoring(&mut self) -> Scoring {
@@ -481,7 +466,10 @@ fn lower_path(path: &[Ident], names: &Names) -> MetricExpr {
     if names.metrics.contains(head) {
         return MetricExpr::Metric(head.clone());
     }
-    if ITEM_FIELDS.contains(&head.as_str()) || names.axes.contains(head) {
+    if ITEM_FIELDS.contains(&head.as_str())
+        || ITEM_NUMBERS.contains(&head.as_str())
+        || names.axes.contains(head)
+    {
         return MetricExpr::Field(head.clone());
     }
     // A bare word naming nothing is a label literal: `unsafe` in `guard == unsafe`.

@@ -10,7 +10,7 @@ use assay_syntax::{Code, Diagnostic, Span, did_you_mean};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Labels every item carries, usable in conditions and `by`.
-const ITEM_FIELDS: &[&str] = &[
+pub const ITEM_FIELDS: &[&str] = &[
     "hazard",
     "sub_hazard",
     "persona",
@@ -24,7 +24,7 @@ const ITEM_FIELDS: &[&str] = &[
 ];
 
 /// Item-level numbers.
-const ITEM_NUMBERS: &[&str] = &["severity", "turns"];
+pub const ITEM_NUMBERS: &[&str] = &["severity", "turns"];
 
 /// What an expression evaluates to.
 #[derive(Clone, Debug, PartialEq)]

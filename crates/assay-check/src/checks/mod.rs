@@ -4,7 +4,7 @@
 
 mod cycles;
 mod judge;
-mod metric;
+pub(crate) mod metric;
 mod taxonomy;
 mod template;
 
