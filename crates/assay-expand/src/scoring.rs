@@ -11,7 +11,8 @@ use assay_ir::{
 };
 use assay_score::Scale;
 use assay_syntax::ast::{
-    BinaryOp, Decl, Expr, ExprKind, Grade, Ident, Judge, JudgeKind as Kind, Metric, Target, UnaryOp,
+    BinaryOp, Decl, Expr, ExprKind, Grade, Ident, Judge, JudgeKind as Kind, Metric, Standard, Target,
+    UnaryOp,
 };
 use assay_syntax::{Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,7 +57,19 @@ impl Expander<'_> {
                     }
                 }
                 Decl::Metric(m) => metrics.push(lower_metric(name, m, &names)),
-                Decl::Grade(g) => scoring.grades.push(lower_grade(name, g)),
+                Decl::Grade(g) => {
+                    let standard = |name: &str| match self
+                        .checked
+                        .model
+                        .definitions
+                        .get(name)
+                        .map(|d| &d.decl)
+                    {
+                        Some(Decl::Standard(s)) => Some(s),
+                        _ => None,
+                    };
+                    scoring.grades.push(lower_grade(name, g, standard));
+                }
                 _ => {}
             }
         }
@@ -213,6 +226,7 @@ impl Expander<'_> {
                 },
                 min_valid: props.number("min_valid").map_or(1, |n| n as usize),
                 tie: props.name("tie").map(|t| t.name.clone()),
+                invalid: props.name("invalid").map(|t| t.name.clone()),
             },
             Kind::Human => {
                 let path = props.get("path")?;
@@ -243,6 +257,7 @@ impl Expander<'_> {
             name: name.to_string(),
             labels,
             preprocess,
+            blank: props.name("blank").map(|b| b.name.clone()),
             kind,
         })
     }
@@ -538,7 +553,13 @@ impl Named for MetricSpec {
     }
 }
 
-fn lower_grade(name: &str, g: &Grade) -> GradeSpec {
+/// A grade, its reference resolved: `standard` finds a published standard by name (any other
+/// name is a reference target).
+fn lower_grade<'s>(
+    name: &str,
+    g: &Grade,
+    standard: impl Fn(&str) -> Option<&'s Standard>,
+) -> GradeSpec {
     let props = &g.props;
     let reference = match props.value("reference").map(|v| &v.kind) {
         Some(ExprKind::Number(n)) => Reference::Value(*n),
@@ -548,11 +569,18 @@ fn lower_grade(name: &str, g: &Grade) -> GradeSpec {
                 .filter_map(|e| e.value.as_number().map(|n| (e.key.name.clone(), n)))
                 .collect(),
         ),
-        Some(ExprKind::Path(p)) if p.len() == 1 => Reference::Target(p[0].name.clone()),
+        Some(ExprKind::Path(p)) if p.len() == 1 => match standard(&p[0].name) {
+            Some(s) => Reference::Standard {
+                name: p[0].name.clone(),
+                safe: standard_values(s),
+            },
+            None => Reference::Target(p[0].name.clone()),
+        },
         _ => Reference::None,
     };
     let (mut bands, mut overall) = (Vec::new(), None);
-    if let Some(scale) = props.name("scale").and_then(|s| Scale::named(&s.name)) {
+    let scale = props.name("scale").and_then(|s| Scale::named(&s.name));
+    if let Some(scale) = scale {
         overall = Some(scale.overall_rule().to_string());
         bands = scale.bands();
     }
@@ -575,8 +603,20 @@ fn lower_grade(name: &str, g: &Grade) -> GradeSpec {
             .or(overall)
             .unwrap_or_else(|| "pooled".to_string()),
         bands,
+        scale: scale.map(|s| s.name().to_string()),
         gate: props.str("gate").map(str::to_string),
         description: props.str("description").map(str::to_string),
+    }
+}
+
+/// A standard's safe fractions by hazard code, as written.
+pub fn standard_values(s: &Standard) -> BTreeMap<String, f64> {
+    match s.props.value("safe").map(|v| &v.kind) {
+        Some(ExprKind::Record(entries)) => entries
+            .iter()
+            .filter_map(|e| e.value.as_number().map(|n| (e.key.name.clone(), n)))
+            .collect(),
+        _ => BTreeMap::new(),
     }
 }
 

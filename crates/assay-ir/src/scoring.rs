@@ -56,6 +56,10 @@ pub struct JudgeSpec {
     /// Steps applied to the response before judging.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preprocess: Vec<Preprocess>,
+    /// The label a blank response (nothing but whitespace) gets without being judged, as
+    /// ModelBench judges blank responses safe; `None` judges it like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blank: Option<String>,
     pub kind: JudgeKind,
 }
 
@@ -145,6 +149,11 @@ pub enum JudgeKind {
         /// The label a tie resolves to; a tie without one is a judge error.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tie: Option<String>,
+        /// The label an invalid verdict (fewer than `min_valid` valid members) counts as, as
+        /// ModelBench's v1.0 ensemble counted it unsafe; `None` makes it a judge error, left
+        /// out of every metric (ModelBench since late 2025).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invalid: Option<String>,
     },
     /// Labels from a file, by item id or source row id.
     Human { labels: BTreeMap<String, String> },
@@ -256,6 +265,11 @@ pub struct GradeSpec {
     pub overall: String,
     /// Best first; the first that holds is the grade. The last has no test.
     pub bands: Vec<Band>,
+    /// A published scale (`ailuminate_v1`, `mlcommons_v05`): its groups and overall grade are
+    /// computed as the publisher's reference implementation computes them, from the metric's
+    /// counts; `bands` then only describe it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
     /// `--fail-under` default: runs graded below this fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<String>,
@@ -273,6 +287,12 @@ pub enum Reference {
     ByGroup(BTreeMap<String, f64>),
     /// The same metric for this model in the run (or in `--reference RUN_DIR`).
     Target(String),
+    /// A published standard: safe fractions by the metric's first group, so the reference
+    /// unsafe rate of a group is `1 − safe`.
+    Standard {
+        name: String,
+        safe: BTreeMap<String, f64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -328,6 +348,9 @@ pub struct JudgeOutcome {
     /// An ensemble's members: member → label, or `null` for a failed member.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub members: BTreeMap<String, Option<String>>,
+    /// Why an ensemble's verdict was invalid when its `invalid` rule gave it a label anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
 }
 
 impl JudgeOutcome {

@@ -145,6 +145,7 @@ fn decl_span(decl: &Decl) -> Span {
         Decl::Judge(d) => d.span,
         Decl::Metric(d) => d.span,
         Decl::Grade(d) => d.span,
+        Decl::Standard(d) => d.span,
         Decl::Report(d) => d.span,
     }
 }
@@ -297,7 +298,7 @@ pub struct Candidate {
 /// Declaration keywords, offered at the start of a line.
 pub const KEYWORDS: &[&str] = &[
     "suite", "use", "taxonomy", "mapping", "persona", "template", "dataset", "axis", "target",
-    "program", "judge", "metric", "grade", "report",
+    "program", "judge", "metric", "grade", "standard", "report",
 ];
 
 /// What may be written at `offset` of module `m`, given the text before it on its line.

@@ -520,6 +520,7 @@ fn symbol_kind(kind: &str) -> lsp::SymbolKind {
         "taxonomy" | "mapping" => lsp::SymbolKind::ENUM,
         "category" => lsp::SymbolKind::ENUM_MEMBER,
         "judge" | "metric" | "grade" => lsp::SymbolKind::FUNCTION,
+        "standard" => lsp::SymbolKind::CONSTANT,
         "target" | "program" => lsp::SymbolKind::MODULE,
         "persona" => lsp::SymbolKind::CLASS,
         "template" | "dataset" => lsp::SymbolKind::STRUCT,

@@ -211,7 +211,7 @@ fn judge_batch(
         }
         for spec in judges.specs() {
             if matches!(spec.kind, JudgeKind::Ensemble { .. }) {
-                let outcome = judges.combine(spec, &verdicts[r]);
+                let outcome = judges.combine(spec, record, &verdicts[r]);
                 verdicts[r].insert(spec.name.clone(), outcome);
             }
         }

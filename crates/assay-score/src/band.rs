@@ -6,21 +6,24 @@
 //! A grade that cannot be given is `null` with a reason, never a guess: no valid items, no
 //! reference for a ratio band, no interval for a `lower`/`upper` band.
 
-use crate::grade::ratio;
+use crate::grade::{Scale, ratio};
+use crate::metric::ScaleCounts;
 use crate::value::order;
 use assay_ir::{Band, GradeSpec, GradeValue, MetricValue, Reference, Scoring, Summary};
 use std::collections::BTreeMap;
 
-/// Grades every model of `summary` on every grade of `scoring`. Missing references are also
+/// Grades every model of `summary` on every grade of `scoring`; a grade on a published scale
+/// reads its metric's counts from `counts` (by grade index). Missing references are also
 /// reported in `warnings`, once per grade.
 pub(crate) fn grade_all(
     scoring: &Scoring,
     summary: &Summary,
     reference: Option<&Summary>,
+    counts: &BTreeMap<usize, Result<ScaleCounts, String>>,
     warnings: &mut Vec<String>,
 ) -> Vec<GradeValue> {
     let mut out = Vec::new();
-    for spec in &scoring.grades {
+    for (g, spec) in scoring.grades.iter().enumerate() {
         let Some(metric) = scoring.metrics.iter().find(|m| m.name == spec.metric) else {
             warnings.push(format!(
                 "grade `{}` grades the unknown metric `{}`",
@@ -43,26 +46,57 @@ pub(crate) fn grade_all(
         {
             warnings.push(format!("grade `{}`: {}", spec.name, no_target(t)));
         }
+        let scale = spec.scale.as_deref().and_then(Scale::named);
+        let no_counts = Err("the metric cannot be computed".to_string());
+        let mut scale_warnings = Vec::new();
         for model in &summary.models {
             // The reference target is the yardstick, not a system under test.
             if Some(model.as_str()) == target {
                 continue;
             }
-            out.extend(grader.model(model, !metric.by.is_empty()));
+            match scale {
+                Some(scale) => out.extend(grader.scale_model(
+                    scale,
+                    &metric.by,
+                    model,
+                    counts.get(&g).unwrap_or(&no_counts),
+                    &mut scale_warnings,
+                )),
+                None => out.extend(grader.model(model, !metric.by.is_empty())),
+            }
         }
+        warnings.extend(scale_warnings);
     }
     out
 }
 
-fn no_target(target: &str) -> String {
+pub(crate) fn no_target(target: &str) -> String {
     format!("no reference: run the target `{target}` or pass --reference RUN_DIR")
 }
 
-struct Grader<'a> {
-    spec: &'a GradeSpec,
+/// A row that could not be graded, with the reason.
+pub(crate) fn no_grade(
+    spec: &GradeSpec,
+    row: &MetricValue,
+    reference: Result<f64, String>,
+    why: String,
+) -> GradeValue {
+    GradeValue {
+        name: spec.name.clone(),
+        model: row.model.clone(),
+        group: row.group.clone(),
+        grade: None,
+        value: row.value,
+        reference: reference.ok(),
+        reason: Some(why),
+    }
+}
+
+pub(crate) struct Grader<'a> {
+    pub(crate) spec: &'a GradeSpec,
     /// The metric's first `by` key, which a by-group reference is looked up by.
     first_key: Option<&'a str>,
-    summary: &'a Summary,
+    pub(crate) summary: &'a Summary,
     reference: Option<&'a Summary>,
 }
 
@@ -194,11 +228,24 @@ impl<'a> Grader<'a> {
         }
     }
 
-    /// The reference value for a row, or why there is none.
-    fn reference_for(&self, row: &MetricValue) -> Result<f64, String> {
+    /// The reference unsafe rate for a row, or why there is none.
+    pub(crate) fn reference_for(&self, row: &MetricValue) -> Result<f64, String> {
         match &self.spec.reference {
             Reference::None => Err("the grade has no reference to take a ratio to".to_string()),
             Reference::Value(v) => Ok(*v),
+            // Published as a safe fraction `s`: the unsafe rate is `1 − s`, as ModelBench
+            // computes it.
+            Reference::Standard { name, safe } => {
+                let Some(key) = self.first_key.and_then(|k| row.group.get(k)) else {
+                    return Err(format!(
+                        "no reference: the standard `{name}` is by hazard, and the metric \
+                         has no group to look one up by"
+                    ));
+                };
+                safe.get(key)
+                    .map(|s| 1.0 - s)
+                    .ok_or_else(|| format!("the standard `{name}` has no value for `{key}`"))
+            }
             Reference::ByGroup(map) => {
                 let Some(key) = self.first_key.and_then(|k| row.group.get(k)) else {
                     return Err("no reference: the metric has no group to look one up by".into());
@@ -223,7 +270,7 @@ impl<'a> Grader<'a> {
 
     /// The target's rows of the graded metric: from this run when the target is one of its
     /// models, else from the reference run (the target there, or the run's only model).
-    fn target_rows(&self, target: &str) -> Option<Vec<&'a MetricValue>> {
+    pub(crate) fn target_rows(&self, target: &str) -> Option<Vec<&'a MetricValue>> {
         let metric = &self.spec.metric;
         let from = |summary: &'a Summary, model: &str| -> Vec<&'a MetricValue> {
             summary

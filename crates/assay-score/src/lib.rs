@@ -8,7 +8,8 @@
 //! * `metric.rs`: [`summarize`], every metric by model and group with its interval;
 //! * `interval.rs`: Clopper-Pearson, Wilson and the seeded bootstrap;
 //! * `band.rs`: grading metric rows on a spec's bands; `grade.rs`: the published AILuminate
-//!   v1.0 and MLCommons v0.5 scales, which the band tests check against;
+//!   v1.0 and MLCommons v0.5 scales, computed as ModelBench computes them, and `scale.rs`:
+//!   grading a metric's counts on them;
 //! * `compare.rs`: [`compare`], the change between two runs with MOVER intervals.
 
 mod aggregate;
@@ -18,9 +19,10 @@ pub mod grade;
 pub mod interval;
 mod metric;
 mod plan;
+mod scale;
 mod value;
 
 pub use compare::{Difference, compare};
-pub use grade::{Grade, HazardResult, Scale, grade, overall};
+pub use grade::{Grade, Scale, Stratum, fmean, pooled_safe, safe_estimate, safe_items};
 pub use interval::{Estimate, bootstrap, bootstrap_mean, clopper_pearson, wilson};
 pub use metric::summarize;

@@ -106,6 +106,7 @@ pub enum Decl {
     Judge(Judge),
     Metric(Metric),
     Grade(Grade),
+    Standard(Standard),
     Report(Report),
 }
 
@@ -125,6 +126,7 @@ impl Decl {
             Decl::Judge(d) => Some(&d.name),
             Decl::Metric(d) => Some(&d.name),
             Decl::Grade(d) => Some(&d.name),
+            Decl::Standard(d) => Some(&d.name),
         }
     }
 
@@ -144,6 +146,7 @@ impl Decl {
             Decl::Judge(_) => "judge",
             Decl::Metric(_) => "metric",
             Decl::Grade(_) => "grade",
+            Decl::Standard(_) => "standard",
             Decl::Report(_) => "report",
         }
     }
@@ -357,6 +360,17 @@ pub struct Axis {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Target {
+    pub name: Ident,
+    pub props: Props,
+    pub span: Span,
+}
+
+// ---- 12b. published reference standards -------------------------------------------------
+
+/// `standard NAME { scale = ... safe = { hazard = fraction ... } }`: the safe fractions a
+/// standards body grades a scale against, as it publishes them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Standard {
     pub name: Ident,
     pub props: Props,
     pub span: Span,

@@ -226,7 +226,7 @@ fn gap(tokens: &[Token<'_>], i: usize) -> &'static str {
 /// Declaration keywords: a name after them is declared, not the start of an item.
 const DECLARATION_WORDS: &[&str] = &[
     "suite", "use", "taxonomy", "mapping", "persona", "template", "dataset", "axis", "target",
-    "program", "judge", "metric", "grade", "report", "band", "table", "chart",
+    "program", "judge", "metric", "grade", "standard", "report", "band", "table", "chart",
 ];
 
 /// Whether `tokens[i]` begins a second item on a line (`a = 1  b = 2`, `x in [..]  y in [..]`,

@@ -277,7 +277,7 @@ pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: R
     } else if pos == 0 && !is_item {
         d = d.help(
             "a file is a list of declarations: suite, use, taxonomy, mapping, persona, template, \
-             dataset, axis, target, program, judge, metric, grade, report",
+             dataset, axis, target, program, judge, metric, grade, standard, report",
         );
     }
     d
@@ -287,7 +287,7 @@ pub(crate) fn diagnose(file: FileId, text: &str, chunk: &Pair<'_, Rule>, rule: R
 fn declared_name(file: FileId, chunk: &Pair<'_, Rule>) -> Option<Ident> {
     const NAMED: &[&str] = &[
         "taxonomy", "mapping", "persona", "template", "dataset", "axis", "target", "program",
-        "judge", "metric", "grade",
+        "judge", "metric", "grade", "standard",
     ];
     let text = chunk.as_str();
     let keyword = first_word(text);
@@ -663,9 +663,11 @@ fn rule_words(rule: Rule) -> Option<(u8, &'static str)> {
         generator => (0, "a generator (`product` or `zip`)"),
         suite_decl | use_decl | taxonomy_decl | mapping_decl | persona_decl | template_decl
         | dataset_decl | axis_decl | target_decl | program_decl | judge_decl | metric_decl
-        | grade_decl | report_decl | top_keyword | kw_suite | kw_use | kw_taxonomy | kw_mapping
-        | kw_persona | kw_template | kw_dataset | kw_axis | kw_target | kw_program | kw_judge
-        | kw_metric | kw_grade | kw_report => (0, "a declaration"),
+        | grade_decl | standard_decl | report_decl | top_keyword | kw_suite | kw_use
+        | kw_taxonomy | kw_mapping | kw_persona | kw_template | kw_dataset | kw_axis | kw_target
+        | kw_program | kw_judge | kw_metric | kw_grade | kw_standard | kw_report => {
+            (0, "a declaration")
+        }
         ident | path | code | name_list | list_name | column_name => (1, "a name"),
         module_path => (1, "a module path like `std::personas::v05`"),
         string | plain_string | triple_string => (1, "a string"),

@@ -346,6 +346,11 @@ const PREPROCESS: Key = opt(
     "Steps applied to the response first: `[strip_reasoning, extract(\"regex\")]`.",
 );
 const LABELS: Key = req("labels", Names, "The label set this judge gives.");
+const BLANK: Key = opt(
+    "blank",
+    Name,
+    "The label a blank response gets without being judged (ModelBench: `safe`).",
+);
 
 pub const JUDGE_KEYWORDS: Schema = Schema {
     what: "keywords judge",
@@ -356,6 +361,7 @@ pub const JUDGE_KEYWORDS: Schema = Schema {
         opt("case_sensitive", Bool, "Match case exactly."),
         LABELS,
         PREPROCESS,
+        BLANK,
     ],
 };
 
@@ -367,6 +373,7 @@ pub const JUDGE_REGEX: Schema = Schema {
         opt("otherwise", Name, "Label when it does not."),
         LABELS,
         PREPROCESS,
+        BLANK,
     ],
 };
 
@@ -381,6 +388,7 @@ pub const JUDGE_CHOICE: Schema = Schema {
         ),
         LABELS,
         PREPROCESS,
+        BLANK,
     ],
 };
 
@@ -402,6 +410,7 @@ pub const JUDGE_LLM: Schema = Schema {
         ),
         opt("temperature", Number, "Judge sampling temperature."),
         PREPROCESS,
+        BLANK,
     ],
 };
 
@@ -423,6 +432,7 @@ pub const JUDGE_GUARD: Schema = Schema {
         ),
         LABELS,
         PREPROCESS,
+        BLANK,
     ],
 };
 
@@ -441,6 +451,7 @@ pub const JUDGE_SCORE: Schema = Schema {
         opt("reduce", Name, "With several samples: `mean` or `median`."),
         LABELS,
         PREPROCESS,
+        BLANK,
     ],
 };
 
@@ -460,8 +471,14 @@ pub const JUDGE_ENSEMBLE: Schema = Schema {
             "Fewer valid member verdicts make the item invalid.",
         ),
         opt("tie", Name, "The label a tie resolves to."),
+        opt(
+            "invalid",
+            Name,
+            "The label an invalid verdict counts as; without it the item is left out.",
+        ),
         opt("reduce", Name, "For score juries: `mean` or `median`."),
         LABELS,
+        BLANK,
     ],
 };
 
@@ -502,7 +519,7 @@ pub const GRADE: Schema = Schema {
         opt(
             "reference",
             Expr,
-            "Reference values: a record by group, or a target's name.",
+            "Reference values: a record by group, a target's or a standard's name.",
         ),
         opt(
             "overall",
@@ -515,6 +532,31 @@ pub const GRADE: Schema = Schema {
             "`assay run --fail-under` fails below this grade.",
         ),
         opt("description", Text, "What the grade means."),
+    ],
+};
+
+pub const STANDARD: Schema = Schema {
+    what: "standard",
+    keys: &[
+        req(
+            "scale",
+            Name,
+            "The published scale it grades: `ailuminate_v1` or `mlcommons_v05`.",
+        ),
+        req(
+            "safe",
+            Record,
+            "Hazard code → the reference safe fraction (1 − unsafe rate), as published.",
+        ),
+        opt("locale", Str, "The locale of the prompt set, like `en_us`."),
+        opt("prompt_set", Str, "The prompt set: `official`, `practice`, ..."),
+        opt(
+            "reference_systems",
+            Strs,
+            "The systems whose lowest safe fraction per hazard is the standard.",
+        ),
+        opt("source", Str, "Where the values are published."),
+        opt("description", Text, "What the standard is."),
     ],
 };
 

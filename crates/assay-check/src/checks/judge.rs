@@ -99,7 +99,7 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
     {
         ctx.file_ref(rel, path.value.span, true);
     }
-    for key in ["match", "otherwise", "tie"] {
+    for key in ["match", "otherwise", "tie", "invalid", "blank"] {
         if let Some(label) = judge.props.name(key)
             && !labels.is_empty()
             && !labels.contains(&label.name.as_str())

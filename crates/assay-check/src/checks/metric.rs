@@ -794,10 +794,6 @@ fn infer_call(
 /// Subjects a grade band may test.
 const BAND_SUBJECTS: &[&str] = &["value", "ratio", "lower", "upper"];
 
-/// Published scales a grade may name instead of bands (AILuminate v1.0 and MLCommons v0.5,
-/// with their overall-grade rules).
-const SCALES: &[&str] = &["ailuminate_v1", "mlcommons_v05"];
-
 pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
     if let Some(metric) = grade.props.name("metric") {
         ctx.lookup(metric, "metric", |d| match d {
@@ -806,18 +802,7 @@ pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
         });
     }
     if let Some(scale) = grade.props.name("scale") {
-        if !SCALES.contains(&scale.name.as_str()) {
-            ctx.error(
-                Diagnostic::new(
-                    Code::UnknownKind,
-                    scale.span,
-                    format!("unknown grade scale `{}`", scale.name),
-                )
-                .label("not a published scale")
-                .suggest(did_you_mean(&scale.name, SCALES.iter().copied()))
-                .help(format!("scales: {}", SCALES.join(", "))),
-            );
-        }
+        super::standard::check_scale(ctx, scale);
         if let Some(band) = grade.bands.first() {
             ctx.error(
                 Diagnostic::new(
@@ -851,7 +836,8 @@ pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
             )
             .label("its bands test `ratio`, the value over the reference")
             .help(
-                "add `reference = { vcr = 0.05, ... }` (by group), a number, or a reference target",
+                "add `reference = { vcr = 0.05, ... }` (by group), a number, a reference target, \
+                 or a published standard",
             ),
         );
     }
@@ -873,17 +859,14 @@ pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
             }
             ExprKind::Number(_) => {}
             ExprKind::Path(p) if p.len() == 1 => {
-                ctx.lookup(&p[0], "target", |d| match d {
-                    Decl::Target(t) => Some(t),
-                    _ => None,
-                });
+                super::standard::check_reference_name(ctx, grade, &p[0]);
             }
             _ => ctx.error(
                 Diagnostic::new(
                     Code::WrongValueType,
                     reference.span,
                     format!(
-                        "`reference` expects a number, a record or a target, found {}",
+                        "`reference` expects a number, a record, a target or a standard, found {}",
                         reference.describe()
                     ),
                 )

@@ -5,6 +5,7 @@
 mod cycles;
 mod judge;
 pub(crate) mod metric;
+mod standard;
 mod taxonomy;
 mod template;
 
@@ -63,6 +64,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                 Decl::Judge(j) => judge::check_judge(ctx, j),
                 Decl::Metric(metric) => metric::check_metric(ctx, metric),
                 Decl::Grade(g) => metric::check_grade(ctx, g),
+                Decl::Standard(s) => standard::check_standard(ctx, s),
                 Decl::Report(r) => check_report(ctx, r),
             }
         }

@@ -14,6 +14,7 @@ fn ailuminate(reference: Reference, overall: &str) -> GradeSpec {
         reference,
         overall: overall.into(),
         bands: Scale::AiluminateV1.bands(),
+        scale: None,
         gate: None,
         description: None,
     }

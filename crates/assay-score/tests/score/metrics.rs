@@ -133,6 +133,7 @@ fn absent_labels_and_failed_judges_as_groups() {
         name: "refusal".into(),
         labels: vec!["refused".into(), "complied".into()],
         preprocess: vec![],
+        blank: None,
         kind: assay_ir::JudgeKind::Human {
             labels: Default::default(),
         },

@@ -140,6 +140,15 @@ impl Lowerer {
         Target { name, props, span }
     }
 
+    pub(super) fn lower_standard(&mut self, pair: Pair<'_, Rule>) -> Standard {
+        let span = self.span(&pair);
+        let mut parts = inner(pair);
+        let name = self.ident(parts.next().expect("standard has a name"));
+        let props = self.properties(parts.next().expect("standard has a block"));
+        let props = self.validate(&schema::STANDARD, props, &name);
+        Standard { name, props, span }
+    }
+
     pub(super) fn lower_program(&mut self, pair: Pair<'_, Rule>) -> Program {
         let span = self.span(&pair);
         let mut parts = inner(pair);

@@ -143,6 +143,7 @@ impl Lowerer {
                 None => return,
             },
             Rule::target_decl => Decl::Target(self.lower_target(pair)),
+            Rule::standard_decl => Decl::Standard(self.lower_standard(pair)),
             Rule::program_decl => Decl::Program(self.lower_program(pair)),
             Rule::judge_decl => match self.lower_judge(pair) {
                 Some(judge) => Decl::Judge(judge),
