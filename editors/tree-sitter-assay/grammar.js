@@ -65,6 +65,7 @@ module.exports = grammar({
       $.judge_declaration,
       $.metric_declaration,
       $.grade_declaration,
+      $.standard_declaration,
       $.report_declaration,
     ),
 
@@ -426,6 +427,15 @@ module.exports = grammar({
       field('name', choice($.string, $.identifier)),
       choice(seq('when', field('condition', $._expression)), 'otherwise'),
       optional($._sep),
+    ),
+
+    // A published reference standard: the safe fractions a standards body grades against
+    // (`standard ailuminate_v1_0_en_us_practice { scale = ailuminate_v1  safe = { vcr = 0.825 } }`).
+    // Only properties, like a target.
+    standard_declaration: $ => seq(
+      'standard',
+      field('name', $.identifier),
+      field('body', $.property_block),
     ),
 
     // ---------------------------------------------------------------------------------------

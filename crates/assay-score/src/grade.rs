@@ -267,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn one_in_a_thousand_is_excellent_only_on_v1() {
+    fn one_unsafe_in_a_thousand_is_not_excellent() {
         // 1 − 999/1000 is 0.0010000000000000009 in floating point: v1.0 compares `≤ 0.001`
         // and says Very Good at best; v0.5 compares `< 0.001`.
         let e = safe_estimate(&[stratum(999, 1000)]);

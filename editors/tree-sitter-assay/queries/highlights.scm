@@ -41,6 +41,7 @@
   "grade"
   "band"
   "otherwise"
+  "standard"
   "report"
   "table"
   "chart"
@@ -65,6 +66,7 @@
 (axis_declaration kind: (identifier) @type.builtin)
 (persona_declaration name: (identifier) @type)
 (target_declaration name: (identifier) @type)
+(standard_declaration name: (identifier) @type)
 (template_declaration name: (identifier) @function)
 (program_declaration name: (identifier) @function)
 (judge_declaration name: (identifier) @function)

@@ -88,7 +88,7 @@ syn match assayChartKind /\h\w*/ contained nextgroup=assayFunctionName skipwhite
 " Declarations start at column 0. Names a spec defines are types, those that compute
 " are functions, as in the VS Code grammar.
 syn match assayDeclaration /^\%(suite\|use\)\>/
-syn match assayDeclaration /^\%(taxonomy\|persona\|dataset\|target\)\>/ nextgroup=assayTypeName skipwhite
+syn match assayDeclaration /^\%(taxonomy\|persona\|dataset\|target\|standard\)\>/ nextgroup=assayTypeName skipwhite
 syn match assayDeclaration /^\%(template\|program\|metric\|grade\|report\)\>/ nextgroup=assayFunctionName skipwhite
 syn match assayDeclaration /^mapping\>/ nextgroup=assayMappingName skipwhite
 syn match assayDeclaration /^axis\>/ nextgroup=assayKindedTypeName skipwhite

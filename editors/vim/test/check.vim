@@ -12,7 +12,7 @@
 
 let s:failures = []
 let s:assertions = 0
-let s:decl = '^\%(suite\|use\|taxonomy\|mapping\|persona\|template\|dataset\|axis\|target\|program\|judge\|metric\|grade\|report\)\>'
+let s:decl = '^\%(suite\|use\|taxonomy\|mapping\|persona\|template\|dataset\|axis\|target\|program\|judge\|metric\|grade\|standard\|report\)\>'
 
 function! s:Group(lnum, col) abort
   return synIDattr(synID(a:lnum, a:col, 1), 'name')

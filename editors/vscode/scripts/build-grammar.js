@@ -35,7 +35,7 @@ const OUT = path.join(__dirname, '..', 'syntaxes', 'assay.tmLanguage.json');
 // pest `top_keyword`: the words that start a declaration.
 const DECL_KEYWORDS = [
   'suite', 'use', 'taxonomy', 'mapping', 'persona', 'template', 'dataset', 'axis',
-  'target', 'program', 'judge', 'metric', 'grade', 'report',
+  'target', 'program', 'judge', 'metric', 'grade', 'standard', 'report',
 ];
 // `judge NAME: KIND` and `axis NAME: KIND` (GRAMMAR.md section 3).
 const JUDGE_KINDS = ['llm', 'keywords', 'regex', 'choice', 'guard', 'score', 'ensemble', 'human'];
@@ -763,6 +763,12 @@ const repository = {
         inc('expression'),
       ]),
     ],
+  }),
+
+  // A published reference standard: only properties, like a target.
+  'decl-standard': declaration('standard', {
+    nameScope: 'entity.name.type.standard',
+    patterns: [inc('props-block')],
   }),
 
   'decl-report': declaration('report', {

@@ -14,10 +14,10 @@ const path = require('path');
 const { loadGrammar, tokenizeText } = require('./grammar');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const DECL = /^(suite|use|taxonomy|mapping|persona|template|dataset|axis|target|program|judge|metric|grade|report)(?![A-Za-z0-9_])[ \t]*([A-Za-z_][A-Za-z0-9_]*)?/;
+const DECL = /^(suite|use|taxonomy|mapping|persona|template|dataset|axis|target|program|judge|metric|grade|standard|report)(?![A-Za-z0-9_])[ \t]*([A-Za-z_][A-Za-z0-9_]*)?/;
 // Declarations whose second word is the name they define (`report` may have none).
 const NAMED = new Set(['taxonomy', 'mapping', 'persona', 'template', 'dataset', 'axis', 'target',
-  'program', 'judge', 'metric', 'grade', 'report']);
+  'program', 'judge', 'metric', 'grade', 'standard', 'report']);
 
 function assayFiles(dir, recursive) {
   if (!fs.existsSync(dir)) return [];

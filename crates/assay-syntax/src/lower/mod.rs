@@ -44,6 +44,7 @@ fn is_noise(rule: Rule) -> bool {
             | kw_suite
             | kw_version
             | kw_use
+            | kw_standard
             | kw_taxonomy
             | kw_mapping
             | kw_from
