@@ -4,5 +4,6 @@
 mod compare;
 mod grades;
 mod metrics;
+mod modelbench;
 mod properties;
 mod support;
