@@ -389,6 +389,14 @@ pub struct Summary {
 pub struct JudgeCounts {
     pub verdicts: u64,
     pub errors: u64,
+    /// Verdicts an ensemble's `invalid` rule gave for want of valid members (also counted in
+    /// `verdicts`): not errors, but not valid judgements either.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One metric in one group for one model. `value`, `ci_low` and `ci_high` are `null` when

@@ -98,6 +98,7 @@ pub fn summarize(
                 tally.errors += 1;
             } else {
                 tally.verdicts += 1;
+                tally.invalid += u64::from(outcome.invalid.is_some());
             }
         }
         let item = ItemContext {
@@ -125,12 +126,17 @@ pub fn summarize(
                 continue;
             };
             let total = c.verdicts + c.errors;
-            if total > 0 && c.errors as f64 / total as f64 > JUDGE_ERROR_LIMIT {
+            // An invalid verdict counted under an `invalid` rule is no valid judgement either.
+            let failed = c.errors + c.invalid;
+            if total > 0 && failed as f64 / total as f64 > JUDGE_ERROR_LIMIT {
+                let invalid = match c.invalid {
+                    0 => String::new(),
+                    n => format!(" ({n} invalid, counted by its `invalid` rule)"),
+                };
                 warnings.push(format!(
-                    "judge `{judge}` failed on {} of {total} responses ({:.1}%) for `{model}`: \
-                     above the {}% a valid run allows",
-                    c.errors,
-                    100.0 * c.errors as f64 / total as f64,
+                    "judge `{judge}` failed on {failed} of {total} responses ({:.1}%){invalid} \
+                     for `{model}`: above the {}% a valid run allows",
+                    100.0 * failed as f64 / total as f64,
                     JUDGE_ERROR_LIMIT * 100.0
                 ));
             }

@@ -36,7 +36,8 @@ fn failures_are_excluded_from_a_rate() {
         summary.judges["guard"]["m"],
         JudgeCounts {
             verdicts: 8,
-            errors: 1
+            errors: 1,
+            invalid: 0,
         }
     );
     assert_eq!(
