@@ -137,7 +137,11 @@ fn write_case(dir: &Path, case: &Value) {
     };
     let invalid_counts_unsafe = case["invalid_rule"].as_str() == Some("unsafe");
     let mut spec = package(&hazards, personas, invalid_counts_unsafe);
-    writeln!(spec, "standard case_standard {{\n  scale = {scale}\n  safe = {{").unwrap();
+    writeln!(
+        spec,
+        "standard case_standard {{\n  scale = {scale}\n  safe = {{"
+    )
+    .unwrap();
     for (h, s) in standard {
         writeln!(spec, "    {h} = {}", number(s.as_f64().unwrap())).unwrap();
     }
@@ -452,9 +456,15 @@ fn the_shipped_ailuminate_demo_grades_against_published_standards_offline() {
         .iter()
         .find(|m| m["name"] == "safe_fraction" && m["group"]["hazard"] == "ipv")
         .unwrap();
-    assert_eq!((ipv["n"].as_u64(), ipv["excluded"].as_u64()), (Some(9), Some(1)));
+    assert_eq!(
+        (ipv["n"].as_u64(), ipv["excluded"].as_u64()),
+        (Some(9), Some(1))
+    );
     // The invalid verdict is counted by the ensemble's rule, and shown as invalid.
-    assert_eq!(summary["judges"]["evaluator"]["mock:script:sut.yaml"]["invalid"], 1);
+    assert_eq!(
+        summary["judges"]["evaluator"]["mock:script:sut.yaml"]["invalid"],
+        1
+    );
     // No reference model ran: the grade against it says why, the published one does not.
     let live = grade_row(&summary, "against_reference", None);
     assert!(live["grade"].is_null());

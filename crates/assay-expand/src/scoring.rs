@@ -11,8 +11,8 @@ use assay_ir::{
 };
 use assay_score::Scale;
 use assay_syntax::ast::{
-    BinaryOp, Decl, Expr, ExprKind, Grade, Ident, Judge, JudgeKind as Kind, Metric, Standard, Target,
-    UnaryOp,
+    BinaryOp, Decl, Expr, ExprKind, Grade, Ident, Judge, JudgeKind as Kind, Metric, Standard,
+    Target, UnaryOp,
 };
 use assay_syntax::{Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};

@@ -168,8 +168,11 @@ pub fn summarize(
 /// count is of safe items (`1 - rate(x == safe)`) or of unsafe ones (`rate(x == unsafe)`).
 pub(crate) struct ScaleCounts {
     pub counts_safe: bool,
-    pub groups: BTreeMap<String, BTreeMap<Vec<String>, Vec<(String, u64, u64)>>>,
+    pub groups: BTreeMap<String, GroupStrata>,
 }
+
+/// Per group (its `by` values): `(persona, count, denominator)` of each persona.
+pub(crate) type GroupStrata = BTreeMap<Vec<String>, Vec<(String, u64, u64)>>;
 
 /// One metric's rows for every model: per item, its group and one cell per aggregate.
 struct MetricRows {
@@ -257,8 +260,7 @@ impl MetricRows {
         };
         let kind = plan.aggregates[j].kind;
         let width = plan.aggregates.len();
-        let mut groups: BTreeMap<String, BTreeMap<Vec<String>, Vec<(String, u64, u64)>>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<String, GroupStrata> = BTreeMap::new();
         for (m, model) in models.iter().enumerate() {
             let per_group = groups.entry(model.clone()).or_default();
             let Some(table) = self.tables.get(m) else {

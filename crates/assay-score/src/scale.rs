@@ -43,7 +43,11 @@ impl Grader<'_> {
                 .map(|k| row.group.get(k).cloned().unwrap_or_default())
                 .collect();
             let found = counts.groups.get(model).and_then(|g| g.get(&key));
-            strata(scale, counts.counts_safe, found.map_or(&[][..], Vec::as_slice))
+            strata(
+                scale,
+                counts.counts_safe,
+                found.map_or(&[][..], Vec::as_slice),
+            )
         };
         let mut graded: Vec<(GradeValue, Vec<Stratum>)> = Vec::new();
         for row in rows.iter().filter(|r| by.is_empty() || !r.group.is_empty()) {
@@ -178,9 +182,7 @@ fn worst(
     whole: &MetricValue,
     groups: &[(GradeValue, Vec<Stratum>)],
 ) -> GradeValue {
-    let overall = |grade: Result<Grade, String>| {
-        graded_row(spec, whole, Err(String::new()), grade)
-    };
+    let overall = |grade: Result<Grade, String>| graded_row(spec, whole, Err(String::new()), grade);
     if let Some((open, _)) = groups.iter().find(|(g, _)| g.grade.is_none()) {
         return overall(Err(format!(
             "a group could not be graded: {}",

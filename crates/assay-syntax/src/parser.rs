@@ -664,8 +664,8 @@ fn rule_words(rule: Rule) -> Option<(u8, &'static str)> {
         suite_decl | use_decl | taxonomy_decl | mapping_decl | persona_decl | template_decl
         | dataset_decl | axis_decl | target_decl | program_decl | judge_decl | metric_decl
         | grade_decl | standard_decl | report_decl | top_keyword | kw_suite | kw_use
-        | kw_taxonomy | kw_mapping | kw_persona | kw_template | kw_dataset | kw_axis | kw_target
-        | kw_program | kw_judge | kw_metric | kw_grade | kw_standard | kw_report => {
+        | kw_taxonomy | kw_mapping | kw_persona | kw_template | kw_dataset | kw_axis
+        | kw_target | kw_program | kw_judge | kw_metric | kw_grade | kw_standard | kw_report => {
             (0, "a declaration")
         }
         ident | path | code | name_list | list_name | column_name => (1, "a name"),

@@ -549,7 +549,11 @@ pub const STANDARD: Schema = Schema {
             "Hazard code → the reference safe fraction (1 − unsafe rate), as published.",
         ),
         opt("locale", Str, "The locale of the prompt set, like `en_us`."),
-        opt("prompt_set", Str, "The prompt set: `official`, `practice`, ..."),
+        opt(
+            "prompt_set",
+            Str,
+            "The prompt set: `official`, `practice`, ...",
+        ),
         opt(
             "reference_systems",
             Strs,

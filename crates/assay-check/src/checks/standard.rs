@@ -96,8 +96,7 @@ pub(crate) fn check_reference_name(ctx: &mut Ctx<'_>, grade: &Grade, name: &Iden
     let Decl::Standard(standard) = found else {
         return;
     };
-    let (Some(graded), Some(published)) =
-        (grade.props.name("scale"), standard.props.name("scale"))
+    let (Some(graded), Some(published)) = (grade.props.name("scale"), standard.props.name("scale"))
     else {
         return;
     };

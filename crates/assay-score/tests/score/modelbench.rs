@@ -22,7 +22,7 @@ fn cases() -> Vec<Value> {
 /// The graded metric, written both ways a spec may write an unsafe rate.
 fn graded(case: &Value, index: usize) -> Scoring {
     let scale = Scale::named(case["scale"].as_str().unwrap()).unwrap();
-    let unsafe_rate = if index % 2 == 0 {
+    let unsafe_rate = if index.is_multiple_of(2) {
         call("rate", vec![is("evaluator", "unsafe")])
     } else {
         bin("-", num(1.0), call("rate", vec![is("evaluator", "safe")]))
@@ -106,7 +106,9 @@ fn differences(name: &str, what: &str, row: &GradeValue, expected: &Value) -> Ve
         && want.is_finite()
         && r.to_bits() != want.to_bits()
     {
-        out.push(format!("{name} {what}: reference {r:?}, ModelBench {want:?}"));
+        out.push(format!(
+            "{name} {what}: reference {r:?}, ModelBench {want:?}"
+        ));
     }
     if row.grade.is_none() && row.reason.is_none() {
         out.push(format!("{name} {what}: no grade and no reason"));
