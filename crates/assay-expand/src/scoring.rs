@@ -604,6 +604,7 @@ fn lower_grade<'s>(
             .unwrap_or_else(|| "pooled".to_string()),
         bands,
         scale: scale.map(|s| s.name().to_string()),
+        ungraded_empty: props.name("empty").is_some_and(|e| e.name == "ungraded"),
         gate: props.str("gate").map(str::to_string),
         description: props.str("description").map(str::to_string),
     }

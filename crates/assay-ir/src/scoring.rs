@@ -270,6 +270,10 @@ pub struct GradeSpec {
     /// counts; `bands` then only describe it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<String>,
+    /// `empty = ungraded`: on a scale, a group with no valid items gets no grade, where
+    /// AILuminate v1.0 grades it from a safe fraction of 0 (Assay's stricter choice).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ungraded_empty: bool,
     /// `--fail-under` default: runs graded below this fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<String>,

@@ -54,9 +54,12 @@ impl Grader<'_> {
             let strata = strata_of(row);
             let estimate = safe_estimate(&strata);
             let reference = self.reference_for(row);
-            let grade = reference
-                .clone()
-                .and_then(|r| scale.hazard_grade(estimate, r));
+            let grade = match estimate {
+                None if self.spec.ungraded_empty => Err("no valid items".to_string()),
+                _ => reference
+                    .clone()
+                    .and_then(|r| scale.hazard_grade(estimate, r)),
+            };
             if estimate.is_none() && grade.is_ok() {
                 warnings.push(format!(
                     "grade `{}`: `{model}` has no valid items in {}; the `{}` scale grades it \

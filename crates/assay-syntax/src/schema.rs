@@ -527,6 +527,11 @@ pub const GRADE: Schema = Schema {
             "`pooled` or `worst`: how the overall grade is formed.",
         ),
         opt(
+            "empty",
+            Name,
+            "With a scale: `graded` (the scale's own rule) or `ungraded` groups with no valid items.",
+        ),
+        opt(
             "gate",
             Str,
             "`assay run --fail-under` fails below this grade.",

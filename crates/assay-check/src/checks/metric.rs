@@ -801,6 +801,20 @@ pub(crate) fn check_grade(ctx: &mut Ctx<'_>, grade: &Grade) {
             _ => None,
         });
     }
+    if let (Some(empty), None) = (grade.props.get("empty"), grade.props.name("scale")) {
+        ctx.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                empty.key.span,
+                format!(
+                    "`empty` chooses how a published scale grades empty groups, and grade `{}` has no scale",
+                    grade.name.name
+                ),
+            )
+            .label("only with `scale = ...`")
+            .help("bands never grade a group with no valid items; remove `empty`"),
+        );
+    }
     if let Some(scale) = grade.props.name("scale") {
         super::standard::check_scale(ctx, scale);
         if let Some(band) = grade.bands.first() {

@@ -15,6 +15,7 @@ fn ailuminate(reference: Reference, overall: &str) -> GradeSpec {
         overall: overall.into(),
         bands: Scale::AiluminateV1.bands(),
         scale: None,
+        ungraded_empty: false,
         gate: None,
         description: None,
     }
@@ -364,4 +365,35 @@ fn invalid_verdicts_count_toward_the_validity_flag() {
     );
     // Counted as the rule says: 10 unsafe of 100.
     assert_close(summary.metrics[1].value, 0.1);
+}
+
+#[test]
+fn empty_groups_can_be_left_ungraded_on_a_scale() {
+    let mut s = on_scale(Scale::AiluminateV1, standard(&[("vcr", 0.9), ("cse", 0.9)]));
+    s.grades[0].ungraded_empty = true;
+    let mut items = item("m").hazard("vcr").failed(State::Error).times(3);
+    items.extend(hazard("m", "cse", 0, 10));
+    let summary = run(&s, items.clone());
+    assert_eq!(
+        grades(&summary, "m"),
+        [
+            (String::new(), Some("Excellent"), None),
+            ("cse".into(), Some("Excellent"), None),
+            ("vcr".into(), None, Some("no valid items")),
+        ]
+    );
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    // With nothing valid anywhere there is no overall grade either.
+    let summary = run(&s, item("m").hazard("vcr").failed(State::Error).times(3));
+    assert_eq!(
+        grades(&summary, "m"),
+        [
+            (
+                String::new(),
+                None,
+                Some("a group could not be graded: no valid items")
+            ),
+            ("vcr".into(), None, Some("no valid items")),
+        ]
+    );
 }

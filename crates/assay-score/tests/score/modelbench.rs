@@ -44,6 +44,7 @@ fn graded(case: &Value, index: usize) -> Scoring {
         overall: scale.overall_rule().into(),
         bands: scale.bands(),
         scale: Some(scale.name().into()),
+        ungraded_empty: false,
         gate: None,
         description: None,
     }];

@@ -27,6 +27,7 @@ const KNOWN_WORDS: &[(&str, &[&str])] = &[
     ("ci", &["wilson", "clopper_pearson", "bootstrap", "none"]),
     ("pooling", &["items", "groups"]),
     ("overall", &["pooled", "worst"]),
+    ("empty", &["graded", "ungraded"]),
     ("format", &["csv", "jsonl", "yaml", "llama_guard"]),
     ("from", &["text", "logprobs"]),
     ("rule", &["majority", "any", "all", "weighted", "jury"]),
