@@ -1054,9 +1054,13 @@ def main():
         "cases": CASES,
     }
     os.makedirs(os.path.dirname(OUT_PATH), exist_ok=True)
+    # One case per line: a diff shows which cases changed, and the file stays small.
+    compact = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
+    head = {k: v for k, v in doc.items() if k != "cases"}
     with open(OUT_PATH, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1, sort_keys=False, ensure_ascii=False, allow_nan=False)
-        f.write("\n")
+        f.write(json.dumps(head, **compact)[:-1] + ',"cases":[\n')
+        f.write(",\n".join(json.dumps(case, **compact) for case in CASES))
+        f.write("\n]}\n")
     by_scale = {}
     for c in CASES:
         by_scale[c["scale"]] = by_scale.get(c["scale"], 0) + 1
