@@ -133,7 +133,10 @@ Fixed:
 
     WrongValueType = "E0006", Error, "a property has a value of the wrong type",
     doc: "Each key expects a certain kind of value: a string, a number, a name, a list. The
-message names what was expected and what was found.
+message names what was expected and what was found. The same code covers values of the right
+shape that cannot mean anything: a number out of its key's range, a standard's safe fraction
+outside 0..1 or keyed by a code that is no hazard of its scale, a grade graded against a
+standard of another scale.
 
 Bad:
     target gpt4o { provider = openai  model = \"gpt-4o\"  temperature = \"zero\" }
@@ -160,8 +163,9 @@ Fixed:
     doc: "Some positions take one word from a fixed list: the kind of a judge (`keywords`,
 `regex`, `choice`, `llm`, `guard`, `score`, `ensemble`, `human`), the kind of an axis
 (`system`, `transform`, `locale`, `persona`), a generator (`product`, `zip`), a column type
-(`string`, `int`, `float`, `bool`), a provider, an expectation (`refuse`, `comply`). The
-message lists the accepted words.
+(`string`, `int`, `float`, `bool`), a provider, an expectation (`refuse`, `comply`), a
+published grade scale (`ailuminate_v1`, `mlcommons_v05`). The message lists the accepted
+words.
 
 Bad:
     judge refusal: keyword { patterns = [\"I can't\"]  labels = [refused, complied] }
@@ -171,7 +175,7 @@ Fixed:
 
     DuplicateDefinition = "E0101", Error, "a name is defined twice",
     doc: "Every top-level declaration (taxonomy, persona, template, dataset, axis, target,
-program, judge, metric, grade, mapping) shares one namespace, including names brought in by
+program, judge, metric, grade, standard, mapping) shares one namespace, including names brought in by
 `use`. A second definition with the same name is an error pointing at both.
 
 Bad:
