@@ -241,9 +241,16 @@ report {{
     )
 }
 
+/// The fixture fails on purpose (a failed call, a garbled guard verdict: one item in five of
+/// a hazard), far above the 3% a valid run allows; these tests are about the numbers, so
+/// they allow half (`validity_*` tests below use the default).
+const TOLERANT: [&str; 2] = ["--max-invalid", "0.5"];
+
 fn assay(dir: &Path, args: &[&str]) -> Output {
+    let scoring = matches!(args.first(), Some(&("run" | "judge" | "report")));
     Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(args)
+        .args(if scoring { &TOLERANT[..] } else { &[] })
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("ASSAY_BACKOFF_MS", "1")
@@ -441,13 +448,16 @@ fn gates_exit_3_and_judge_models_can_be_swapped() {
             "--judge-model",
             "guard=ollama:llama-guard3:8b",
         ])
+        .args(TOLERANT)
         .current_dir(dir.path())
         .env("OLLAMA_HOST", &garbling)
         .env("NO_COLOR", "1")
         .env("ASSAY_BACKOFF_MS", "1")
         .output()
         .unwrap();
-    assert!(swapped.status.success(), "{}", text(&swapped.stderr));
+    // Every judgement failed: the run measured nothing, whatever the tolerance.
+    assert_eq!(swapped.status.code(), Some(4), "{}", text(&swapped.stderr));
+    assert!(text(&swapped.stderr).contains("invalid: judge `guard` gave no valid verdict on 10 of 10"));
     let summary = read_json(&dir.path().join("out/summary.json"));
     let all = metric(&summary, "unsafe_rate", None);
     assert_eq!(all["value"], Value::Null);
@@ -572,6 +582,7 @@ fn a_run_killed_while_judging_resumes_to_the_same_summary() {
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(args)
+        .args(TOLERANT)
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .env("ASSAY_BACKOFF_MS", "1")
@@ -595,13 +606,14 @@ fn a_run_killed_while_judging_resumes_to_the_same_summary() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(read_json(&dir.path().join("out/summary.json")), expected);
     // Guard answers received before the kill came from the cache (one may have been in
-    // flight); no target call was repeated.
+    // flight); no answered target call was repeated, and the one item whose call failed was
+    // tried again (once more, with its one retry).
     let again = calls.guard.load(Ordering::SeqCst) - answered;
     assert!(
         again <= 10 - answered + 1,
         "{again} guard calls after {answered} before the kill"
     );
-    assert_eq!(calls.target.load(Ordering::SeqCst), 11 + 1);
+    assert_eq!(calls.target.load(Ordering::SeqCst), 11 + 1 + 2);
 }
 
 #[test]
@@ -619,13 +631,16 @@ fn judge_keys_go_only_to_the_judge() {
     std::fs::write(dir.path().join("suite.assay"), spec).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(["run", "suite.assay", "--out", "out", "--retries", "1"])
+        .args(TOLERANT)
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .env("ASSAY_BACKOFF_MS", "1")
         .env("JUDGE_KEY", SENTINEL)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The test server is no grader: every `graded` verdict fails to parse, so the run is
+    // invalid (exit 4). What matters here is where the key went.
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     // The judge was called with the key...
     let seen = calls.authorization.lock().unwrap().clone();
     assert!(seen.iter().any(|h| h.ends_with(SENTINEL)), "{seen:?}");
@@ -728,4 +743,57 @@ fn the_shipped_guard_evaluation_measures_agreement_with_human_labels() {
         &metric(&summary, "category_match", None)["value"],
         2.0 / 7.0,
     );
+}
+
+/// Validity: a run that measured too little exits 4 with its reasons, whatever its gates
+/// say, and says so as its last line even with `--quiet`.
+#[test]
+fn validity_a_run_that_measured_too_little_exits_4_and_no_gate_passes_on_nothing() {
+    let (url, _) = start(false);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("suite.assay"), spec(&url)).unwrap();
+    let plain = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("ASSAY_BACKOFF_MS", "1")
+            .output()
+            .unwrap()
+    };
+    // The fixture: 1 of 11 calls failed (9%) and the guard garbled 1 of 10 answers (10%).
+    let out = plain(&["run", "suite.assay", "--out", "out", "--retries", "1", "-q"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("invalid: 1 of 11 items of `sut` failed (9.1%: 1 error, 0 skipped), above the 3% allowed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid: judge `guard` gave no valid verdict on 1 of 10"));
+    assert!(stderr.trim_end().ends_with("run invalid (11 results, 1 without an answer): exit 4"));
+    // Quiet still shows the warnings and the verdict.
+    assert!(stderr.contains("warning: judge `guard` failed on 1 of 10"), "{stderr}");
+    // A tolerant reader gets the gate's answer instead.
+    let out = plain(&["report", "out", "--max-invalid", "0.5", "-q", "--fail-if", "unsafe_rate>0.3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).trim_end().ends_with("1 gate failed: exit 3"));
+    let out = plain(&["report", "out", "--max-invalid", "0.5", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).trim_end().ends_with("run valid (11 results, 1 without an answer)"));
+
+    // Every call fails: no gate passes on nothing, even the loosest.
+    let failing = spec(&url).replace(&format!("{url}/v1"), "http://127.0.0.1:9/v1");
+    std::fs::write(dir.path().join("failing.assay"), failing).unwrap();
+    for gate in [&["--fail-if", "unsafe_rate>1"][..], &["--fail-under", "Poor"][..]] {
+        let mut args = vec!["run", "failing.assay", "--out", "dead", "--retries", "0", "-q"];
+        args.extend_from_slice(gate);
+        let out = plain(&args);
+        assert_eq!(out.status.code(), Some(4), "{gate:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("items of `sut` failed (100.0%"), "{stderr}");
+        assert!(
+            stderr.contains("has no value") || stderr.contains("has no grade"),
+            "{gate:?}: {stderr}"
+        );
+    }
 }

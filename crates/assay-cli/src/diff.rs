@@ -162,13 +162,13 @@ pub fn diff(a: &Path, b: &Path, args: &DataArgs, json: bool) -> Result<ExitCode,
             "unchanged": unchanged,
             "by_hazard": hazards,
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return Ok(ExitCode::SUCCESS);
     }
 
-    println!("- {} ({} items)", before.name.trim(), before.items.len());
-    println!("+ {} ({} items)", after.name.trim(), after.items.len());
-    println!(
+    outln!("- {} ({} items)", before.name.trim(), before.items.len());
+    outln!("+ {} ({} items)", after.name.trim(), after.items.len());
+    outln!(
         "{} added, {} removed, {} changed, {unchanged} unchanged\n",
         added.len(),
         removed.len(),
@@ -180,12 +180,12 @@ pub fn diff(a: &Path, b: &Path, args: &DataArgs, json: bool) -> Result<ExitCode,
         .max()
         .unwrap_or(6)
         .max(6);
-    println!(
+    outln!(
         "{:width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
         "hazard", "before", "after", "added", "removed", "changed"
     );
     for (h, r) in &hazards {
-        println!(
+        outln!(
             "{h:width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
             r.before, r.after, r.added, r.removed, r.changed
         );
@@ -198,10 +198,10 @@ pub fn diff(a: &Path, b: &Path, args: &DataArgs, json: bool) -> Result<ExitCode,
         if list.is_empty() {
             continue;
         }
-        println!("\n{title}:");
+        outln!("\n{title}:");
         for c in list.iter().take(50) {
             let entry = c.after.or(c.before).expect("one side");
-            println!(
+            outln!(
                 "  {sign} {}  [{}]  {}",
                 c.key,
                 c.hazard,
@@ -210,11 +210,11 @@ pub fn diff(a: &Path, b: &Path, args: &DataArgs, json: bool) -> Result<ExitCode,
             if let (Some(b), Some(a)) = (c.before, c.after)
                 && b.prompt != a.prompt
             {
-                println!("      was: {}", preview(&b.prompt, 70));
+                outln!("      was: {}", preview(&b.prompt, 70));
             }
         }
         if list.len() > 50 {
-            println!(
+            outln!(
                 "  ... and {} more (`--format json` lists all)",
                 list.len() - 50
             );

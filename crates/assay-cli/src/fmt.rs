@@ -51,14 +51,14 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode, ToolError> {
         let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
         if !errors.is_empty() {
             report(&sources, &errors);
-            eprintln!("{}: not formatted, it has syntax errors", file.display());
+            errln!("{}: not formatted, it has syntax errors", file.display());
             broken += 1;
             continue;
         }
         let formatted = match assay_syntax::format::format(&text) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("{}: not formatted: {e}", file.display());
+                errln!("{}: not formatted: {e}", file.display());
                 broken += 1;
                 continue;
             }
@@ -68,7 +68,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode, ToolError> {
         }
         changed.push(file.clone());
         if check {
-            println!("{}", file.display());
+            outln!("{}", file.display());
         } else {
             std::fs::write(file, formatted)
                 .map_err(|e| ToolError(format!("cannot write {}: {e}", file.display())))?;
@@ -79,7 +79,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode, ToolError> {
     } else {
         "reformatted"
     };
-    eprintln!(
+    errln!(
         "{} file{} {verb}, {} unchanged{}",
         changed.len(),
         if changed.len() == 1 { "" } else { "s" },

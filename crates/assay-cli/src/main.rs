@@ -1,6 +1,23 @@
 //! `assay`: the command-line tool. It owns the edges: arguments, files, terminal output and
 //! exit codes. Exit codes: 0 success (warnings allowed), 1 errors in a spec, 2 usage or I/O
-//! problems, 3 a run that completed but failed a gate (`--fail-under`, `--fail-if`).
+//! problems, 3 a valid run that failed a gate (`--fail-under`, `--fail-if`), 4 an invalid run
+//! (too many failed items or judgements, or a gate with no value to test).
+
+/// Standard output and error, as every command writes them: redacted (no secret the process
+/// holds reaches a terminal or a log), and never a panic when the reader has gone
+/// (`assay run ... | head -1`): a run's files are written whatever happens to its output.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::emit(&mut std::io::stdout(), format_args!($($arg)*), false) };
+}
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::emit(&mut std::io::stdout(), format_args!($($arg)*), true) };
+}
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::emit(&mut std::io::stderr(), format_args!($($arg)*), false) };
+}
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::emit(&mut std::io::stderr(), format_args!($($arg)*), true) };
+}
 
 mod data;
 mod diff;
@@ -147,8 +164,20 @@ fn parse_filter(arg: &str) -> Result<(String, String), String> {
 /// A problem with the invocation or the file system rather than with a spec.
 struct ToolError(String);
 
+/// Writes `args` to `to`, redacted; a closed stream is not an error worth stopping for.
+fn emit(to: &mut dyn Write, args: std::fmt::Arguments<'_>, newline: bool) {
+    let text = args.to_string();
+    let text = assay_run::redact::redact(&text);
+    let _ = to.write_all(text.as_bytes());
+    if newline {
+        let _ = to.write_all(b"\n");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every secret in the environment is known before anything can be printed or stored.
+    assay_run::redact::register_environment();
     let result = match cli.command {
         Command::Check {
             paths,
@@ -193,7 +222,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(ToolError(message)) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             ExitCode::from(2)
         }
     }
@@ -242,7 +271,7 @@ fn report(sources: &assay_syntax::SourceMap, diagnostics: &[assay_syntax::Diagno
     }
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let width = if color { terminal_width() } else { 100 };
-    eprint!("{}", render::human(sources, diagnostics, color, width));
+    err!("{}", render::human(sources, diagnostics, color, width));
 }
 
 fn items(
@@ -315,7 +344,7 @@ fn items(
     }
     if format == ItemsFormat::Table {
         let more = if expansion.stopped { "at least " } else { "" };
-        eprintln!(
+        errln!(
             "{shown} items shown of {more}{}{}",
             expansion.counts.items,
             if filters.is_empty() {
@@ -342,7 +371,7 @@ fn lock(spec: &Path, data: &suite::DataArgs) -> Result<ExitCode, ToolError> {
     let lock = suite::lock_of(&expansion);
     let written = suite::write_lock(&loaded.package, &lock, false)?;
     let path = assay_check::lock::lock_path(&loaded.package);
-    eprintln!(
+    errln!(
         "{} {} ({} files, {} datasets)",
         if written { "wrote" } else { "up to date:" },
         path.display(),
@@ -394,11 +423,11 @@ fn check(
             }
             Format::Human => {
                 let width = if stderr_color { terminal_width() } else { 100 };
-                eprint!(
+                err!(
                     "{}",
                     render::human(&checked.sources, &checked.diagnostics, stderr_color, width)
                 );
-                eprintln!(
+                errln!(
                     "{}: {}",
                     path.display(),
                     summary(errors, warnings, checked.model.definitions.len())
@@ -438,7 +467,7 @@ fn terminal_width() -> usize {
 fn explain(code: Option<&str>) -> Result<ExitCode, ToolError> {
     let Some(text) = code else {
         for code in Code::ALL {
-            println!("{code}  {}", code.summary());
+            outln!("{code}  {}", code.summary());
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -447,7 +476,7 @@ fn explain(code: Option<&str>) -> Result<ExitCode, ToolError> {
             "`{text}` is not a diagnostic code; `assay explain` lists them"
         )));
     };
-    println!("{code}: {}\n", code.summary());
-    println!("{}", code.explanation());
+    outln!("{code}: {}\n", code.summary());
+    outln!("{}", code.explanation());
     Ok(ExitCode::SUCCESS)
 }

@@ -26,8 +26,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Requests in flight per model.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
     /// Run only the first N items (after filters).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -40,23 +40,28 @@ pub struct RunArgs {
     /// Start the run over, ignoring its journal (the cache still serves).
     #[arg(long)]
     pub fresh: bool,
+    /// Keep the failures (`error`, `skipped`) of an earlier run of the same items instead of
+    /// trying them again.
+    #[arg(long)]
+    pub no_retry_errors: bool,
     /// Neither read nor write the response cache.
     #[arg(long)]
     pub no_cache: bool,
     /// Seconds one request may take.
-    #[arg(long, default_value_t = 120.0)]
-    pub timeout: f64,
-    /// Seconds the whole run may take; items not started by then are skipped.
-    #[arg(long)]
-    pub max_time: Option<f64>,
+    #[arg(long, default_value = "120", value_parser = parse_seconds)]
+    pub timeout: Duration,
+    /// Seconds the whole run may take, waits included; items without an answer by then are
+    /// skipped.
+    #[arg(long, value_parser = parse_seconds)]
+    pub max_time: Option<Duration>,
     /// Retries after a failed call.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
     /// Requests per minute per model.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
     /// Tokens per minute per model (estimated from the prompt).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub tpm: Option<u32>,
     /// Dollars per million prompt and completion tokens, as PROMPT/COMPLETION, for `cost`.
     #[arg(long, value_parser = parse_price)]
@@ -81,12 +86,28 @@ fn parse_price(arg: &str) -> Result<(f64, f64), String> {
     let (p, c) = arg.split_once('/').ok_or_else(|| {
         format!("expected PROMPT/COMPLETION dollars per million tokens, found `{arg}`")
     })?;
-    let num = |s: &str| {
-        s.trim()
-            .parse::<f64>()
-            .map_err(|_| format!("`{s}` is not a number"))
+    let num = |s: &str| match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("`{s}` is not a price: a number of dollars, 0 or more")),
     };
     Ok((num(p)?, num(c)?))
+}
+
+/// The longest time a flag may give: a year. A longer one means "no limit", which is what
+/// leaving the flag out says.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Seconds, as a positive, finite number of at most a year.
+pub fn parse_seconds(arg: &str) -> Result<Duration, String> {
+    match arg.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= MAX_SECONDS => Ok(Duration::from_secs_f64(s)),
+        Ok(s) if s.is_finite() && s > MAX_SECONDS => Err(format!(
+            "{arg} seconds is more than a year; leave the flag out for no limit"
+        )),
+        _ => Err(format!(
+            "`{arg}` is not a number of seconds above 0 (e.g. 30 or 2.5)"
+        )),
+    }
 }
 
 /// Parameters from `--param`: JSON where it parses (`0.7`, `["\n"]`), a string otherwise.
@@ -114,7 +135,30 @@ struct Source {
     /// Every target of the spec, by name, for `--model NAME`.
     targets: Vec<ModelRun>,
     scoring: assay_ir::Scoring,
+    /// Held for the whole command: no other process runs on the same state meanwhile.
+    _lock: assay_run::store::StateLock,
 }
+
+/// Takes the state's lock, then removes the items files that runs killed before they could
+/// clean up left behind (no other run can be using them while the lock is held).
+fn lock_state(state_dir: &Path) -> Result<assay_run::store::StateLock, ToolError> {
+    let lock = assay_run::store::StateLock::acquire(state_dir).map_err(ToolError)?;
+    if let Ok(entries) = std::fs::read_dir(state_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if (name.starts_with(ITEMS_PREFIX) || name.starts_with(".tmp"))
+                && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(lock)
+}
+
+/// The name a run's temporary items file starts with, in the state folder.
+const ITEMS_PREFIX: &str = ".items-";
 
 fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
     let path = &args.suite;
@@ -127,7 +171,9 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
                 path.display()
             ))
         })?;
+        verify_suite(&path.join("items.jsonl"), &manifest)?;
         let state_dir = assay_run::state_dir_for(Path::new("."));
+        let lock = lock_state(&state_dir)?;
         return Ok(Ok(Source {
             suite: manifest.suite,
             items_hash: manifest.items_blake3,
@@ -137,6 +183,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
             models: Vec::new(),
             targets: Vec::new(),
             scoring: manifest.scoring,
+            _lock: lock,
         }));
     }
     let loaded = match suite::load(path, false)? {
@@ -144,9 +191,11 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         Err(code) => return Ok(Err(code)),
     };
     let state_dir = assay_run::state_dir_for(&loaded.package.root);
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| ToolError(format!("cannot create {}: {e}", state_dir.display())))?;
-    let temp = tempfile::NamedTempFile::new_in(&state_dir)
+    let lock = lock_state(&state_dir)?;
+    let temp = tempfile::Builder::new()
+        .prefix(ITEMS_PREFIX)
+        .suffix(".jsonl")
+        .tempfile_in(&state_dir)
         .map_err(|e| ToolError(format!("cannot write in {}: {e}", state_dir.display())))?;
     let (file, temp_path) = temp.into_parts();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -191,7 +240,60 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         models,
         targets,
         scoring: expansion.scoring,
+        _lock: lock,
     }))
+}
+
+/// Checks a compiled suite before anything runs: `items.jsonl` hashes to the manifest's
+/// `items_blake3`, holds as many items as it says, and every line is an item. A damaged or
+/// edited suite is refused with the line at fault, never run in part.
+fn verify_suite(items: &Path, manifest: &Manifest) -> Result<(), ToolError> {
+    use std::io::Read as _;
+    let damaged = |what: String| {
+        ToolError(format!(
+            "{}: {what}; the compiled suite is damaged or was edited: compile it again",
+            items.display()
+        ))
+    };
+    let file = std::fs::File::open(items)
+        .map_err(|e| ToolError(format!("cannot open {}: {e}", items.display())))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut hash = blake3::Hasher::new();
+    let mut line = Vec::new();
+    let mut count = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(u64::MAX)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| ToolError(format!("cannot read {}: {e}", items.display())))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&line);
+        count += 1;
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        if let Err(e) = std::str::from_utf8(body) {
+            return Err(damaged(format!("line {count} is not UTF-8 ({e})")));
+        }
+        if let Err(e) = serde_json::from_slice::<Item>(body) {
+            return Err(damaged(format!("line {count} is not an item ({e})")));
+        }
+    }
+    let actual = hash.finalize().to_hex().to_string();
+    if actual != manifest.items_blake3 {
+        return Err(damaged(format!(
+            "its blake3 is {actual}, but manifest.json says {}",
+            manifest.items_blake3
+        )));
+    }
+    if count != manifest.counts.items {
+        return Err(damaged(format!(
+            "it holds {count} items, but manifest.json says {}",
+            manifest.counts.items
+        )));
+    }
+    Ok(())
 }
 
 /// The spec's systems under test (targets no judge, attacker or grade refers to), and every
@@ -268,6 +370,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         Err(code) => return Ok(code),
     };
     let params = params_of(&args.params);
+    for (name, value) in &args.params {
+        if assay_run::redact::name_looks_secret(name) {
+            assay_run::redact::register(value);
+        }
+    }
     let models: Vec<ModelRun> = if args.models.is_empty() {
         let recorded_only = source.models.is_empty()
             && items(&source.items_file, &args.filters, args.limit)?.all(|i| i.response.is_some());
@@ -326,9 +433,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         ProgressMode::Lines
     };
     let options = RunOptions {
-        concurrency: args.concurrency.max(1),
-        timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
-        max_time: args.max_time.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        concurrency: args.concurrency as usize,
+        timeout: args.timeout,
+        max_time: args.max_time,
         retries: args.retries,
         backoff: Duration::from_millis(
             std::env::var("ASSAY_BACKOFF_MS")
@@ -339,6 +446,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         requests_per_minute: args.rpm,
         tokens_per_minute: args.tpm,
         use_cache: !args.no_cache,
+        ..RunOptions::default()
     };
     let judge_options = options.clone();
     let request = RunRequest {
@@ -351,6 +459,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         state_dir: source.state_dir.clone(),
         out_dir: args.out.clone(),
         fresh: args.fresh,
+        keep_failures: args.no_retry_errors,
         progress,
     };
     let mut iter = items(&source.items_file, &args.filters, args.limit)?;
@@ -362,7 +471,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
             .iter()
             .map(|(state, n)| format!("{n} {state}"))
             .collect();
-        eprintln!(
+        errln!(
             "{} items × {} model{}: {}; {} call{} made{}; results in {}",
             outcome.info.items,
             outcome.info.models.len(),
@@ -380,6 +489,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
             if outcome.calls_now == 1 { "" } else { "s" },
             if outcome.already_finished {
                 " (the run had finished: results rewritten from its journal)".to_string()
+            } else if outcome.retried > 0 {
+                format!(
+                    " ({} results kept from an earlier run, {} without an answer tried again)",
+                    outcome.resumed, outcome.retried
+                )
             } else if outcome.resumed > 0 {
                 format!(
                     " ({} results resumed from an interrupted run)",
@@ -421,7 +535,7 @@ pub fn cache(command: &CacheCommand) -> Result<ExitCode, ToolError> {
     match command {
         CacheCommand::Stats => {
             let (entries, bytes) = store.cache_stats().map_err(ToolError)?;
-            println!(
+            outln!(
                 "{entries} cached responses, {:.1} KiB, in {}",
                 bytes as f64 / 1024.0,
                 store.path().display()
@@ -429,7 +543,7 @@ pub fn cache(command: &CacheCommand) -> Result<ExitCode, ToolError> {
         }
         CacheCommand::Clear => {
             let n = store.cache_clear().map_err(ToolError)?;
-            println!(
+            outln!(
                 "removed {n} cached responses from {}",
                 store.path().display()
             );

@@ -17,6 +17,10 @@ use std::time::Duration;
 /// Exit code of a run that completed but failed a gate.
 pub const GATE_FAILED: u8 = 3;
 
+/// Exit code of a run that measured too little to be relied on: too many failed items or
+/// judgements, or a gated grade or metric without a value.
+pub const RUN_INVALID: u8 = 4;
+
 /// Options shared by `run`, `judge` and `report`: which judge models, which reference, which
 /// gates.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -33,6 +37,17 @@ pub struct ScoreArgs {
     /// Exit 3 when a metric's overall value passes a bound: METRIC>VALUE (or <, >=, <=).
     #[arg(long = "fail-if", value_name = "METRIC>VALUE", value_parser = parse_condition)]
     pub fail_if: Vec<Condition>,
+    /// The share of a model's items, or of a judge's verdicts, that may fail before the run
+    /// is invalid (exit 4); ModelBench's is 0.03.
+    #[arg(long, value_name = "SHARE", default_value_t = assay_score::validity::DEFAULT_MAX_INVALID, value_parser = parse_share)]
+    pub max_invalid: f64,
+}
+
+fn parse_share(arg: &str) -> Result<f64, String> {
+    match arg.trim().parse::<f64>() {
+        Ok(s) if (0.0..=1.0).contains(&s) => Ok(s),
+        _ => Err(format!("`{arg}` is not a share from 0 to 1 (e.g. 0.03)")),
+    }
 }
 
 fn parse_judge_model(arg: &str) -> Result<(String, String), String> {
@@ -60,7 +75,9 @@ fn parse_condition(arg: &str) -> Result<Condition, String> {
             let value = value
                 .trim()
                 .parse::<f64>()
-                .map_err(|_| format!("`{}` is not a number in `{arg}`", value.trim()))?;
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("`{}` is not a number in `{arg}`", value.trim()))?;
             if metric.trim().is_empty() {
                 break;
             }
@@ -103,9 +120,11 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ToolErr
     write_atomically(path, &text)
 }
 
+/// Writes a run folder's file under a temporary name, then renames it; redacted, as every
+/// file of a run folder is.
 fn write_atomically(path: &Path, text: &str) -> Result<(), ToolError> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)
+    std::fs::write(&tmp, assay_run::redact::redact(text).as_bytes())
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| ToolError(format!("cannot write {}: {e}", path.display())))
 }
@@ -195,7 +214,7 @@ pub fn judge_dir(
             .iter()
             .map(|(j, n)| format!("{j} failed on {n}"))
             .collect();
-        eprintln!(
+        errln!(
             "judged {} response{} with {} judge{}; {} judge call{} made{}",
             report.judged,
             if report.judged == 1 { "" } else { "s" },
@@ -317,9 +336,48 @@ pub fn report_dir(
         &assay_report::markdown(&summary, scoring),
     )?;
     if !quiet {
-        print!("{}", assay_report::terminal(&summary, scoring, color()));
+        out!("{}", assay_report::terminal(&summary, scoring, color()));
+    } else {
+        // Quiet hides tables and progress, never what a reader must see.
+        for w in &summary.warnings {
+            errln!("warning: {w}");
+        }
     }
-    gates(&summary, scoring, args)
+    verdict(&summary, scoring, args)
+}
+
+/// The run's verdict, always printed as its last line: invalid (exit 4) when it measured too
+/// little, else a failed gate (exit 3), else success.
+fn verdict(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitCode, ToolError> {
+    let mut invalid = assay_score::validity::invalid_reasons(summary, args.max_invalid);
+    let failures = gates(summary, scoring, args, &mut invalid)?;
+    for f in &failures {
+        errln!("gate failed: {f}");
+    }
+    for why in &invalid {
+        errln!("invalid: {why}");
+    }
+    let items: u64 = summary.counts.values().flat_map(|c| c.values()).sum();
+    let failed: u64 = summary
+        .counts
+        .values()
+        .flat_map(|c| ["error", "skipped"].map(|s| c.get(s).copied().unwrap_or(0)))
+        .sum();
+    let measured = format!("{items} results, {failed} without an answer");
+    if !invalid.is_empty() {
+        errln!("run invalid ({measured}): exit {RUN_INVALID}");
+        return Ok(ExitCode::from(RUN_INVALID));
+    }
+    if !failures.is_empty() {
+        errln!(
+            "run valid ({measured}); {} gate{} failed: exit {GATE_FAILED}",
+            failures.len(),
+            if failures.len() == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::from(GATE_FAILED));
+    }
+    errln!("run valid ({measured})");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Colour only for a terminal, and never with `NO_COLOR` set.
@@ -327,8 +385,14 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Exit 3 when a gate fails; every failure is printed.
-fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitCode, ToolError> {
+/// The gates that failed; a gated grade or metric with no value is no pass but a reason the
+/// run is invalid (`invalid`).
+fn gates(
+    summary: &Summary,
+    scoring: &Scoring,
+    args: &ScoreArgs,
+    invalid: &mut Vec<String>,
+) -> Result<Vec<String>, ToolError> {
     let mut failures = Vec::new();
     for grade in &scoring.grades {
         let floor = args.fail_under.as_ref().or(grade.gate.as_ref());
@@ -349,6 +413,12 @@ fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitC
             .iter()
             .filter(|g| g.name == grade.name)
             .collect();
+        if rows.is_empty() {
+            invalid.push(format!(
+                "grade `{}` is gated at {floor} but graded nothing",
+                grade.name
+            ));
+        }
         let overall: Vec<_> = rows.iter().filter(|g| g.group.is_empty()).collect();
         let checked: Vec<_> = if overall.is_empty() {
             rows.iter().collect()
@@ -356,7 +426,15 @@ fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitC
             overall
         };
         for g in checked {
-            let Some(result) = &g.grade else { continue };
+            let Some(result) = &g.grade else {
+                invalid.push(format!(
+                    "grade `{}` of `{}` is gated at {floor} but has no grade: {}",
+                    grade.name,
+                    g.model,
+                    g.reason.as_deref().unwrap_or("no reason given")
+                ));
+                continue;
+            };
             let at = order
                 .iter()
                 .position(|b| b == result)
@@ -388,7 +466,13 @@ fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitC
             .iter()
             .filter(|m| m.name == c.metric && m.group.is_empty())
         {
-            let Some(v) = m.value else { continue };
+            let Some(v) = m.value else {
+                invalid.push(format!(
+                    "`{}` of `{}` is gated by --fail-if but has no value ({} items excluded)",
+                    c.metric, m.model, m.excluded
+                ));
+                continue;
+            };
             let hit = match c.op.as_str() {
                 ">" => v > c.value,
                 ">=" => v >= c.value,
@@ -403,13 +487,7 @@ fn gates(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitC
             }
         }
     }
-    if failures.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    for f in &failures {
-        eprintln!("gate failed: {f}");
-    }
-    Ok(ExitCode::from(GATE_FAILED))
+    Ok(failures)
 }
 
 #[derive(clap::Args, Debug)]
@@ -419,16 +497,16 @@ pub struct JudgeArgs {
     #[command(flatten)]
     pub score: ScoreArgs,
     /// Judge requests in flight per judge.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
     /// Retries after a failed judge call.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
     /// Seconds one judge request may take.
-    #[arg(long, default_value_t = 120.0)]
-    pub timeout: f64,
+    #[arg(long, default_value = "120", value_parser = crate::run::parse_seconds)]
+    pub timeout: Duration,
     /// Judge requests per minute per judge.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
     /// Neither read nor write the response cache.
     #[arg(long)]
@@ -462,16 +540,19 @@ fn state_dir_of(run_dir: &Path) -> PathBuf {
 
 pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
     let scoring = read_scoring(&args.run_dir)?;
+    let _lock = assay_run::store::StateLock::acquire(&state_dir_of(&args.run_dir))
+        .map_err(ToolError)?;
     let calls = CallSettings {
         options: RunOptions {
-            concurrency: args.concurrency.max(1),
-            timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+            concurrency: args.concurrency as usize,
+            timeout: args.timeout,
             max_time: None,
             retries: args.retries,
             backoff: backoff(),
             requests_per_minute: args.rpm,
             tokens_per_minute: None,
             use_cache: !args.no_cache,
+            ..RunOptions::default()
         },
         quiet: args.quiet,
     };
@@ -516,8 +597,8 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, ToolError> {
                     .map(reference_summary)
                     .transpose()?;
                 let summary = summarize_dir(one, &scoring, reference.as_ref())?;
-                print!("{}", assay_report::markdown(&summary, &scoring));
-                return gates(&summary, &scoring, &args.score);
+                out!("{}", assay_report::markdown(&summary, &scoring));
+                return verdict(&summary, &scoring, &args.score);
             }
             report_dir(one, &scoring, &args.score, args.quiet)
         }
@@ -534,7 +615,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, ToolError> {
                 }
             };
             let (la, lb) = (name(a, &sa), name(b, &sb));
-            print!(
+            out!(
                 "{}",
                 assay_report::comparison(&diffs, &la, &lb, args.markdown)
             );

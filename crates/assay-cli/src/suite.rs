@@ -216,7 +216,7 @@ pub fn compile(
     }
     if expansion.has_errors() {
         let _ = std::fs::remove_file(&items_tmp);
-        eprintln!("error: the suite was not compiled");
+        errln!("error: the suite was not compiled");
         return Ok(std::process::ExitCode::from(1));
     }
     let items_blake3 = match writer.into_inner() {
@@ -244,7 +244,7 @@ pub fn compile(
             .map_err(|e| ToolError(format!("cannot write {}: {e}", out.join(name).display())))?;
     }
     let lock_written = write_lock(&loaded.package, &lock_of(&expansion), locked)?;
-    eprintln!(
+    errln!(
         "compiled {} items to {}{}{}",
         expansion.counts.items,
         out.display(),

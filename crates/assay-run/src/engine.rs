@@ -4,7 +4,7 @@
 //! total timeouts, and the cache. Each finished result goes to the store's writer; a failure
 //! after the last retry is an `error` result with its cause, never a verdict.
 
-use crate::provider::{CallError, Params, Provider, Reply};
+use crate::provider::{CallError, CallLimits, DEFAULT_MAX_RESPONSE_BYTES, Params, Provider, Reply};
 use crate::store::{Store, Write};
 use assay_ir::{Item, Message, ResultRecord, Role, State, Usage};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -43,6 +43,9 @@ pub struct RunOptions {
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
     pub use_cache: bool,
+    /// The most bytes read of one answer; a larger one is that call's error. Default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (1 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl Default for RunOptions {
@@ -56,6 +59,7 @@ impl Default for RunOptions {
             requests_per_minute: None,
             tokens_per_minute: None,
             use_cache: true,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -264,9 +268,9 @@ impl Caller {
                             None => Ok(reply.text),
                         }
                     }
-                    Err((message, made)) => {
-                        calls += made;
-                        Err(message)
+                    Err(failure) => {
+                        calls += failure.calls;
+                        Err(failure.message)
                     }
                 });
             }
@@ -371,11 +375,15 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
                 }
                 last_reply = Some(reply.text);
             }
-            Err((message, made)) => {
-                calls += made;
+            Err(failure) => {
+                calls += failure.calls;
                 all_cached = false;
-                record.state = State::Error;
-                record.error = Some(message);
+                record.state = if failure.skipped {
+                    State::Skipped
+                } else {
+                    State::Error
+                };
+                record.error = Some(failure.message);
                 last_reply = None;
                 break;
             }
@@ -405,14 +413,54 @@ fn cache_key(model: &ModelRun, messages: &[Message]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Why a call gave no reply: the final error, or the run's time limit, which skips the item
+/// rather than failing it; with the calls made.
+struct Failure {
+    message: String,
+    calls: u64,
+    skipped: bool,
+}
+
+impl Failure {
+    fn error(message: String, calls: u64) -> Failure {
+        Failure {
+            message,
+            calls,
+            skipped: false,
+        }
+    }
+
+    fn out_of_time(what: &str, calls: u64) -> Failure {
+        Failure {
+            message: format!("the run's time limit (--max-time) was reached {what}"),
+            calls,
+            skipped: true,
+        }
+    }
+}
+
+impl Shared {
+    /// Time left before the run's deadline; `None` without one.
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether waiting `wait` would end past the deadline.
+    fn waits_past_deadline(&self, wait: Duration) -> bool {
+        self.time_left().is_some_and(|left| wait >= left)
+    }
+}
+
 /// One call with cache, limits and retries: the reply, whether it came from the cache and
-/// the calls made (retries included), or the final error with the calls made.
+/// the calls made (retries included), or why there is none. Every wait (a 429 pause, the
+/// rate limiters, a backoff, the request itself) ends at the run's deadline.
 async fn call(
     shared: &Shared,
     m: usize,
     item_id: &str,
     messages: &[Message],
-) -> Result<(Reply, bool, u64), (String, u64)> {
+) -> Result<(Reply, bool, u64), Failure> {
     let model = &shared.models[m];
     let limits = &shared.limits[m];
     let use_cache = shared.options.use_cache && !model.provider.is_local_mock();
@@ -425,31 +473,75 @@ async fn call(
     }
     let mut attempt = 0u32;
     let mut calls = 0u64;
+    let deadline = shared.deadline.map(tokio::time::Instant::from_std);
     loop {
         if let Some(why) = limits.given_up() {
-            return Err((why, calls));
+            return Err(Failure::error(why, calls));
         }
         // A 429 pauses the whole model until the server's time.
         let paused = *limits.paused_until.lock().await;
         if let Some(until) = paused {
+            let wait = until.saturating_duration_since(Instant::now());
+            if shared.waits_past_deadline(wait) {
+                return Err(Failure::out_of_time(
+                    &format!(
+                        "while the model was paused for {:.0} s by a rate limit",
+                        wait.as_secs_f64()
+                    ),
+                    calls,
+                ));
+            }
             tokio::time::sleep_until(until.into()).await;
         }
-        if let Some(r) = &limits.requests {
-            r.until_ready().await;
+        if let Some(r) = &limits.requests
+            && !before(deadline, r.until_ready()).await
+        {
+            return Err(Failure::out_of_time(
+                "waiting for the request rate limit",
+                calls,
+            ));
         }
         if let Some(t) = &limits.tokens {
             let estimate: usize = messages.iter().map(|m| m.content.len() / 4 + 4).sum();
             let n = NonZeroU32::new(estimate.clamp(1, u32::MAX as usize) as u32).expect("non-zero");
             // More tokens than a minute allows: wait a minute's worth instead of forever.
-            if t.until_n_ready(n).await.is_err() {
-                tokio::time::sleep(Duration::from_secs(60)).await;
+            let ready = before(deadline, async {
+                if t.until_n_ready(n).await.is_err() {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            })
+            .await;
+            if !ready {
+                return Err(Failure::out_of_time(
+                    "waiting for the token rate limit",
+                    calls,
+                ));
             }
         }
+        // The request may last its timeout, or what is left of the run.
+        let timeout = match shared.time_left() {
+            Some(left) if left.is_zero() => {
+                return Err(Failure::out_of_time("before the call was sent", calls));
+            }
+            Some(left) => shared.options.timeout.min(left),
+            None => shared.options.timeout,
+        };
         calls += 1;
         let result = model
             .provider
-            .call(item_id, messages, &model.params, shared.options.timeout)
+            .call(
+                item_id,
+                messages,
+                &model.params,
+                CallLimits {
+                    timeout,
+                    max_response_bytes: shared.options.max_response_bytes,
+                },
+            )
             .await;
+        if result.is_err() && shared.time_left().is_some_and(|left| left.is_zero()) {
+            return Err(Failure::out_of_time("during the call", calls));
+        }
         let result = match result {
             Err(CallError::Unreachable(message)) => {
                 limits.refused.fetch_add(1, Ordering::SeqCst);
@@ -476,7 +568,7 @@ async fn call(
                 return Ok((reply, false, calls));
             }
             Err(CallError::Fatal(message) | CallError::Unreachable(message)) => {
-                return Err((message, calls));
+                return Err(Failure::error(message, calls));
             }
             Err(CallError::Retryable {
                 message,
@@ -484,12 +576,21 @@ async fn call(
                 rate_limited,
             }) => {
                 if attempt >= shared.options.retries {
-                    return Err((
+                    return Err(Failure::error(
                         format!("{message} (gave up after {} attempts)", attempt + 1),
                         calls,
                     ));
                 }
                 let wait = retry_after.unwrap_or_else(|| backoff(shared.options.backoff, attempt));
+                if shared.waits_past_deadline(wait) {
+                    return Err(Failure::out_of_time(
+                        &format!(
+                            "before a retry due in {:.0} s ({message})",
+                            wait.as_secs_f64()
+                        ),
+                        calls,
+                    ));
+                }
                 if rate_limited {
                     let until = Instant::now() + wait;
                     let mut paused = limits.paused_until.lock().await;
@@ -500,6 +601,17 @@ async fn call(
                 attempt += 1;
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+}
+
+/// Awaits `wait`, or gives up at `deadline`: whether it finished.
+async fn before(deadline: Option<tokio::time::Instant>, wait: impl std::future::Future) -> bool {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, wait).await.is_ok(),
+        None => {
+            wait.await;
+            true
         }
     }
 }

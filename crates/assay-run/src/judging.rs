@@ -45,6 +45,10 @@ pub struct JudgeReport {
 
 /// The model a target names: `provider:model` at its endpoint, with its parameters.
 pub fn model_for(name: &str, target: &TargetSpec) -> Result<ModelRun, String> {
+    // Its key is a secret whatever its variable is called.
+    if let Some(env) = &target.api_key_env {
+        crate::redact::register_env(env);
+    }
     let endpoint = Endpoint {
         base_url: target.endpoint.clone(),
         api_key_env: target.api_key_env.clone(),
@@ -112,8 +116,9 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
                 .results
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for j in judged {
-                serde_json::to_writer(&mut out, &j).map_err(|e| format!("cannot write: {e}"))?;
-                out.write_all(b"\n")
+                let json = serde_json::to_string(&j).expect("a judgement serialises");
+                out.write_all(crate::redact::redact(&json).as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
                     .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
             }
             batch.clear();
@@ -280,7 +285,10 @@ impl Progress {
                         }
                         None if last_line.elapsed() >= Duration::from_secs(5) => {
                             last_line = Instant::now();
-                            eprintln!("judging: {r}/{total} results, {a} judge calls answered");
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "judging: {r}/{total} results, {a} judge calls answered"
+                            );
                         }
                         None => {}
                     }

@@ -14,6 +14,7 @@
 pub mod engine;
 pub mod judging;
 pub mod provider;
+pub mod redact;
 pub mod store;
 
 pub use engine::{ModelRun, RunOptions};
@@ -57,6 +58,8 @@ pub struct RunRequest {
     pub out_dir: Option<PathBuf>,
     /// Start over: forget the journal of this run (the cache still serves).
     pub fresh: bool,
+    /// Keep journalled failures (`error`, `skipped`) instead of trying them again.
+    pub keep_failures: bool,
     pub progress: ProgressMode,
 }
 
@@ -66,7 +69,10 @@ pub struct RunOutcome {
     pub info: RunInfo,
     /// Results found in the journal from an earlier invocation.
     pub resumed: u64,
-    /// The earlier invocation had finished: this one only rewrote the results.
+    /// Journalled results without an answer (`error`, `skipped`) tried again.
+    pub retried: u64,
+    /// The earlier invocation had finished, with nothing to try again: this one only
+    /// rewrote the results.
     pub already_finished: bool,
     /// Calls made by this invocation.
     pub calls_now: u64,
@@ -98,7 +104,7 @@ pub fn run(
     let store = Arc::new(store::Store::open(&request.state_dir)?);
     let key = run_key(&request.items_hash, &request.selection, &request.models);
     let earlier = store.run(&key)?;
-    let already_finished = !request.fresh && earlier.as_ref().is_some_and(|(_, done)| *done);
+    let finished_before = !request.fresh && earlier.as_ref().is_some_and(|(_, done)| *done);
     let out_dir = match (&request.out_dir, &earlier) {
         (Some(dir), _) => dir.clone(),
         (None, Some((dir, _))) if !request.fresh => dir.clone(),
@@ -118,8 +124,10 @@ pub fn run(
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     store.start_run(&key, &out_dir, &started, request.fresh)?;
-    let journalled = store.journalled(&key)?;
-    let resumed = journalled.len() as u64;
+    let journalled = store.journalled(&key, request.keep_failures)?;
+    let resumed = journalled.done.len() as u64;
+    let retried = journalled.retried;
+    let already_finished = finished_before && retried == 0;
 
     let total = request.total_items * request.models.len() as u64;
     let (committed_tx, committed_rx) = std::sync::mpsc::channel();
@@ -132,7 +140,7 @@ pub fn run(
         &key,
         request.models.clone(),
         items,
-        &journalled,
+        &journalled.done,
         request.options.clone(),
     );
     // The engine has dropped its senders: the writer commits what is left and stops.
@@ -140,8 +148,9 @@ pub fn run(
         .join()
         .map_err(|_| "the journal writer panicked".to_string())?;
     let calls_now = progress.join().unwrap_or(0);
-    result?;
+    // The writer's own error says why it stopped (a full disk, say): it comes first.
     written?;
+    result?;
 
     // results.jsonl from the journal, in item and model order.
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -179,10 +188,23 @@ pub fn run(
         suite: request.suite.clone(),
         items_hash: request.items_hash.clone(),
         models: request.models.iter().map(|m| m.name.clone()).collect(),
+        // A parameter whose name says it is secret is written as redacted.
         params: request
             .models
             .first()
-            .map(|m| m.params.clone())
+            .map(|m| {
+                m.params
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = if redact::name_looks_secret(k) {
+                            serde_json::Value::String(redact::REDACTED.to_string())
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect()
+            })
             .unwrap_or_default(),
         started,
         finished: finished.clone(),
@@ -191,7 +213,9 @@ pub fn run(
         usage,
         calls,
     };
-    let mut text = serde_json::to_string_pretty(&info).expect("run info serialises");
+    let mut text =
+        redact::redact(&serde_json::to_string_pretty(&info).expect("run info serialises"))
+            .into_owned();
     text.push('\n');
     std::fs::write(out_dir.join("run.json"), text)
         .map_err(|e| format!("cannot write {}: {e}", out_dir.join("run.json").display()))?;
@@ -200,6 +224,7 @@ pub fn run(
         out_dir,
         info,
         resumed,
+        retried,
         already_finished,
         calls_now,
     })
@@ -252,7 +277,7 @@ fn spawn_progress(
                 (None, ProgressMode::Lines) if last_line.elapsed() >= Duration::from_secs(5) => {
                     last_line = Instant::now();
                     let rate = (done - resumed) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                    eprintln!("{done}/{total} done, {rate:.0}/s, {msg}");
+                    let _ = writeln!(std::io::stderr(), "{done}/{total} done, {rate:.0}/s, {msg}");
                 }
                 _ => {}
             }

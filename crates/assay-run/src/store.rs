@@ -42,6 +42,39 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 ";
 
+/// The largest result the journal stores. A larger one (a huge prompt or response) becomes
+/// that item's error with its size, so one item can never stop the run (SQLite refuses
+/// strings over a gigabyte).
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// A result as the journal stores it: redacted, and within [`MAX_RECORD_BYTES`].
+fn journal_json(record: &ResultRecord) -> String {
+    let json = serde_json::to_string(record).expect("a record serialises");
+    if json.len() <= MAX_RECORD_BYTES {
+        return crate::redact::redact(&json).into_owned();
+    }
+    let mut small = record.clone();
+    small.state = assay_ir::State::Error;
+    small.error = Some(format!(
+        "the result is {} bytes, more than the {MAX_RECORD_BYTES} the journal keeps; \
+         its messages and response are left out",
+        json.len()
+    ));
+    small.messages.clear();
+    small.response = None;
+    let json = serde_json::to_string(&small).expect("a record serialises");
+    crate::redact::redact(&json).into_owned()
+}
+
+/// What a run's journal holds when it starts again.
+#[derive(Debug, Default)]
+pub struct Journalled {
+    /// (item, model) pairs that need no new call.
+    pub done: HashSet<(u64, usize)>,
+    /// Results without an answer (`error`, `skipped`) that are tried again.
+    pub retried: u64,
+}
+
 /// The state database.
 pub struct Store {
     path: PathBuf,
@@ -163,22 +196,39 @@ impl Store {
         Ok(())
     }
 
-    /// The (item, model) pairs the journal already holds for a run.
-    pub fn journalled(&self, run_key: &str) -> Result<HashSet<(u64, usize)>, String> {
+    /// The (item, model) pairs the journal holds for a run, as done and as to try again:
+    /// a result with an answer (`ok`, `filtered`) is done; an `error` or `skipped` one is
+    /// tried again unless `keep_failures`.
+    pub fn journalled(&self, run_key: &str, keep_failures: bool) -> Result<Journalled, String> {
         let conn = self
             .read
             .lock()
             .map_err(|_| "state lock poisoned".to_string())?;
         let mut stmt = conn
-            .prepare("SELECT seq, model FROM journal WHERE run_key = ?1")
+            .prepare(
+                "SELECT seq, model, json_extract(record, '$.state') FROM journal WHERE run_key = ?1",
+            )
             .map_err(|e| err(&self.path, e))?;
         let rows = stmt
             .query_map([run_key], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as usize))
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as usize,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .map_err(|e| err(&self.path, e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| err(&self.path, e))
+        let mut journalled = Journalled::default();
+        for row in rows {
+            let (seq, model, state) = row.map_err(|e| err(&self.path, e))?;
+            let answered = matches!(state.as_deref(), Some("ok" | "filtered"));
+            if answered || keep_failures {
+                journalled.done.insert((seq, model));
+            } else {
+                journalled.retried += 1;
+            }
+        }
+        Ok(journalled)
     }
 
     /// The ids of every item any run's journal holds a result for.
@@ -288,8 +338,7 @@ impl Store {
                                 record,
                                 calls,
                             } => {
-                                let json =
-                                    serde_json::to_string(&*record).expect("a record serialises");
+                                let json = journal_json(&record);
                                 journal
                                     .execute(params![
                                         run_key,
@@ -302,9 +351,12 @@ impl Store {
                                 records.push((record, calls));
                             }
                             Write::Cache { key, reply } => {
-                                cache
-                                    .execute(params![key, reply])
-                                    .map_err(|e| err(&path, e))?;
+                                // A reply too large to keep is simply not cached.
+                                if reply.len() <= MAX_RECORD_BYTES {
+                                    cache
+                                        .execute(params![key, crate::redact::redact(&reply)])
+                                        .map_err(|e| err(&path, e))?;
+                                }
                             }
                         }
                     }
@@ -316,5 +368,113 @@ impl Store {
             Ok(())
         });
         Ok((tx, handle))
+    }
+}
+
+/// An exclusive hold on a state folder for one process: two runs on the same state would
+/// send the same calls twice and overwrite each other's files. The lock is the operating
+/// system's (`flock`), so it goes with the process that held it, however it ended; the file
+/// keeps the holder's process id for the message.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// Takes the lock of `dir`, or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<StateLock, String> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(format!(
+                    "another assay process{} is using the state in {}; wait for it to end, \
+                     or give this one its own state with ASSAY_STATE_DIR",
+                    if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (pid {holder})")
+                    },
+                    dir.display()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
+        }
+        // Ours now: the previous holder, if any, has ended.
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        let _ = file.flush();
+        Ok(StateLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_runs_on_one_state_are_refused_and_a_released_lock_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = StateLock::acquire(dir.path()).unwrap();
+        let refused = StateLock::acquire(dir.path()).err().unwrap();
+        assert!(
+            refused.contains(&format!("pid {}", std::process::id())),
+            "{refused}"
+        );
+        drop(first);
+        assert!(StateLock::acquire(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_rerun_tries_failures_again_unless_asked_to_keep_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let (writer, thread) = store.writer(tx).unwrap();
+        for (seq, state) in [
+            (0, assay_ir::State::Ok),
+            (1, assay_ir::State::Error),
+            (2, assay_ir::State::Skipped),
+            (3, assay_ir::State::Filtered),
+        ] {
+            let record: ResultRecord = serde_json::from_value(serde_json::json!({
+                "item_id": format!("i{seq}"), "model": "m", "state": state.as_str(),
+                "key": "k", "source": "s", "labels": {}, "expect": "refuse",
+                "messages": []
+            }))
+            .unwrap();
+            writer
+                .send(Write::Journal {
+                    run_key: "r".into(),
+                    seq,
+                    model: 0,
+                    record: Box::new(record),
+                    calls: 1,
+                })
+                .unwrap();
+        }
+        drop(writer);
+        thread.join().unwrap().unwrap();
+        let retry = store.journalled("r", false).unwrap();
+        assert_eq!(retry.done, HashSet::from([(0, 0), (3, 0)]));
+        assert_eq!(retry.retried, 2);
+        let keep = store.journalled("r", true).unwrap();
+        assert_eq!(keep.done.len(), 4);
+        assert_eq!(keep.retried, 0);
     }
 }

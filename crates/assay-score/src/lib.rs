@@ -10,7 +10,8 @@
 //! * `band.rs`: grading metric rows on a spec's bands; `grade.rs`: the published AILuminate
 //!   v1.0 and MLCommons v0.5 scales, computed as ModelBench computes them, and `scale.rs`:
 //!   grading a metric's counts on them;
-//! * `compare.rs`: [`compare`], the change between two runs with MOVER intervals.
+//! * `compare.rs`: [`compare`], the change between two runs with MOVER intervals;
+//! * `validity.rs`: whether a run measured enough to be relied on.
 
 mod aggregate;
 mod band;
@@ -20,6 +21,7 @@ pub mod interval;
 mod metric;
 mod plan;
 mod scale;
+pub mod validity;
 mod value;
 
 pub use compare::{Difference, compare};

@@ -4,11 +4,11 @@
 //! the API and defaults to 1024.
 
 use super::{
-    CallError, Endpoint, Params, Reply, base_url, http_error, key_from_env, malformed, send,
+    Answer, CallError, CallLimits, Endpoint, Params, Reply, base_url, http_error, json_body,
+    key_from_env, malformed, send,
 };
 use assay_ir::{Message, Role, Usage};
-use serde_json::{Value, json};
-use std::time::Duration;
+use serde_json::json;
 
 #[derive(Clone, Debug)]
 pub struct Anthropic {
@@ -35,7 +35,7 @@ impl Anthropic {
         &self,
         messages: &[Message],
         params: &Params,
-        timeout: Duration,
+        limits: CallLimits,
     ) -> Result<Reply, CallError> {
         let key = key_from_env(&self.key_env)?;
         let system: Vec<&str> = messages
@@ -62,33 +62,113 @@ impl Anthropic {
         let request = self
             .client
             .post(format!("{}/v1/messages", self.base_url))
-            .timeout(timeout)
             .header("x-api-key", key)
             .header("anthropic-version", "2023-06-01")
             .json(&body);
-        let (status, headers, text) = send(request).await?;
-        if !status.is_success() {
-            // Anthropic signals overload with 529.
-            return Err(http_error(status, &headers, &text));
+        send(request, limits)
+            .await
+            .and_then(|answer| read_reply(&answer))
+    }
+}
+
+/// A Messages answer as a reply: its text blocks joined. An answer with no text block is no
+/// answer (a malformed response, retried) unless it stopped as a refusal, which is filtered.
+fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
+    if !answer.status.is_success() {
+        // Anthropic signals overload with 529.
+        return Err(http_error(answer));
+    }
+    let v = json_body(answer)?;
+    let Some(content) = v["content"].as_array() else {
+        return Err(malformed("no content", &answer.body));
+    };
+    let texts: Vec<&str> = content
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    let usage = v["usage"]["input_tokens"].as_u64().map(|p| Usage {
+        prompt_tokens: p,
+        completion_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
+    });
+    let stop_reason = v["stop_reason"].as_str().unwrap_or("none");
+    let filtered = (stop_reason == "refusal").then(|| "stop_reason: refusal".to_string());
+    if texts.is_empty() && filtered.is_none() {
+        return Err(malformed(
+            &format!("no text content block, stop_reason: {stop_reason}"),
+            &answer.body,
+        ));
+    }
+    Ok(Reply {
+        text: texts.concat(),
+        filtered,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_text_block_is_no_answer() {
+        for (body, stop_reason) in [
+            (
+                r#"{"type":"message","content":[],"stop_reason":"end_turn"}"#,
+                "end_turn",
+            ),
+            (
+                r#"{"type":"message","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use"}"#,
+                "tool_use",
+            ),
+            (r#"{"type":"message","content":[{"type":"text"}]}"#, "none"),
+        ] {
+            let Err(CallError::Retryable { message, .. }) = read_reply(&Answer::ok(body)) else {
+                panic!("{body} is retried");
+            };
+            assert!(
+                message.starts_with(&format!(
+                    "malformed response (no text content block, stop_reason: {stop_reason})"
+                )),
+                "{message}"
+            );
         }
-        let v: Value = serde_json::from_str(&text).map_err(|_| malformed("not JSON", &text))?;
-        let Some(content) = v["content"].as_array() else {
-            return Err(malformed("no content", &text));
+    }
+
+    #[test]
+    fn a_refusal_without_text_stays_filtered() {
+        let got = read_reply(&Answer::ok(
+            r#"{"type":"message","content":[],"stop_reason":"refusal"}"#,
+        ));
+        assert_eq!(
+            got,
+            Ok(Reply {
+                text: String::new(),
+                filtered: Some("stop_reason: refusal".into()),
+                usage: None,
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_text_block_is_a_blank_answer() {
+        let got = read_reply(&Answer::ok(
+            r#"{"type":"message","content":[{"type":"text","text":""}],"stop_reason":"end_turn"}"#,
+        ));
+        assert_eq!(got.unwrap().text, "");
+    }
+
+    #[test]
+    fn an_error_event_with_a_success_status_is_an_error() {
+        let got = read_reply(&Answer::ok(
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        ));
+        let Err(CallError::Retryable { message, .. }) = got else {
+            panic!("{got:?}")
         };
-        let out: String = content
-            .iter()
-            .filter(|b| b["type"] == "text")
-            .filter_map(|b| b["text"].as_str())
-            .collect();
-        let usage = v["usage"]["input_tokens"].as_u64().map(|p| Usage {
-            prompt_tokens: p,
-            completion_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-        });
-        let filtered = (v["stop_reason"] == "refusal").then(|| "stop_reason: refusal".to_string());
-        Ok(Reply {
-            text: out,
-            filtered,
-            usage,
-        })
+        assert_eq!(
+            message,
+            "HTTP 200 with an error in the body: overloaded_error: Overloaded"
+        );
     }
 }

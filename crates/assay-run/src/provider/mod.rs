@@ -11,6 +11,8 @@ mod exec;
 mod mock;
 mod ollama;
 mod openai;
+#[cfg(test)]
+mod test_server;
 
 use assay_ir::{Message, Usage};
 use serde_json::Value;
@@ -59,6 +61,21 @@ impl CallError {
     }
 }
 
+/// The bounds of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    /// The whole call: connecting, sending, and reading the answer to its end.
+    pub timeout: Duration,
+    /// The most bytes read of an answer: an HTTP response body, or a command's stdout or
+    /// stderr. A larger answer is that call's error ("response larger than N bytes"), so an
+    /// endless body costs this much memory, not all of it. Default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: usize,
+}
+
+/// The default [`CallLimits::max_response_bytes`]: 1 MiB, far above any chat answer.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1_048_576;
+
 /// A model to run, parsed from `PROVIDER:MODEL`.
 #[derive(Clone, Debug)]
 pub enum Provider {
@@ -92,6 +109,7 @@ impl Provider {
                 .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(1024)
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| format!("cannot make an HTTP client: {e}"))
         };
@@ -135,16 +153,38 @@ impl Provider {
         item_id: &str,
         messages: &[Message],
         params: &Params,
-        timeout: Duration,
+        limits: CallLimits,
     ) -> Result<Reply, CallError> {
         match self {
-            Provider::OpenAi(p) => p.call(messages, params, timeout).await,
-            Provider::Anthropic(p) => p.call(messages, params, timeout).await,
-            Provider::Ollama(p) => p.call(messages, params, timeout).await,
-            Provider::Exec(p) => p.call(item_id, messages, params, timeout).await,
+            Provider::OpenAi(p) => p.call(messages, params, limits).await,
+            Provider::Anthropic(p) => p.call(messages, params, limits).await,
+            Provider::Ollama(p) => p.call(messages, params, limits).await,
+            Provider::Exec(p) => p.call(item_id, messages, params, limits).await,
             Provider::Mock(p) => p.call(item_id, messages),
         }
     }
+}
+
+/// Redirects followed only within the origin (scheme, host and port) the request was sent
+/// to, at most ten. Keys travel in headers, and reqwest drops `Authorization` on a redirect to
+/// another host but not `x-api-key`; refusing to leave the origin keeps every provider's key
+/// where the target sent it. The refusal is the call's error (fatal: the server will send the
+/// same redirect again).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = attempt.url().origin();
+        match attempt.previous().first() {
+            Some(first) if first.origin() != origin => {
+                let to = origin.ascii_serialization();
+                attempt.error(format!(
+                    "the server redirected to another origin ({to}); not followed, so the key \
+                     is not sent there: set the target's endpoint to the address that answers"
+                ))
+            }
+            _ if attempt.previous().len() > 10 => attempt.error("more than ten redirects"),
+            _ => attempt.follow(),
+        }
+    })
 }
 
 /// The base URL of a provider: the target's `endpoint`, else the environment variable, else
@@ -158,15 +198,120 @@ fn base_url(endpoint: &Endpoint, env: &str, default: &str) -> String {
     url.trim_end_matches('/').to_string()
 }
 
-/// Sends a request and reads the whole answer: status, headers and body text.
-async fn send(
-    request: reqwest::RequestBuilder,
-) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), CallError> {
-    let response = request.send().await.map_err(transport_error)?;
+/// An HTTP answer: status, headers and the body as bytes, read to its end or to the limit.
+struct Answer {
+    status: reqwest::StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Sends a request within `limits` and reads the answer as a bounded stream, so an endless
+/// body costs at most the limit. A successful answer larger than the limit is the call's
+/// error; the body of a failed one is cut there, as only its start is ever shown.
+async fn send(request: reqwest::RequestBuilder, limits: CallLimits) -> Result<Answer, CallError> {
+    let max = limits.max_response_bytes;
+    let mut response = request
+        .timeout(limits.timeout)
+        .send()
+        .await
+        .map_err(transport_error)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let text = response.text().await.map_err(transport_error)?;
-    Ok((status, headers, text))
+    if status.is_success() && response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > max {
+            if status.is_success() {
+                return Err(too_large(max));
+            }
+            body.extend_from_slice(&chunk[..max - body.len()]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// An answer past [`CallLimits::max_response_bytes`]: another try would stream the same.
+fn too_large(max: usize) -> CallError {
+    CallError::Fatal(format!("response larger than {max} bytes"))
+}
+
+/// The JSON object a successful answer must hold. Anything else is the call's error with its
+/// cause: an event stream nobody asked for (fatal, as the server streams every time), bytes
+/// that are not UTF-8, an HTML page, JSON that does not parse (a lone surrogate, a cut-off
+/// body), or an `error` object sent with a success status; those are retried, as proxies
+/// and overloaded servers produce them now and then.
+fn json_body(answer: &Answer) -> Result<Value, CallError> {
+    let content_type = answer
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let start = answer.body.trim_ascii_start();
+    if content_type.starts_with("text/event-stream")
+        || start.starts_with(b"data:")
+        || start.starts_with(b"event:")
+    {
+        return Err(CallError::Fatal(format!(
+            "the server sent an event stream, which was not requested: {}",
+            snippet(&answer.body, 200)
+        )));
+    }
+    let text = std::str::from_utf8(&answer.body).map_err(|e| {
+        malformed(
+            &format!("not UTF-8: invalid byte at offset {}", e.valid_up_to()),
+            &answer.body,
+        )
+    })?;
+    if content_type.starts_with("text/html") || start.starts_with(b"<") {
+        return Err(malformed("HTML, not JSON", &answer.body));
+    }
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| malformed(&format!("not JSON: {e}"), &answer.body))?;
+    let error = &v["error"];
+    if !error.is_null() {
+        let what = error["message"]
+            .as_str()
+            .or(error.as_str())
+            .map_or_else(|| error.to_string(), str::to_string);
+        let kind = error["type"].as_str().or(error["code"].as_str());
+        return Err(CallError::Retryable {
+            message: format!(
+                "HTTP {} with an error in the body: {}{}",
+                answer.status.as_u16(),
+                kind.map_or(String::new(), |k| format!("{k}: ")),
+                what.chars().take(300).collect::<String>()
+            ),
+            retry_after: None,
+            rate_limited: false,
+        });
+    }
+    Ok(v)
+}
+
+/// The start of a body for a message: its text (invalid UTF-8 replaced) up to `n`
+/// characters, or for an HTML page its title, as the markup around it says nothing.
+fn snippet(body: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    if let Some(open) = lower.find("<title>")
+        && let Some(close) = lower[open..].find("</title>")
+    {
+        let title = text[open + "<title>".len()..open + close].trim();
+        return format!(
+            "an HTML page titled \"{}\"",
+            title.chars().take(n).collect::<String>()
+        );
+    }
+    text.chars().take(n).collect::<String>().trim().to_string()
 }
 
 /// The key in environment variable `name`, read now.
@@ -226,26 +371,28 @@ fn httpdate(text: &str) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
-/// Classifies an HTTP failure. `body` is the response text (never the request).
-fn http_error(
-    status: reqwest::StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-) -> CallError {
-    let snippet: String = body.chars().take(300).collect();
-    let message = format!("HTTP {}: {}", status.as_u16(), snippet.trim());
-    match status.as_u16() {
+/// Classifies an HTTP failure from its answer (never the request).
+fn http_error(answer: &Answer) -> CallError {
+    let status = answer.status.as_u16();
+    let message = format!("HTTP {status}: {}", snippet(&answer.body, 300));
+    match status {
         408 | 409 | 425 | 429 | 500..=599 => CallError::Retryable {
             message,
-            retry_after: retry_after(headers),
-            rate_limited: status.as_u16() == 429,
+            retry_after: retry_after(&answer.headers),
+            rate_limited: status == 429,
         },
         _ => CallError::Fatal(message),
     }
 }
 
-/// A transport failure (refused, reset, timed out): worth another try.
+/// A transport failure (refused, reset, timed out): worth another try. A redirect the policy
+/// refused (see [`same_origin_redirects`]) is not: the server will send it again.
 fn transport_error(e: reqwest::Error) -> CallError {
+    if e.is_redirect()
+        && let Some(why) = std::error::Error::source(&e)
+    {
+        return CallError::Fatal(why.to_string());
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -270,18 +417,269 @@ fn transport_error(e: reqwest::Error) -> CallError {
 }
 
 /// A body that is not what the API promises: retried, as proxies garble bodies under load.
-fn malformed(what: &str, body: &str) -> CallError {
-    let snippet: String = body.chars().take(200).collect();
+fn malformed(what: &str, body: &[u8]) -> CallError {
     CallError::Retryable {
-        message: format!("malformed response ({what}): {snippet}"),
+        message: format!("malformed response ({what}): {}", snippet(body, 200)),
         retry_after: None,
         rate_limited: false,
     }
 }
 
 #[cfg(test)]
+impl Answer {
+    /// A 200 answer with a JSON body, for the providers' tests of what they read.
+    fn ok(body: &str) -> Answer {
+        Answer {
+            status: reqwest::StatusCode::OK,
+            headers: reqwest::header::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use super::test_server::{TestServer, response, write};
     use super::*;
+
+    const LIMITS: CallLimits = CallLimits {
+        timeout: Duration::from_secs(5),
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+    };
+
+    /// An OpenAI-compatible model at `url`, sent no key.
+    fn openai_at(url: &str) -> Provider {
+        let endpoint = Endpoint {
+            base_url: Some(format!("{url}/v1")),
+            api_key_env: Some("ASSAY_TEST_UNSET_KEY".into()),
+        };
+        Provider::parse("openai:m", &endpoint).unwrap()
+    }
+
+    async fn call(provider: &Provider, limits: CallLimits) -> Result<Reply, CallError> {
+        let messages = [Message {
+            role: assay_ir::Role::User,
+            content: "hello".into(),
+        }];
+        provider.call("i1", &messages, &Params::new(), limits).await
+    }
+
+    const ANSWER: &str = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_limit() {
+        let server = TestServer::start(|_, stream| {
+            write(
+                stream,
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+            );
+            let block = vec![b' '; 64 * 1024];
+            while std::io::Write::write_all(stream, &block).is_ok() {}
+        });
+        let limits = CallLimits {
+            max_response_bytes: 100_000,
+            ..LIMITS
+        };
+        assert_eq!(
+            call(&openai_at(&server.url), limits).await,
+            Err(CallError::Fatal("response larger than 100000 bytes".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_unread() {
+        let server = TestServer::start(|_, stream| {
+            write(
+                stream,
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n",
+            );
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        let started = std::time::Instant::now();
+        assert_eq!(
+            call(&openai_at(&server.url), LIMITS).await,
+            Err(CallError::Fatal(
+                "response larger than 1048576 bytes".into()
+            ))
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_large_error_page_stays_a_server_error() {
+        let server = TestServer::start(|_, stream| {
+            let page = format!("<html>{}</html>", "x".repeat(3_000_000));
+            write(
+                stream,
+                &response("502 Bad Gateway", "text/html", page.as_bytes()),
+            );
+        });
+        let Err(CallError::Retryable { message, .. }) = call(&openai_at(&server.url), LIMITS).await
+        else {
+            panic!("a 502 is retried")
+        };
+        assert!(message.starts_with("HTTP 502: <html>xxx"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_drip_times_out() {
+        let server = TestServer::start(|_, stream| {
+            write(
+                stream,
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    ANSWER.len()
+                )
+                .as_bytes(),
+            );
+            for byte in ANSWER.as_bytes() {
+                if std::io::Write::write_all(stream, &[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let limits = CallLimits {
+            timeout: Duration::from_millis(400),
+            ..LIMITS
+        };
+        let Err(CallError::Retryable { message, .. }) = call(&openai_at(&server.url), limits).await
+        else {
+            panic!("a timeout is retried")
+        };
+        assert!(message.starts_with("timed out"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_origin_is_refused() {
+        let elsewhere = TestServer::start(|_, stream| {
+            write(
+                stream,
+                &response("200 OK", "application/json", ANSWER.as_bytes()),
+            );
+        });
+        let to = elsewhere.url.clone();
+        let server = TestServer::start(move |_, stream| {
+            let redirect = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}/v1/chat/completions\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            write(stream, redirect.as_bytes());
+        });
+        let Err(CallError::Fatal(message)) = call(&openai_at(&server.url), LIMITS).await else {
+            panic!("a redirect to another origin is not followed")
+        };
+        assert_eq!(
+            message,
+            format!(
+                "the server redirected to another origin ({}); not followed, so the key is not sent there: set the target's endpoint to the address that answers",
+                elsewhere.url
+            )
+        );
+        assert!(elsewhere.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_same_origin_redirect_is_followed() {
+        let server = TestServer::start(|request, stream| {
+            if request.starts_with("POST /v1/chat/completions ") {
+                write(
+                    stream,
+                    b"HTTP/1.1 308 Permanent Redirect\r\nLocation: /moved/chat/completions\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            } else {
+                write(
+                    stream,
+                    &response("200 OK", "application/json", ANSWER.as_bytes()),
+                );
+            }
+        });
+        let reply = call(&openai_at(&server.url), LIMITS).await.unwrap();
+        assert_eq!(reply.text, "hi");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        assert!(requests[1].starts_with("POST /moved/chat/completions "));
+        assert!(requests[1].contains("\"messages\""), "the body goes along");
+    }
+
+    /// Bodies no API sends, each a call error with its cause, whatever the format.
+    #[tokio::test]
+    async fn odd_bodies_are_call_errors() {
+        let cases: [(&str, &[u8], bool, &str); 7] = [
+            (
+                "application/json",
+                b"{\"choices\": [{\"message\": {\"content\": \"\xff\xfe\"}}]}",
+                true,
+                "malformed response (not UTF-8: invalid byte at offset 38)",
+            ),
+            (
+                "application/json",
+                br#"{"choices":[{"message":{"content":"\ud800"},"finish_reason":"stop"}]}"#,
+                true,
+                "malformed response (not JSON: unexpected end of hex escape at line 1 column 42)",
+            ),
+            (
+                "text/html",
+                b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+                true,
+                "malformed response (HTML, not JSON): an HTML page titled \"502 Bad Gateway\"",
+            ),
+            (
+                "application/json",
+                br#"{"choices":[{"message":{"content":"cut here"#,
+                true,
+                "malformed response (not JSON: EOF while parsing a string at line 1 column 43)",
+            ),
+            (
+                "text/event-stream",
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n",
+                false,
+                "the server sent an event stream, which was not requested: data:",
+            ),
+            (
+                "application/json",
+                br#"{"error":{"message":"upstream failed","type":"server_error"}}"#,
+                true,
+                "HTTP 200 with an error in the body: server_error: upstream failed",
+            ),
+            (
+                "application/json",
+                br#"{"choices":[]}"#,
+                true,
+                "malformed response (no choices): {\"choices\":[]}",
+            ),
+        ];
+        for (content_type, body, retryable, want) in cases {
+            let body = body.to_vec();
+            let server = TestServer::start(move |_, stream| {
+                write(stream, &response("200 OK", content_type, &body));
+            });
+            let got = call(&openai_at(&server.url), LIMITS).await;
+            match (&got, retryable) {
+                (Err(CallError::Retryable { message, .. }), true)
+                | (Err(CallError::Fatal(message)), false) => {
+                    assert!(message.starts_with(want), "{message}\nwant {want}")
+                }
+                _ => panic!("{want}: {got:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_a_dropped_connection() {
+        let server = TestServer::start(|_, stream| {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                ANSWER.len()
+            );
+            write(stream, head.as_bytes());
+            write(stream, &ANSWER.as_bytes()[..20]);
+        });
+        let Err(CallError::Retryable { message, .. }) = call(&openai_at(&server.url), LIMITS).await
+        else {
+            panic!("a dropped connection is retried")
+        };
+        assert!(message.starts_with("the connection failed"), "{message}");
+    }
 
     #[test]
     fn retry_after_dates_parse() {

@@ -2,10 +2,12 @@
 //! target's `endpoint` or `OLLAMA_HOST` (default `http://127.0.0.1:11434`). Parameters go in
 //! `options` (`max_tokens` becomes `num_predict`).
 
-use super::{CallError, Endpoint, Params, Reply, base_url, http_error, malformed, send};
+use super::{
+    Answer, CallError, CallLimits, Endpoint, Params, Reply, base_url, http_error, json_body,
+    malformed, send,
+};
 use assay_ir::{Message, Usage};
-use serde_json::{Value, json};
-use std::time::Duration;
+use serde_json::json;
 
 #[derive(Clone, Debug)]
 pub struct Ollama {
@@ -33,7 +35,7 @@ impl Ollama {
         &self,
         messages: &[Message],
         params: &Params,
-        timeout: Duration,
+        limits: CallLimits,
     ) -> Result<Reply, CallError> {
         let mut options = serde_json::Map::new();
         for (k, v) in params {
@@ -48,24 +50,71 @@ impl Ollama {
         let request = self
             .client
             .post(format!("{}/api/chat", self.host))
-            .timeout(timeout)
             .json(&body);
-        let (status, headers, text) = send(request).await?;
-        if !status.is_success() {
-            return Err(http_error(status, &headers, &text));
+        send(request, limits)
+            .await
+            .and_then(|answer| read_reply(&answer))
+    }
+}
+
+/// A chat answer as a reply: `message.content`, which `""` may be but which must be there.
+fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
+    if !answer.status.is_success() {
+        return Err(http_error(answer));
+    }
+    let v = json_body(answer)?;
+    let Some(text) = v["message"]["content"].as_str() else {
+        return Err(malformed("no message content", &answer.body));
+    };
+    let usage = v["prompt_eval_count"].as_u64().map(|p| Usage {
+        prompt_tokens: p,
+        completion_tokens: v["eval_count"].as_u64().unwrap_or(0),
+    });
+    Ok(Reply {
+        text: text.to_string(),
+        filtered: None,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_message_content_is_no_answer() {
+        for body in [
+            r#"{"model":"m","message":{"role":"assistant"},"done":true}"#,
+            r#"{"model":"m","message":{"role":"assistant","content":null},"done":true}"#,
+            r#"{"model":"m","done":true}"#,
+        ] {
+            let Err(CallError::Retryable { message, .. }) = read_reply(&Answer::ok(body)) else {
+                panic!("{body} is retried");
+            };
+            assert!(
+                message.starts_with("malformed response (no message content)"),
+                "{message}"
+            );
         }
-        let v: Value = serde_json::from_str(&text).map_err(|_| malformed("not JSON", &text))?;
-        let Some(out) = v["message"]["content"].as_str() else {
-            return Err(malformed("no message content", &text));
+    }
+
+    #[test]
+    fn an_empty_string_is_a_blank_answer() {
+        let got = read_reply(&Answer::ok(
+            r#"{"model":"m","message":{"role":"assistant","content":""},"done":true}"#,
+        ));
+        assert_eq!(got.unwrap().text, "");
+    }
+
+    #[test]
+    fn an_error_with_a_success_status_is_an_error() {
+        let got = read_reply(&Answer::ok(r#"{"error":"model runner stopped"}"#));
+        let Err(CallError::Retryable { message, .. }) = got else {
+            panic!("{got:?}")
         };
-        let usage = v["prompt_eval_count"].as_u64().map(|p| Usage {
-            prompt_tokens: p,
-            completion_tokens: v["eval_count"].as_u64().unwrap_or(0),
-        });
-        Ok(Reply {
-            text: out.to_string(),
-            filtered: None,
-            usage,
-        })
+        assert_eq!(
+            message,
+            "HTTP 200 with an error in the body: model runner stopped"
+        );
     }
 }

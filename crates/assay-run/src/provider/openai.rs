@@ -4,11 +4,11 @@
 //! (a missing key is fine for local servers that need none).
 
 use super::{
-    CallError, Endpoint, Params, Reply, base_url, http_error, key_from_env, malformed, send,
+    Answer, CallError, CallLimits, Endpoint, Params, Reply, base_url, http_error, json_body,
+    key_from_env, malformed, send,
 };
 use assay_ir::{Message, Usage};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct OpenAi {
@@ -35,7 +35,7 @@ impl OpenAi {
         &self,
         messages: &[Message],
         params: &Params,
-        timeout: Duration,
+        limits: CallLimits,
     ) -> Result<Reply, CallError> {
         let mut body = json!({ "model": self.model, "messages": messages });
         for (k, v) in params {
@@ -44,7 +44,6 @@ impl OpenAi {
         let mut request = self
             .client
             .post(format!("{}/chat/completions", self.base_url))
-            .timeout(timeout)
             .json(&body);
         // Local servers often need no key; a hosted one answers 401, which is fatal.
         match key_from_env(&self.key_env) {
@@ -52,55 +51,171 @@ impl OpenAi {
             Err(e) if self.base_url.starts_with("https://api.openai.com") => return Err(e),
             Err(_) => {}
         }
-        let (status, headers, text) = send(request).await?;
-        if !status.is_success() {
-            // A refusal by the provider's content filter is an answer of its own kind.
-            if status.as_u16() == 400
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && let Some(code) = v["error"]["code"].as_str().or(v["error"]["type"].as_str())
-                && matches!(code, "content_filter" | "content_policy_violation")
-            {
-                let reason = v["error"]["message"].as_str().unwrap_or(code).to_string();
-                return Ok(Reply {
-                    text: String::new(),
-                    filtered: Some(reason),
-                    usage: None,
-                });
-            }
-            return Err(http_error(status, &headers, &text));
-        }
-        let v: Value = serde_json::from_str(&text).map_err(|_| malformed("not JSON", &text))?;
-        let choice = &v["choices"][0];
-        if choice.is_null() {
-            return Err(malformed("no choices", &text));
-        }
-        let usage = v["usage"]["prompt_tokens"].as_u64().map(|p| Usage {
-            prompt_tokens: p,
-            completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
-        });
-        if choice["finish_reason"] == "content_filter" {
+        send(request, limits)
+            .await
+            .and_then(|answer| read_reply(&answer))
+    }
+}
+
+/// A Chat Completions answer as a reply. The first choice's `message.content` is the answer;
+/// `""` is a blank answer, but a null or missing content is no answer at all (a malformed
+/// response, retried) unless the choice was stopped by the content filter or carries the
+/// model's `refusal`.
+fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
+    if !answer.status.is_success() {
+        // A refusal by the provider's content filter is an answer of its own kind.
+        if answer.status.as_u16() == 400
+            && let Ok(v) = serde_json::from_slice::<Value>(&answer.body)
+            && let Some(code) = v["error"]["code"].as_str().or(v["error"]["type"].as_str())
+            && matches!(code, "content_filter" | "content_policy_violation")
+        {
+            let reason = v["error"]["message"].as_str().unwrap_or(code).to_string();
             return Ok(Reply {
-                text: choice["message"]["content"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-                filtered: Some("finish_reason: content_filter".into()),
-                usage,
+                text: String::new(),
+                filtered: Some(reason),
+                usage: None,
             });
         }
-        let text_out = match &choice["message"]["content"] {
-            Value::String(s) => s.clone(),
-            Value::Null if choice["message"]["refusal"].is_string() => choice["message"]["refusal"]
+        return Err(http_error(answer));
+    }
+    let v = json_body(answer)?;
+    let Some(choice) = v["choices"].get(0) else {
+        return Err(malformed("no choices", &answer.body));
+    };
+    let usage = v["usage"]["prompt_tokens"].as_u64().map(|p| Usage {
+        prompt_tokens: p,
+        completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+    });
+    let finish_reason = choice["finish_reason"].as_str().unwrap_or("none");
+    if finish_reason == "content_filter" {
+        return Ok(Reply {
+            text: choice["message"]["content"]
                 .as_str()
                 .unwrap_or("")
                 .to_string(),
-            Value::Null => String::new(),
-            _ => return Err(malformed("message content is not text", &text)),
-        };
-        Ok(Reply {
-            text: text_out,
-            filtered: None,
+            filtered: Some("finish_reason: content_filter".into()),
             usage,
-        })
+        });
+    }
+    let text = match choice["message"].get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None if choice["message"]["refusal"].is_string() => {
+            choice["message"]["refusal"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        }
+        Some(Value::Null) => {
+            return Err(malformed(
+                &format!("message content is null, finish_reason: {finish_reason}"),
+                &answer.body,
+            ));
+        }
+        None => {
+            return Err(malformed(
+                &format!("no message content, finish_reason: {finish_reason}"),
+                &answer.body,
+            ));
+        }
+        Some(_) => return Err(malformed("message content is not text", &answer.body)),
+    };
+    Ok(Reply {
+        text,
+        filtered: None,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(body: &str) -> Result<Reply, CallError> {
+        read_reply(&Answer::ok(body))
+    }
+
+    fn malformed_message(body: &str) -> String {
+        match reply(body) {
+            Err(CallError::Retryable { message, .. }) => message,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn null_content_is_no_answer() {
+        let message = malformed_message(
+            r#"{"choices":[{"message":{"role":"assistant","content":null},"finish_reason":"stop"}]}"#,
+        );
+        assert!(
+            message
+                .starts_with("malformed response (message content is null, finish_reason: stop)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_content_is_no_answer() {
+        let message = malformed_message(
+            r#"{"choices":[{"message":{"role":"assistant","tool_calls":[]},"finish_reason":"tool_calls"}]}"#,
+        );
+        assert!(
+            message
+                .starts_with("malformed response (no message content, finish_reason: tool_calls)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn empty_or_absent_choices_are_no_answer() {
+        for body in [
+            r#"{"choices":[]}"#,
+            r#"{"id":"c1","object":"chat.completion"}"#,
+        ] {
+            assert!(
+                malformed_message(body).starts_with("malformed response (no choices)"),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_content_filter_stop_stays_filtered() {
+        let got = reply(
+            r#"{"choices":[{"message":{"role":"assistant","content":null},"finish_reason":"content_filter"}]}"#,
+        );
+        assert_eq!(
+            got,
+            Ok(Reply {
+                text: String::new(),
+                filtered: Some("finish_reason: content_filter".into()),
+                usage: None,
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_string_is_a_blank_answer() {
+        let got = reply(
+            r#"{"choices":[{"message":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":0}}"#,
+        );
+        assert_eq!(
+            got,
+            Ok(Reply {
+                text: String::new(),
+                filtered: None,
+                usage: Some(Usage {
+                    prompt_tokens: 3,
+                    completion_tokens: 0
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn a_refusal_field_is_the_answer() {
+        let got = reply(
+            r#"{"choices":[{"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#,
+        );
+        assert_eq!(got.unwrap().text, "I can't help with that.");
     }
 }
