@@ -4,7 +4,10 @@
 //!
 //! A provider turns one conversation into one [`Reply`] or a [`CallError`]; retries, rate
 //! limits and timeouts are the engine's. Keys are read from the environment at call time and
-//! go nowhere but the request header.
+//! go nowhere but the request header, which never follows a redirect to another origin. Every
+//! answer is read within [`CallLimits`] (an HTTP body or a command's output as a bounded
+//! stream), and a body that holds no answer (no text, no JSON, not UTF-8, an error object) is
+//! an error with its cause, never an empty reply.
 
 mod anthropic;
 mod exec;
