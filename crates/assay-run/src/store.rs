@@ -47,16 +47,16 @@ CREATE TABLE IF NOT EXISTS journal (
 /// strings over a gigabyte).
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
-/// A result as the journal stores it: redacted, and within [`MAX_RECORD_BYTES`].
-fn journal_json(record: &ResultRecord) -> String {
+/// A result as the journal stores it: redacted, and within `limit` bytes.
+fn journal_json(record: &ResultRecord, limit: usize) -> String {
     let json = serde_json::to_string(record).expect("a record serialises");
-    if json.len() <= MAX_RECORD_BYTES {
+    if json.len() <= limit {
         return crate::redact::redact(&json).into_owned();
     }
     let mut small = record.clone();
     small.state = assay_ir::State::Error;
     small.error = Some(format!(
-        "the result is {} bytes, more than the {MAX_RECORD_BYTES} the journal keeps; \
+        "the result is {} bytes, more than the {limit} the journal keeps; \
          its messages and response are left out",
         json.len()
     ));
@@ -338,7 +338,7 @@ impl Store {
                                 record,
                                 calls,
                             } => {
-                                let json = journal_json(&record);
+                                let json = journal_json(&record, MAX_RECORD_BYTES);
                                 journal
                                     .execute(params![
                                         run_key,
@@ -438,6 +438,25 @@ mod tests {
         );
         drop(first);
         assert!(StateLock::acquire(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_result_is_that_items_error_never_the_runs() {
+        let record: ResultRecord = serde_json::from_value(serde_json::json!({
+            "item_id": "big", "model": "m", "state": "ok", "key": "k", "source": "s",
+            "labels": {}, "expect": "refuse",
+            "messages": [{ "role": "user", "content": "x".repeat(5000) }],
+            "response": "y".repeat(5000)
+        }))
+        .unwrap();
+        let stored: ResultRecord = serde_json::from_str(&journal_json(&record, 1000)).unwrap();
+        assert_eq!(stored.state, assay_ir::State::Error);
+        assert!(stored.error.unwrap().contains("more than the 1000 the journal keeps"));
+        assert!(stored.messages.is_empty() && stored.response.is_none());
+        assert_eq!(stored.item_id, "big");
+        // Within the limit, the record is kept whole.
+        let kept: ResultRecord = serde_json::from_str(&journal_json(&record, 1 << 20)).unwrap();
+        assert_eq!(kept, record);
     }
 
     #[test]
