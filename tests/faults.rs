@@ -653,7 +653,6 @@ fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The server echoes the key in an error body: it still reaches no file of the run folder
 /// or the state (`.assay/`, the database included) and no line of output.
 #[test]
-#[ignore = "needs the redaction layer (issue 12 item 3)"]
 fn no_secret_reaches_disk_or_output() {
     for format in [Format::OpenAi, Format::Anthropic] {
         let run = run_faults(format, format.faults());
@@ -690,7 +689,6 @@ fn no_secret_reaches_disk_or_output() {
 
 /// A run whose every item failed measured nothing: it exits with the "run invalid" status.
 #[test]
-#[ignore = "needs the redaction layer (issue 12 item 3)"]
 fn a_run_whose_every_item_failed_exits_4() {
     let failing: Vec<&'static Fault> = FAULTS
         .iter()

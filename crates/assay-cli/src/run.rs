@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Retries after a failed call.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// The largest response body read, in bytes; a larger one is that call's error.
+    #[arg(long, value_name = "BYTES", default_value_t = assay_run::provider::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_bytes)]
+    pub max_response_bytes: usize,
     /// Requests per minute per model.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
@@ -91,6 +94,16 @@ fn parse_price(arg: &str) -> Result<(f64, f64), String> {
         _ => Err(format!("`{s}` is not a price: a number of dollars, 0 or more")),
     };
     Ok((num(p)?, num(c)?))
+}
+
+/// A byte count from 1 KiB to 1 GiB.
+pub fn parse_bytes(arg: &str) -> Result<usize, String> {
+    match arg.trim().parse::<usize>() {
+        Ok(n) if (1024..=1 << 30).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{arg}` is not a number of bytes from 1024 to 1073741824"
+        )),
+    }
 }
 
 /// The longest time a flag may give: a year. A longer one means "no limit", which is what
@@ -446,7 +459,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         requests_per_minute: args.rpm,
         tokens_per_minute: args.tpm,
         use_cache: !args.no_cache,
-        ..RunOptions::default()
+        max_response_bytes: args.max_response_bytes,
     };
     let judge_options = options.clone();
     let request = RunRequest {
