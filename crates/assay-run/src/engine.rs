@@ -121,6 +121,37 @@ struct Shared {
     writer: std::sync::Mutex<mpsc::Sender<Write>>,
     run_key: String,
     deadline: Option<Instant>,
+    waits: Arc<Waits>,
+}
+
+/// The longest wait under way (a 429 pause, a `Retry-After`, a backoff), for the progress
+/// line: a run that seems stuck says what it is waiting for.
+#[derive(Debug, Default)]
+pub struct Waits {
+    /// Milliseconds since the Unix epoch the wait ends at; 0 for none.
+    until_ms: AtomicU64,
+}
+
+impl Waits {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn waiting(&self, wait: Duration) {
+        if wait >= Duration::from_secs(1) {
+            let until = Self::now_ms() + wait.as_millis() as u64;
+            self.until_ms.fetch_max(until, Ordering::Relaxed);
+        }
+    }
+
+    /// The time left of the wait under way, if any.
+    pub fn left(&self) -> Option<Duration> {
+        let until = self.until_ms.load(Ordering::Relaxed);
+        let now = Self::now_ms();
+        (until > now).then(|| Duration::from_millis(until - now))
+    }
 }
 
 /// Runs `items` (numbered in order) against every model, skipping what the journal holds.
@@ -133,10 +164,12 @@ pub fn execute(
     items: &mut dyn Iterator<Item = Item>,
     journalled: &HashSet<(u64, usize)>,
     options: RunOptions,
+    waits: Arc<Waits>,
 ) -> Result<(), String> {
     let runtime = runtime()?;
     let limits = models.iter().map(|_| Limits::new(&options)).collect();
     let shared = Arc::new(Shared {
+        waits,
         deadline: options.max_time.map(|t| Instant::now() + t),
         models,
         limits,
@@ -216,6 +249,7 @@ impl Caller {
         let runtime = runtime()?;
         let limits = models.iter().map(|_| Limits::new(&options)).collect();
         let shared = Arc::new(Shared {
+            waits: Arc::default(),
             deadline: None,
             models,
             limits,
@@ -491,6 +525,7 @@ async fn call(
                     calls,
                 ));
             }
+            shared.waits.waiting(wait);
             tokio::time::sleep_until(until.into()).await;
         }
         if let Some(r) = &limits.requests
@@ -599,6 +634,7 @@ async fn call(
                     }
                 }
                 attempt += 1;
+                shared.waits.waiting(wait);
                 tokio::time::sleep(wait).await;
             }
         }

@@ -132,7 +132,14 @@ pub fn run(
     let total = request.total_items * request.models.len() as u64;
     let (committed_tx, committed_rx) = std::sync::mpsc::channel();
     let (writer, writer_thread) = store.writer(committed_tx)?;
-    let progress = spawn_progress(request.progress, total, resumed, committed_rx);
+    let waits = Arc::new(engine::Waits::default());
+    let progress = spawn_progress(
+        request.progress,
+        total,
+        resumed,
+        committed_rx,
+        Arc::clone(&waits),
+    );
 
     let result = engine::execute(
         Arc::clone(&store),
@@ -142,6 +149,7 @@ pub fn run(
         items,
         &journalled.done,
         request.options.clone(),
+        waits,
     );
     // The engine has dropped its senders: the writer commits what is left and stops.
     let written = writer_thread
@@ -236,6 +244,7 @@ fn spawn_progress(
     total: u64,
     resumed: u64,
     committed: std::sync::mpsc::Receiver<store::Committed>,
+    waits: Arc<engine::Waits>,
 ) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let bar = match mode {
@@ -254,7 +263,15 @@ fn spawn_progress(
             (resumed, 0u64, 0u64, 0u64, 0u64, 0f64);
         let start = Instant::now();
         let mut last_line = Instant::now();
-        while let Ok(batch) = committed.recv() {
+        loop {
+            // Wake at least every second, so a wait shows while nothing is committed.
+            let batch = match committed.recv_timeout(Duration::from_secs(1)) {
+                Ok(batch) => batch,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => store::Committed {
+                    records: Vec::new(),
+                },
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             for (record, made) in batch.records {
                 done += 1;
                 calls += made;
@@ -268,7 +285,14 @@ fn spawn_progress(
                 }
                 cost += record.cost.unwrap_or(0.0);
             }
-            let msg = format!("errors {errors}  filtered {filtered}  tokens {tokens}  ${cost:.4}");
+            let mut msg =
+                format!("errors {errors}  filtered {filtered}  tokens {tokens}  ${cost:.4}");
+            if let Some(left) = waits.left() {
+                msg.push_str(&format!(
+                    "  waiting {:.0} s for a rate limit or retry",
+                    left.as_secs_f64().ceil()
+                ));
+            }
             match (&bar, mode) {
                 (Some(bar), _) => {
                     bar.set_position(done);
