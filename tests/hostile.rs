@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-hostile-3c9e1f-never-on-disk";
 
+/// Requests per prompt, over every server of the test binary (prompts are unique per test).
+static ATTEMPTS: std::sync::Mutex<std::collections::BTreeMap<String, u32>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// Serves on `listener` until the test ends; counts the requests.
 fn serve_on(listener: TcpListener) -> Arc<AtomicU32> {
     let calls = Arc::new(AtomicU32::new(0));
@@ -71,7 +75,15 @@ fn serve(stream: TcpStream, calls: &AtomicU32) -> std::io::Result<()> {
             .and_then(|m| m["content"].as_str())
             .unwrap_or("")
             .to_string();
-        let (status, headers, reply) = if prompt.contains("retry3600") {
+        let attempt = {
+            let mut attempts = ATTEMPTS.lock().unwrap();
+            let n = attempts.entry(prompt.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let (status, headers, reply) = if prompt.contains("retry7") && attempt == 1 {
+            ("429 Too Many Requests", "Retry-After: 7\r\n", json!({"error": {"message": "slow down"}}))
+        } else if prompt.contains("retry3600") {
             ("429 Too Many Requests", "Retry-After: 3600\r\n", json!({"error": {"message": "slow down"}}))
         } else if prompt.contains("hang") {
             std::thread::sleep(Duration::from_secs(120));
@@ -403,6 +415,21 @@ fn max_time_bounds_every_wait() {
     let (hang_state, hang_error) = state("hang");
     assert_eq!(hang_state, "skipped", "{hang_error}");
     assert_eq!(state("fine").0, "ok");
+}
+
+/// 8. Waits are shown in the progress line: a run that seems stuck says it is waiting.
+#[test]
+fn a_long_wait_is_shown_in_the_progress_line() {
+    let (url, _) = start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.assay"), spec(&url, &["retry7 progress"])).unwrap();
+    // Not a terminal, not quiet: a progress line every 5 s.
+    let out = assay(dir.path(), &["run", "s.assay", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("waiting"), "{stderr}");
+    assert!(stderr.contains("for a rate limit or retry"), "{stderr}");
+    assert_eq!(results(&dir.path().join("out"))[0]["state"], "ok");
 }
 
 /// 11. Two runs on the same state paid twice and fought over `judgements.jsonl`.
