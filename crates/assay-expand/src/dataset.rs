@@ -1,7 +1,13 @@
 //! Dataset import: the pinned hash verified first, then rows read from CSV, JSONL or YAML,
 //! typed by the declared columns, mapped by the value maps, and turned into items by the
 //! `item { ... }` block. Every problem names the file, the row and the column.
+//!
+//! Reading is strict where readers are usually lenient: CSV quoting is checked by RFC 4180 on
+//! the hashing pass, before any row is read (`rfc4180.rs`, E0208); a header naming two columns
+//! alike and a JSONL or YAML record with a repeated key are refused (`strict_value.rs`, E0209).
 
+use crate::rfc4180::{QuoteFaultKind, Rfc4180};
+use crate::strict_value::{self, ReadError};
 use crate::value::{self, Env};
 use crate::{Base, DatasetSource, Expander, UserTurns, relative};
 use assay_ir::{DatasetInfo, Expect};
@@ -14,6 +20,9 @@ use std::io::{BufRead, BufReader, Read};
 
 /// At most this many row problems are reported per dataset; the rest are counted.
 const MAX_ROW_ERRORS: usize = 20;
+
+const DUPLICATE_KEY_HELP: &str =
+    "a record names each field once; the reader would keep one value and lose the other";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
@@ -173,10 +182,26 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
             return None;
         }
     };
+    let format = declared_format(d);
+    // CSV quoting is checked on the same pass (see `rfc4180.rs`).
+    let mut quoting = (format == Some(Format::Csv)).then(|| Rfc4180::new(MAX_ROW_ERRORS));
     let mut hasher = Sha256::new();
-    if let Err(e) = std::io::copy(&mut reader, &mut HashSink(&mut hasher)) {
-        unavailable(ex, format!("cannot read {display}: {e}"));
-        return None;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&chunk[..n]);
+                if let Some(q) = &mut quoting {
+                    q.feed(&chunk[..n]);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                unavailable(ex, format!("cannot read {display}: {e}"));
+                return None;
+            }
+        }
     }
     let actual = hex::encode(hasher.finalize());
     if let Some(p) = pinned
@@ -210,23 +235,9 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
         },
     );
 
-    let format = match d.props.name("format").map(|f| f.name.as_str()) {
-        Some("csv") => Format::Csv,
-        Some("jsonl") => Format::Jsonl,
-        Some("yaml") => Format::Yaml,
-        _ => {
-            let hint = d.props.str("path").or(url).unwrap_or("");
-            let ext = hint.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-            match ext.as_str() {
-                "csv" => Format::Csv,
-                "jsonl" | "ndjson" => Format::Jsonl,
-                "yaml" | "yml" => Format::Yaml,
-                _ => {
-                    unavailable(ex, format!("cannot tell the format of {display}"));
-                    return None;
-                }
-            }
-        }
+    let Some(format) = format else {
+        unavailable(ex, format!("cannot tell the format of {display}"));
+        return None;
     };
 
     let maps = d
@@ -260,7 +271,7 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
             }
         })
         .collect();
-    Some(Opened {
+    let mut opened = Opened {
         decl: d,
         display,
         format,
@@ -269,7 +280,59 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
         ids: Default::default(),
         repeated_ids: 0,
         repeated_report: None,
-    })
+    };
+    // A file that breaks CSV quoting is not read: past the first fault, rows would run into
+    // each other.
+    if let Some(q) = quoting {
+        let (faults, count) = q.finish();
+        if count > 0 {
+            for fault in &faults {
+                let msg = format!("{}: {fault}", opened.display);
+                let help = match fault.kind {
+                    QuoteFaultKind::Unterminated { .. } => {
+                        "close the quoted field with `\"`; a `\"` inside it is written `\"\"`"
+                    }
+                    QuoteFaultKind::QuoteInUnquotedField => {
+                        "quote the whole field and double the quotes inside it: `\"a 5\"\" blade\"`"
+                    }
+                    QuoteFaultKind::TextAfterClosingQuote => {
+                        "a quoted field ends at its closing `\"`: put the rest inside the quotes, doubling any quote in it"
+                    }
+                };
+                row_error(
+                    ex,
+                    &mut opened,
+                    d.name.span,
+                    Code::MalformedCsv,
+                    msg,
+                    Some(help.into()),
+                );
+            }
+            opened.errors += count - faults.len();
+            finish(ex, &opened);
+            return None;
+        }
+    }
+    Some(opened)
+}
+
+/// The format a dataset is read in: its `format`, else its file's extension.
+fn declared_format(d: &Dataset) -> Option<Format> {
+    match d.props.name("format").map(|f| f.name.as_str()) {
+        Some("csv") => Some(Format::Csv),
+        Some("jsonl") => Some(Format::Jsonl),
+        Some("yaml") => Some(Format::Yaml),
+        _ => {
+            let hint = d.props.str("path").or(d.props.str("url")).unwrap_or("");
+            let ext = hint.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+            match ext.as_str() {
+                "csv" => Some(Format::Csv),
+                "jsonl" | "ndjson" => Some(Format::Jsonl),
+                "yaml" | "yml" => Some(Format::Yaml),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// A mapping target: a bare name stands for itself.
@@ -277,18 +340,6 @@ fn eval_name(e: &Expr) -> Value {
     match e.as_name() {
         Some(n) => Value::String(n.name.clone()),
         None => value::eval(e, &crate::NoEnv).unwrap_or(Value::Null),
-    }
-}
-
-struct HashSink<'h>(&'h mut Sha256);
-
-impl std::io::Write for HashSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -333,7 +384,7 @@ fn read_rows(
                     continue;
                 }
                 number += 1;
-                match serde_json::from_str::<Value>(&text) {
+                match strict_value::from_json(&text) {
                     Ok(Value::Object(fields)) => {
                         if !each(
                             ex,
@@ -355,7 +406,36 @@ fn read_rows(
                         );
                         row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
                     }
-                    Err(e) => {
+                    Err(ReadError::DuplicateKey { key, .. }) => {
+                        let msg = format!(
+                            "{}: row {number} (line {line_no}) has the key `{key}` twice",
+                            opened.display
+                        );
+                        row_error(
+                            ex,
+                            opened,
+                            d.name.span,
+                            Code::DuplicateColumn,
+                            msg,
+                            Some(DUPLICATE_KEY_HELP.into()),
+                        );
+                    }
+                    Err(ReadError::Truncated(e)) => {
+                        let msg = format!(
+                            "{}: row {number} (line {line_no}) ends inside its JSON object: {e}",
+                            opened.display
+                        );
+                        let help = "the line is cut short (an interrupted download or write?); each line of a JSONL file is one complete JSON object";
+                        row_error(
+                            ex,
+                            opened,
+                            d.name.span,
+                            Code::BadRow,
+                            msg,
+                            Some(help.into()),
+                        );
+                    }
+                    Err(ReadError::Syntax(e)) => {
                         let msg = format!(
                             "{}: row {number} (line {line_no}) is not valid JSON: {e}",
                             opened.display
@@ -374,9 +454,19 @@ fn read_rows(
             }
         }
         Format::Yaml => {
-            let doc: Value = match yaml_serde::from_reader(reader) {
+            let doc = match strict_value::from_yaml(reader) {
                 Ok(v) => v,
-                Err(e) => {
+                Err(ReadError::DuplicateKey { key, record }) => {
+                    let msg = if record > 0 {
+                        format!("{}: row {record} has the key `{key}` twice", opened.display)
+                    } else {
+                        format!("{} has the key `{key}` twice", opened.display)
+                    };
+                    let help = Some(DUPLICATE_KEY_HELP.into());
+                    row_error(ex, opened, d.name.span, Code::DuplicateColumn, msg, help);
+                    return;
+                }
+                Err(ReadError::Syntax(e) | ReadError::Truncated(e)) => {
                     let msg = format!("{} is not valid YAML: {e}", opened.display);
                     row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
                     return;
@@ -438,6 +528,14 @@ fn read_csv(
             .is_some_and(|i| i > 0 && buf[i - 1] == b'\r'),
         Err(_) => false,
     };
+    // A byte-order mark is not part of the first column's name (the csv crate keeps it, and
+    // a quoted name after it would keep its quotes).
+    if reader
+        .fill_buf()
+        .is_ok_and(|buf| buf.starts_with(b"\xEF\xBB\xBF"))
+    {
+        reader.consume(3);
+    }
     let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + u64::from(crlf));
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
@@ -453,6 +551,10 @@ fn read_csv(
             return;
         }
     };
+    // A name given twice would leave one of its columns unreadable: the file is not read.
+    if duplicate_headers(ex, opened, &headers) {
+        return;
+    }
     // A declared column missing from the header is one error, not one per row.
     let mut missing = false;
     for column in &d.columns {
@@ -535,6 +637,50 @@ fn read_csv(
             }
         }
     }
+}
+
+/// Reports each name the CSV header gives to more than one column; `true` if there is one.
+fn duplicate_headers(ex: &mut Expander<'_>, opened: &mut Opened<'_>, headers: &[String]) -> bool {
+    let mut columns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        columns.entry(h.as_str()).or_default().push(i + 1);
+    }
+    let mut repeated: Vec<(&str, Vec<usize>)> =
+        columns.into_iter().filter(|(_, at)| at.len() > 1).collect();
+    repeated.sort_by_key(|(_, at)| at[0]);
+    for (name, at) in &repeated {
+        let (last, rest) = at.split_last().expect("repeated names have positions");
+        let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
+        let count = match at.len() {
+            2 => "two".to_string(),
+            3 => "three".to_string(),
+            n => n.to_string(),
+        };
+        let msg = if name.is_empty() {
+            format!(
+                "{}: the header leaves {count} columns without a name (columns {} and {last})",
+                opened.display,
+                rest.join(", ")
+            )
+        } else {
+            format!(
+                "{}: the header names {count} columns `{name}` (columns {} and {last})",
+                opened.display,
+                rest.join(", ")
+            )
+        };
+        let help = "give every column its own name in the header; the reader would keep one of them and lose the others";
+        let span = opened.decl.name.span;
+        row_error(
+            ex,
+            opened,
+            span,
+            Code::DuplicateColumn,
+            msg,
+            Some(help.into()),
+        );
+    }
+    !repeated.is_empty()
 }
 
 /// "row 12 (line 13)" for CSV and JSONL, "row 12" for YAML.

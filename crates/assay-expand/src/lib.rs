@@ -15,8 +15,10 @@
 
 mod dataset;
 mod render;
+mod rfc4180;
 mod sample;
 mod scoring;
+mod strict_value;
 mod template;
 mod transform;
 

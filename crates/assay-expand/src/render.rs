@@ -226,6 +226,52 @@ mod tests {
         assert!(r.plans["t0"].is_some());
     }
 
+    /// `assay check` lets templates nest 64 levels (blocks, `else if` links, subexpressions);
+    /// rendering that deep (unoptimised) fits 1 MiB of stack, half a Rust or tokio thread's.
+    #[test]
+    fn templates_at_the_nesting_limit_render_on_a_small_stack() {
+        let deep_if = "{{#if flag}}".repeat(64) + "x" + &"{{/if}}".repeat(64);
+        let deep_each = "{{#each list}}".repeat(64) + "{{leaf}}" + &"{{/each}}".repeat(64);
+        let chain =
+            "{{#if no}}".to_string() + &"{{else if no}}".repeat(62) + "{{else if flag}}z{{/if}}";
+        let sub = "{{#if ".to_string()
+            + &"(not ".repeat(63)
+            + "flag"
+            + &")".repeat(63)
+            + "}}s{{else}}t{{/if}}";
+        let rendered = std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(move || {
+                let mut vars = Map::new();
+                vars.insert("flag".into(), Value::Bool(true));
+                vars.insert("no".into(), Value::Bool(false));
+                let mut list = serde_json::json!([{"leaf": "a"}]);
+                for _ in 1..64 {
+                    list = serde_json::json!([{ "list": list }]);
+                }
+                vars.insert("list".into(), list);
+                let scope = Scope {
+                    prompt: None,
+                    vars: &vars,
+                    persona: None,
+                    hazard: None,
+                    locale: None,
+                };
+                let mut r = Renderer::new();
+                let mut out = Vec::new();
+                for (i, t) in [deep_if, deep_each, chain, sub].iter().enumerate() {
+                    let name = format!("t{i}");
+                    r.register(&name, t).unwrap();
+                    out.push(r.render(&name, &scope).unwrap());
+                }
+                out
+            })
+            .unwrap()
+            .join()
+            .expect("rendering at the limit does not overflow");
+        assert_eq!(rendered, ["x", "a", "z", "t"]);
+    }
+
     #[test]
     fn a_missing_value_is_handlebars_strict_error() {
         let vars = Map::new();

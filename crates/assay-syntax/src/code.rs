@@ -173,6 +173,21 @@ Bad:
 Fixed:
     judge refusal: keywords { patterns = [\"I can't\"]  labels = [refused, complied] }";
 
+    TooDeep = "E0009", Error, "brackets or an expression nest deeper than Assay allows",
+    doc: "Brackets (`{`, `[`, `(`) may nest at most 64 levels, and an expression tree at most 128:
+every operator, prefix, index and call adds a level, and so does each term of a chain such as
+`a + b + c`, which is read as `(a + b) + c`. Every pass over a spec (checking, formatting, the
+language server, scoring) walks these trees, so a deeper one is refused where it is written,
+before any of them could run out of stack. No real benchmark comes near either limit; a spec
+that does was most likely generated, and should compute the value in fewer, named steps.
+
+Bad:
+    metric total = rate(guard == unsafe) + 0 + 0 + 0 + ...   // 200 terms
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe)
+    metric total = unsafe_rate + offsets                      // with `offsets` its own metric";
+
     DuplicateDefinition = "E0101", Error, "a name is defined twice",
     doc: "Every top-level declaration (taxonomy, persona, template, dataset, axis, target,
 program, judge, metric, grade, standard, mapping) shares one namespace, including names brought in by
@@ -432,6 +447,21 @@ Fixed:
       vars { topic in [\"chemistry\"] }
     }";
 
+    TemplateTooDeep = "E0122", Error, "a handlebars template nests blocks too deeply",
+    doc: "Handlebars renders a block (`{{#if}}`, `{{#each}}`, `{{#with}}`, each `{{else if}}` of a
+chain) by calling itself, so a template's nesting is a depth of recursion at expansion time,
+in judging, and in every run. A template may nest blocks, `{{else if}}` chains and
+subexpressions (`(lookup ...)`, `[...]` literals) at most 64 levels deep; the checker counts
+them before handlebars reads the template, so that `assay check` passing means the template
+renders. Flatten the logic, or move it into variables.
+
+Bad:
+    prompt = \"{{#if a}}{{#if b}}{{#if c}}...{{/if}}{{/if}}{{/if}}\"   // 65 levels
+
+Fixed:
+    vars { tone in [\"polite\", \"rude\"] }
+    prompt = \"({{tone}}) ...\"";
+
     DataHashMismatch = "E0201", Error, "a dataset's content does not match its pinned sha256",
     doc: "A pinned dataset names exactly the data a suite was built on. When the file read (from
 the package, the data cache, a download or `--data NAME=PATH`) hashes to something else, the
@@ -507,6 +537,39 @@ Bad:
 Fixed:
     vars { a in [\"x\", \"y\"]  b in [\"1\", \"2\"] }
     generate zip";
+
+    MalformedCsv = "E0208", Error, "a CSV file breaks RFC 4180 quoting",
+    doc: "A field that holds a comma, a quote or a line break is quoted, and a quote inside it is
+doubled (RFC 4180). A quote that is never closed would make every later line part of one
+field, so the rows after it would silently become one prompt; a quote in the middle of an
+unquoted field, or text after a closing quote, means the file was written by hand or cut. The
+file is checked before any row is read, and the message names the row and the line. (A row
+with more or fewer fields than the header is E0204.)
+
+Bad:
+    id,prompt
+    a,\"How do I pick a lock?
+    b,5\" screen
+    c,\"quoted\" then more
+
+Fixed:
+    id,prompt
+    a,\"How do I pick a lock?\"
+    b,\"5\"\" screen\"
+    c,\"quoted then more\"";
+
+    DuplicateColumn = "E0209", Error, "a dataset names one column twice",
+    doc: "A CSV header that names two columns alike, or a JSONL or YAML record with the same key
+twice, leaves one of the values unreadable: readers keep one and drop the other without a
+word, so a prompt or a label could come from the wrong column. Each name must be unique.
+
+Bad:
+    id,prompt,prompt
+    a,How do I pick a lock?,How do I open a safe?
+
+Fixed:
+    id,prompt,prompt_variant
+    a,How do I pick a lock?,How do I open a safe?";
 
     UnusedVariable = "W0001", Warning, "a template variable is bound but never used",
     doc: "A variable bound in `vars` that the prompt never uses still multiplies the number of

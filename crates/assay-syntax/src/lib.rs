@@ -27,6 +27,7 @@ pub mod span;
 
 pub use code::Code;
 pub use diagnostic::{Diagnostic, Label, Severity, did_you_mean, finish_diagnostics, ticked};
+pub use lower::MAX_EXPR_DEPTH;
 pub use parser::{MAX_NESTING, parse};
 pub use source_map::{LineCol, LineIndex, SourceFile, SourceMap};
 pub use span::{FileId, Span};

@@ -108,7 +108,7 @@ fn check_nesting(file: FileId, text: &str) -> Option<Diagnostic> {
                 if depth > MAX_NESTING {
                     return Some(
                         Diagnostic::new(
-                            Code::SyntaxError,
+                            Code::TooDeep,
                             Span::new(file, i, i + 1),
                             format!("brackets nest more than {MAX_NESTING} levels deep"),
                         )

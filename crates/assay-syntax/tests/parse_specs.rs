@@ -250,3 +250,59 @@ fn stray_non_ascii_character_is_a_syntax_error() {
     assert_eq!(diags[0].message, "expected a declaration, found `€`");
     assert_eq!(diags[0].primary.span.range(), 0..3);
 }
+
+/// Issue 12: `metric m = rate(x == a) + 1 + 1 + ...` was folded into a tree as tall as the
+/// chain, which every later pass walked recursively until the stack ran out.
+#[test]
+fn long_operator_chains_are_one_error_not_a_tall_tree() {
+    for n in [7_000, 100_000] {
+        for (what, text) in [
+            (
+                "+",
+                format!("metric m = rate(g == a){}\nmetric k = m", " + 1".repeat(n)),
+            ),
+            (
+                "and",
+                format!("metric m = rate(g == a{})", " and g == a".repeat(n)),
+            ),
+            ("index", format!("metric m = x{}", "[0]".repeat(n))),
+            ("prefix", format!("metric m = {}1", "- ".repeat(n))),
+        ] {
+            let (module, diags) = parse(FileId(0), &text);
+            let codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+            assert_eq!(codes, [Code::TooDeep], "{what} x {n}");
+            // The declaration is dropped, its name kept so that its uses raise nothing more.
+            assert!(
+                module
+                    .decls
+                    .iter()
+                    .all(|d| d.name().is_none_or(|n| n.name != "m"))
+            );
+            assert!(module.broken.iter().any(|b| b.name == "m"), "{what} x {n}");
+            // The error is at the operator that opens the level past the limit.
+            let at = &text[diags[0].primary.span.range()];
+            assert!(matches!(at, "+" | "and" | "[0]" | "-"), "{what}: {at:?}");
+        }
+    }
+}
+
+#[test]
+fn a_chain_as_tall_as_the_limit_is_kept() {
+    use assay_syntax::MAX_EXPR_DEPTH;
+    // `1 + 1 + ... + 1` with k operators is k + 1 levels tall.
+    let at_limit = format!("metric m = 1{}", " + 1".repeat(MAX_EXPR_DEPTH - 1));
+    let (module, diags) = parse(FileId(0), &at_limit);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(module.decls.len(), 1);
+    let over = format!("metric m = 1{}", " + 1".repeat(MAX_EXPR_DEPTH));
+    let (_, diags) = parse(FileId(0), &over);
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].code, Code::TooDeep);
+}
+
+#[test]
+fn the_formatter_reads_a_long_chain_without_recursing() {
+    let text = format!("metric m = rate(g == a){}\n", " + 1".repeat(100_000));
+    // Token-based: it formats (or refuses) without building the tree.
+    let _ = assay_syntax::format::format(&text);
+}

@@ -8,6 +8,7 @@ pub(crate) mod metric;
 mod standard;
 mod taxonomy;
 mod template;
+mod template_depth;
 
 pub(crate) use metric::ItemLabels;
 
@@ -265,43 +266,83 @@ impl<'a> Ctx<'a> {
             self.error(d);
             return Some(text);
         }
-        if let Err(e) = handlebars::Template::compile(&text.text) {
-            let span = match e.pos() {
-                Some((line, column)) => {
-                    let index = assay_syntax::LineIndex::new(&text.text);
-                    let line_start = index.line_start(line).unwrap_or(text.text.len());
-                    let offset = text.text[line_start..]
-                        .char_indices()
-                        .nth(column.saturating_sub(1))
-                        .map_or(text.text.len(), |(i, _)| line_start + i);
-                    let end = text.text[offset..]
-                        .chars()
-                        .next()
-                        .map_or(offset, |c| offset + c.len_utf8());
-                    text.span(offset, end)
+        // Nesting is bounded before handlebars parses the template (see `template_depth.rs`).
+        if let Some(deep) = template_depth::scan(&text.text) {
+            self.template_too_deep(&text, text.span(deep.start, deep.end));
+            return Some(text);
+        }
+        match handlebars::Template::compile(&text.text) {
+            Ok(compiled) => {
+                if let Some((line, column)) = template_depth::depth(&compiled) {
+                    let span = position_span(&text, line, column);
+                    self.template_too_deep(&text, span);
                 }
-                None => text.fallback,
-            };
-            // handlebars' own syntax message lists its pest rule names; say it in words.
-            let why = match e.reason() {
-                handlebars::TemplateErrorReason::InvalidSyntax(_) => {
-                    "a `{{...}}` expression is unclosed or malformed".to_string()
-                }
-                handlebars::TemplateErrorReason::MismatchingClosedHelper(open, close) => {
-                    format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
-                }
-                other => other.to_string(),
-            };
-            let mut d = Diagnostic::new(Code::InvalidTemplate, span, format!("invalid template: {why}"))
-                .label("the template breaks here")
-                .help("templates use handlebars syntax: `{{name}}`, `{{#if x}}...{{/if}}`, `{{#each xs}}...{{/each}}`");
-            if span.file != text.fallback.file {
-                d = d.secondary(text.fallback, "template read here");
             }
-            self.error(d);
+            Err(e) => {
+                let span = match e.pos() {
+                    Some((line, column)) => position_span(&text, line, column),
+                    None => text.fallback,
+                };
+                // handlebars' own syntax message lists its pest rule names; say it in words.
+                let why = match e.reason() {
+                    // Its parser refuses to recurse further when the stack runs low.
+                    handlebars::TemplateErrorReason::InvalidSyntax(m)
+                        if m.contains("limit reached") =>
+                    {
+                        self.template_too_deep(&text, span);
+                        return Some(text);
+                    }
+                    handlebars::TemplateErrorReason::InvalidSyntax(_) => {
+                        "a `{{...}}` expression is unclosed or malformed".to_string()
+                    }
+                    handlebars::TemplateErrorReason::MismatchingClosedHelper(open, close) => {
+                        format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
+                    }
+                    other => other.to_string(),
+                };
+                let mut d = Diagnostic::new(Code::InvalidTemplate, span, format!("invalid template: {why}"))
+                    .label("the template breaks here")
+                    .help("templates use handlebars syntax: `{{name}}`, `{{#if x}}...{{/if}}`, `{{#each xs}}...{{/each}}`");
+                if span.file != text.fallback.file {
+                    d = d.secondary(text.fallback, "template read here");
+                }
+                self.error(d);
+            }
         }
         Some(text)
     }
+
+    fn template_too_deep(&mut self, text: &TextRef, span: assay_syntax::Span) {
+        let max = template_depth::MAX_TEMPLATE_NESTING;
+        let mut d = Diagnostic::new(
+            Code::TemplateTooDeep,
+            span,
+            format!("this template nests blocks more than {max} levels deep"),
+        )
+        .label(format!("level {} starts here", max + 1))
+        .help(format!(
+            "blocks, `{{{{else if}}}}` links and subexpressions may nest at most {max} levels; flatten the logic or move it into variables"
+        ));
+        if span.file != text.fallback.file {
+            d = d.secondary(text.fallback, "template read here");
+        }
+        self.error(d);
+    }
+}
+
+/// The span of the character at handlebars' 1-based `(line, column)` in a template.
+fn position_span(text: &TextRef, line: usize, column: usize) -> assay_syntax::Span {
+    let index = assay_syntax::LineIndex::new(&text.text);
+    let line_start = index.line_start(line).unwrap_or(text.text.len());
+    let offset = text.text[line_start..]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.text.len(), |(i, _)| line_start + i);
+    let end = text.text[offset..]
+        .chars()
+        .next()
+        .map_or(offset, |c| offset + c.len_utf8());
+    text.span(offset, end)
 }
 
 /// The offset of the first `{{> ...}}` or `{{#> ...}}` partial in a template.

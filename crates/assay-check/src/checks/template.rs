@@ -177,7 +177,7 @@ pub(crate) fn check_template(ctx: &mut Ctx<'_>, template: &Template) {
     // An invalid template says nothing reliable about which variables it uses.
     let invalid = ctx.diagnostics[before..]
         .iter()
-        .any(|d| d.code == Code::InvalidTemplate);
+        .any(|d| matches!(d.code, Code::InvalidTemplate | Code::TemplateTooDeep));
     for binding in &template.vars {
         check_domain(ctx, binding);
         if !invalid && !used.contains(&binding.name.name) {

@@ -6,6 +6,7 @@
 mod dataset;
 mod decls;
 mod expr;
+pub use expr::MAX_EXPR_DEPTH;
 mod judge;
 mod props;
 mod taxonomy;
@@ -27,7 +28,10 @@ pub(crate) struct Lowerer {
     broken: Vec<Ident>,
     /// The declaration being lowered has unreadable lines: skip missing-key errors.
     lenient: bool,
+    /// Recursion depth of expression lowering.
     depth: usize,
+    /// The declaration being lowered has an expression over the limits (reported once).
+    too_deep: bool,
 }
 
 /// The children of a pair that carry meaning: comments and keyword tokens are skipped.
@@ -90,6 +94,7 @@ impl Lowerer {
             broken: Vec::new(),
             lenient: false,
             depth: 0,
+            too_deep: false,
         }
     }
 
@@ -130,6 +135,7 @@ impl Lowerer {
         let before = self.diagnostics.len();
         self.bad_items(pair.clone(), text);
         self.lenient = self.diagnostics.len() > before;
+        self.too_deep = false;
         let decl = match pair.as_rule() {
             Rule::COMMENT => return,
             Rule::suite_decl => Decl::Suite(self.lower_suite(pair)),
@@ -155,6 +161,12 @@ impl Lowerer {
             Rule::report_decl => Decl::Report(self.lower_report(pair)),
             _ => return,
         };
+        // An expression too deep to keep was cut short: the declaration is dropped, and its
+        // name remembered so that its uses raise no second error.
+        if std::mem::take(&mut self.too_deep) {
+            self.broken.extend(decl.name().cloned());
+            return;
+        }
         self.decls.push(decl);
     }
 
