@@ -82,16 +82,28 @@ fn serve(stream: TcpStream, calls: &AtomicU32) -> std::io::Result<()> {
             *n
         };
         let (status, headers, reply) = if prompt.contains("retry7") && attempt == 1 {
-            ("429 Too Many Requests", "Retry-After: 7\r\n", json!({"error": {"message": "slow down"}}))
+            (
+                "429 Too Many Requests",
+                "Retry-After: 7\r\n",
+                json!({"error": {"message": "slow down"}}),
+            )
         } else if prompt.contains("retry3600") {
-            ("429 Too Many Requests", "Retry-After: 3600\r\n", json!({"error": {"message": "slow down"}}))
+            (
+                "429 Too Many Requests",
+                "Retry-After: 3600\r\n",
+                json!({"error": {"message": "slow down"}}),
+            )
         } else if prompt.contains("hang") {
             std::thread::sleep(Duration::from_secs(120));
             return Ok(());
         } else if prompt.contains("echokey") {
             let key = authorization.trim_start_matches("Bearer ").to_string();
             let message = format!("Incorrect API key provided: {key}.");
-            ("401 Unauthorized", "", json!({"error": {"message": message}}))
+            (
+                "401 Unauthorized",
+                "",
+                json!({"error": {"message": message}}),
+            )
         } else {
             let answer = json!({
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("answer to {prompt}")}, "finish_reason": "stop"}],
@@ -159,16 +171,24 @@ fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn no_panic(out: &Output) {
     assert_ne!(out.status.code(), Some(101), "{}", text(&out.stderr));
-    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
-/// 1. A damaged compiled suite ran in part and looked whole.
+/// Probe failure 1: a damaged compiled suite ran in part and looked whole.
 #[test]
 fn a_damaged_compiled_suite_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let prompts: Vec<String> = (0..6).map(|i| format!("q{i}")).collect();
     let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-    std::fs::write(dir.path().join("s.assay"), spec("http://127.0.0.1:9/v1", &refs)).unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec("http://127.0.0.1:9/v1", &refs),
+    )
+    .unwrap();
     let out = assay(dir.path(), &["compile", "s.assay", "-o", "suite"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let items_path = dir.path().join("suite/items.jsonl");
@@ -183,7 +203,11 @@ fn a_damaged_compiled_suite_is_refused_before_anything_runs() {
         );
         no_panic(&out);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains(expected), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{name}: {}",
+            text(&out.stderr)
+        );
         assert!(!dir.path().join(name).exists(), "{name}: something ran");
     };
     // A line that is not JSON.
@@ -196,7 +220,9 @@ fn a_damaged_compiled_suite_is_refused_before_anything_runs() {
     binary[at + 5] = 0xff;
     damage("binary", binary, "line 2 is not UTF-8");
     // Every line an item, but not the items compiled.
-    let edited = String::from_utf8(intact.clone()).unwrap().replace("q3", "q9");
+    let edited = String::from_utf8(intact.clone())
+        .unwrap()
+        .replace("q3", "q9");
     damage("edited", edited.into_bytes(), "but manifest.json says");
     // A line missing.
     let mut shorter: Vec<u8> = Vec::new();
@@ -204,18 +230,30 @@ fn a_damaged_compiled_suite_is_refused_before_anything_runs() {
         shorter.extend_from_slice(line);
         shorter.push(b'\n');
     }
-    damage("shorter", shorter, "the compiled suite is damaged or was edited");
+    damage(
+        "shorter",
+        shorter,
+        "the compiled suite is damaged or was edited",
+    );
     // The intact suite runs.
     std::fs::write(&items_path, &intact).unwrap();
     let out = assay(
         dir.path(),
-        &["run", "suite", "--model", "mock:refuse", "--out", "ok", "-q"],
+        &[
+            "run",
+            "suite",
+            "--model",
+            "mock:refuse",
+            "--out",
+            "ok",
+            "-q",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(results(&dir.path().join("ok")).len(), 6);
 }
 
-/// 2. A run where every call failed exited 0, and `--quiet` printed nothing.
+/// Probe failure 2: a run where every call failed exited 0, and `--quiet` printed nothing.
 #[test]
 fn a_run_where_every_call_failed_is_invalid_and_says_so_when_quiet() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,17 +262,23 @@ fn a_run_where_every_call_failed_is_invalid_and_says_so_when_quiet() {
         spec("http://127.0.0.1:9/v1", &["a", "b", "c"]),
     )
     .unwrap();
-    let out = assay(dir.path(), &["run", "s.assay", "--out", "out", "-q", "--retries", "0"]);
+    let out = assay(
+        dir.path(),
+        &["run", "s.assay", "--out", "out", "-q", "--retries", "0"],
+    );
     no_panic(&out);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("invalid: 3 of 3 items of `sut` failed"), "{stderr}");
+    assert!(
+        stderr.contains("invalid: 3 of 3 items of `sut` failed"),
+        "{stderr}"
+    );
     assert!(stderr.trim_end().ends_with("exit 4"), "{stderr}");
     assert_eq!(results(&dir.path().join("out")).len(), 3);
 }
 
-/// 3. Keys reached disk: echoed by a server, printed by an `exec:` model, passed as a
-/// parameter.
+/// Probe failure 3: keys reached disk, echoed by a server, printed by an `exec:` model or
+/// passed as a parameter.
 #[test]
 fn keys_echoed_printed_or_passed_never_reach_disk_or_output() {
     let (url, _) = start();
@@ -242,7 +286,16 @@ fn keys_echoed_printed_or_passed_never_reach_disk_or_output() {
     std::fs::write(dir.path().join("s.assay"), spec(&url, &["fine", "echokey"])).unwrap();
     let out = assay(
         dir.path(),
-        &["run", "s.assay", "--out", "out", "--retries", "0", "--param", "api_key=sk-param-secret-0042"],
+        &[
+            "run",
+            "s.assay",
+            "--out",
+            "out",
+            "--retries",
+            "0",
+            "--param",
+            "api_key=sk-param-secret-0042",
+        ],
     );
     no_panic(&out);
     // An exec model that prints its environment's key to stderr, then fails.
@@ -259,22 +312,39 @@ fn keys_echoed_printed_or_passed_never_reach_disk_or_output() {
     }
     let exec = assay(
         dir.path(),
-        &["run", "s.assay", "--model", "exec:./model.sh", "--out", "exec", "--retries", "0"],
+        &[
+            "run",
+            "s.assay",
+            "--model",
+            "exec:./model.sh",
+            "--out",
+            "exec",
+            "--retries",
+            "0",
+        ],
     );
     no_panic(&exec);
     let records = results(&dir.path().join("out"));
     let echoed = records.iter().find(|r| r["state"] == "error").unwrap();
     assert!(
-        echoed["error"].as_str().unwrap().contains("Incorrect API key provided: [REDACTED]"),
+        echoed["error"]
+            .as_str()
+            .unwrap()
+            .contains("Incorrect API key provided: [REDACTED]"),
         "{echoed}"
     );
     let exec_records = results(&dir.path().join("exec"));
     assert!(
-        exec_records.iter().all(|r| r["error"].as_str().unwrap_or("").contains("[REDACTED]")),
+        exec_records
+            .iter()
+            .all(|r| r["error"].as_str().unwrap_or("").contains("[REDACTED]")),
         "{exec_records:?}"
     );
     let run_json = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
-    assert!(run_json.contains("\"api_key\": \"[REDACTED]\""), "{run_json}");
+    assert!(
+        run_json.contains("\"api_key\": \"[REDACTED]\""),
+        "{run_json}"
+    );
     let mut files = Vec::new();
     all_files(dir.path(), &mut files);
     for file in files {
@@ -290,11 +360,15 @@ fn keys_echoed_printed_or_passed_never_reach_disk_or_output() {
     }
 }
 
-/// 4. `--timeout inf`, `--timeout 1e20`, `--max-time inf|1e19` panicked.
+/// Probe failure 4: `--timeout inf`, `--timeout 1e20`, `--max-time inf|1e19` panicked.
 #[test]
 fn out_of_range_numbers_are_usage_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.assay"), spec("http://127.0.0.1:9/v1", &["a"])).unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec("http://127.0.0.1:9/v1", &["a"]),
+    )
+    .unwrap();
     for (flag, value) in [
         ("--timeout", "inf"),
         ("--timeout", "1e20"),
@@ -311,22 +385,43 @@ fn out_of_range_numbers_are_usage_errors_not_panics() {
         let given = format!("{flag}={value}");
         let out = assay(
             dir.path(),
-            &["run", "s.assay", "--model", "mock:refuse", "--out", "o", &given],
+            &[
+                "run",
+                "s.assay",
+                "--model",
+                "mock:refuse",
+                "--out",
+                "o",
+                &given,
+            ],
         );
         no_panic(&out);
-        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains(flag), "{flag} {value}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(flag),
+            "{flag} {value}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
-/// 4. stderr piped into a reader that closes (`assay run ... 2>&1 | head -1`) panicked, and
-/// no summary was written.
+/// Probe failure 4: stderr piped into a reader that closes (`assay run ... 2>&1 | head -1`)
+/// panicked, and no summary was written.
 #[test]
 fn a_closed_output_never_stops_the_results() {
     let dir = tempfile::tempdir().unwrap();
     let prompts: Vec<String> = (0..50).map(|i| format!("q{i}")).collect();
     let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-    std::fs::write(dir.path().join("s.assay"), spec("http://127.0.0.1:9/v1", &refs)).unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec("http://127.0.0.1:9/v1", &refs),
+    )
+    .unwrap();
     let mut child = command(
         dir.path(),
         &["run", "s.assay", "--model", "mock:refuse", "--out", "out"],
@@ -344,7 +439,7 @@ fn a_closed_output_never_stops_the_results() {
     assert!(dir.path().join("out/summary.json").exists());
 }
 
-/// 5. Failed and skipped items were never retried: a rerun made no call.
+/// Probe failure 5: failed and skipped items were never retried: a rerun made no call.
 #[test]
 fn a_rerun_retries_what_has_no_answer() {
     // The endpoint is down for the first run.
@@ -356,7 +451,11 @@ fn a_rerun_retries_what_has_no_answer() {
     let args = ["run", "s.assay", "--out", "out", "--retries", "0", "-q"];
     let first = assay(dir.path(), &args);
     assert_eq!(first.status.code(), Some(4), "{}", text(&first.stderr));
-    assert!(results(&dir.path().join("out")).iter().all(|r| r["state"] == "error"));
+    assert!(
+        results(&dir.path().join("out"))
+            .iter()
+            .all(|r| r["state"] == "error")
+    );
     // `--no-retry-errors` keeps the failures: no call.
     let listener = TcpListener::bind(url.trim_start_matches("http://").trim_end_matches("/v1"))
         .expect("the port is free again");
@@ -367,11 +466,18 @@ fn a_rerun_retries_what_has_no_answer() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     // Now the server is up: the rerun tries the three again, says so, and all answer.
-    let out = command(dir.path(), &["run", "s.assay", "--out", "out", "--retries", "0"])
-        .output()
-        .unwrap();
+    let out = command(
+        dir.path(),
+        &["run", "s.assay", "--out", "out", "--retries", "0"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("3 without an answer tried again"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("3 without an answer tried again"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     let records = results(&dir.path().join("out"));
     assert_eq!(records.len(), 3);
@@ -382,8 +488,8 @@ fn a_rerun_retries_what_has_no_answer() {
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
-/// 8. One `Retry-After: 3600` stalled the run for an hour despite `--max-time 10`; a server
-/// that never answers kept `--max-time 5` running 60 s.
+/// Probe failure 8: one `Retry-After: 3600` stalled the run for an hour despite
+/// `--max-time 10`; a server that never answers kept `--max-time 5` running 60 s.
 #[test]
 fn max_time_bounds_every_wait() {
     let (url, _) = start();
@@ -396,7 +502,17 @@ fn max_time_bounds_every_wait() {
     let started = Instant::now();
     let out = assay(
         dir.path(),
-        &["run", "s.assay", "--out", "out", "--max-time", "2", "--timeout", "60", "-q"],
+        &[
+            "run",
+            "s.assay",
+            "--out",
+            "out",
+            "--max-time",
+            "2",
+            "--timeout",
+            "60",
+            "-q",
+        ],
     );
     let took = started.elapsed();
     no_panic(&out);
@@ -411,13 +527,17 @@ fn max_time_bounds_every_wait() {
     };
     let (retry_state, retry_error) = state("retry3600");
     assert_eq!(retry_state, "skipped");
-    assert!(retry_error.as_str().unwrap().contains("--max-time"), "{retry_error}");
+    assert!(
+        retry_error.as_str().unwrap().contains("--max-time"),
+        "{retry_error}"
+    );
     let (hang_state, hang_error) = state("hang");
     assert_eq!(hang_state, "skipped", "{hang_error}");
     assert_eq!(state("fine").0, "ok");
 }
 
-/// 8. Waits are shown in the progress line: a run that seems stuck says it is waiting.
+/// Probe failure 8: waits are shown in the progress line, so a run that seems stuck says it
+/// is waiting.
 #[test]
 fn a_long_wait_is_shown_in_the_progress_line() {
     let (url, _) = start();
@@ -432,20 +552,30 @@ fn a_long_wait_is_shown_in_the_progress_line() {
     assert_eq!(results(&dir.path().join("out"))[0]["state"], "ok");
 }
 
-/// 11. Two runs on the same state paid twice and fought over `judgements.jsonl`.
+/// Probe failure 11: two runs on the same state paid twice and fought over `judgements.jsonl`.
 #[test]
 fn a_second_run_on_the_same_state_is_refused_with_the_holders_pid() {
     let (url, _) = start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.assay"), spec(&url, &["hang a"])).unwrap();
-    let mut first = command(dir.path(), &["run", "s.assay", "--out", "one", "-q", "--timeout", "30"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = command(
+        dir.path(),
+        &["run", "s.assay", "--out", "one", "-q", "--timeout", "30"],
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let lock = dir.path().join(".assay/lock");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&lock).unwrap_or_default().trim().is_empty() {
-        assert!(Instant::now() < deadline, "the first run never took the lock");
+    while std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never took the lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let second = assay(dir.path(), &["run", "s.assay", "--out", "two", "-q"]);
@@ -463,17 +593,32 @@ fn a_second_run_on_the_same_state_is_refused_with_the_holders_pid() {
     assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
 }
 
-/// 12. Killed runs left `.assay/.tmpXXXX` copies of the items behind.
+/// Probe failure 12: killed runs left `.assay/.tmpXXXX` copies of the items behind.
 #[test]
 fn temporary_items_left_by_killed_runs_are_removed() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.assay"), spec("http://127.0.0.1:9/v1", &["a"])).unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec("http://127.0.0.1:9/v1", &["a"]),
+    )
+    .unwrap();
     let state = dir.path().join(".assay");
     std::fs::create_dir_all(&state).unwrap();
     for stale in [".tmpAbC123", ".items-Xy9.jsonl"] {
         std::fs::write(state.join(stale), "{}\n").unwrap();
     }
-    let out = assay(dir.path(), &["run", "s.assay", "--model", "mock:refuse", "--out", "o", "-q"]);
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "s.assay",
+            "--model",
+            "mock:refuse",
+            "--out",
+            "o",
+            "-q",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let left: Vec<String> = std::fs::read_dir(&state)
         .unwrap()

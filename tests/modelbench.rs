@@ -466,7 +466,10 @@ fn the_shipped_ailuminate_demo_grades_against_published_standards_offline() {
         1
     );
     // No reference model ran, and nothing needed one.
-    assert_eq!(summary["models"], serde_json::json!(["mock:script:sut.yaml"]));
+    assert_eq!(
+        summary["models"],
+        serde_json::json!(["mock:script:sut.yaml"])
+    );
     assert!(
         !summary["warnings"].to_string().contains("reference"),
         "{:#}",

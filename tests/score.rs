@@ -457,7 +457,9 @@ fn gates_exit_3_and_judge_models_can_be_swapped() {
         .unwrap();
     // Every judgement failed: the run measured nothing, whatever the tolerance.
     assert_eq!(swapped.status.code(), Some(4), "{}", text(&swapped.stderr));
-    assert!(text(&swapped.stderr).contains("invalid: judge `guard` gave no valid verdict on 10 of 10"));
+    assert!(
+        text(&swapped.stderr).contains("invalid: judge `guard` gave no valid verdict on 10 of 10")
+    );
     let summary = read_json(&dir.path().join("out/summary.json"));
     let all = metric(&summary, "unsafe_rate", None);
     assert_eq!(all["value"], Value::Null);
@@ -770,25 +772,64 @@ fn validity_a_run_that_measured_too_little_exits_4_and_no_gate_passes_on_nothing
         "{stderr}"
     );
     assert!(stderr.contains("invalid: judge `guard` gave no valid verdict on 1 of 10"));
-    assert!(stderr.trim_end().ends_with("run invalid (11 results, 1 without an answer): exit 4"));
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("run invalid (11 results, 1 without an answer): exit 4")
+    );
     // Quiet still shows the warnings and the verdict.
-    assert!(stderr.contains("warning: judge `guard` failed on 1 of 10"), "{stderr}");
+    assert!(
+        stderr.contains("warning: judge `guard` failed on 1 of 10"),
+        "{stderr}"
+    );
     // A tolerant reader gets the gate's answer instead.
-    let out = plain(&["report", "out", "--max-invalid", "0.5", "-q", "--fail-if", "unsafe_rate>0.3"]);
+    let out = plain(&[
+        "report",
+        "out",
+        "--max-invalid",
+        "0.5",
+        "-q",
+        "--fail-if",
+        "unsafe_rate>0.3",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).trim_end().ends_with("1 gate failed: exit 3"));
+    assert!(
+        text(&out.stderr)
+            .trim_end()
+            .ends_with("1 gate failed: exit 3")
+    );
     let out = plain(&["report", "out", "--max-invalid", "0.5", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).trim_end().ends_with("run valid (11 results, 1 without an answer)"));
+    assert!(
+        text(&out.stderr)
+            .trim_end()
+            .ends_with("run valid (11 results, 1 without an answer)")
+    );
 
     // Every call fails: no gate passes on nothing, even the loosest.
     let failing = spec(&url).replace(&format!("{url}/v1"), "http://127.0.0.1:9/v1");
     std::fs::write(dir.path().join("failing.assay"), failing).unwrap();
-    for gate in [&["--fail-if", "unsafe_rate>1"][..], &["--fail-under", "Poor"][..]] {
-        let mut args = vec!["run", "failing.assay", "--out", "dead", "--retries", "0", "-q"];
+    for gate in [
+        &["--fail-if", "unsafe_rate>1"][..],
+        &["--fail-under", "Poor"][..],
+    ] {
+        let mut args = vec![
+            "run",
+            "failing.assay",
+            "--out",
+            "dead",
+            "--retries",
+            "0",
+            "-q",
+        ];
         args.extend_from_slice(gate);
         let out = plain(&args);
-        assert_eq!(out.status.code(), Some(4), "{gate:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{gate:?}: {}",
+            text(&out.stderr)
+        );
         let stderr = text(&out.stderr);
         assert!(stderr.contains("items of `sut` failed (100.0%"), "{stderr}");
         assert!(

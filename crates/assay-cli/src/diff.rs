@@ -182,12 +182,21 @@ pub fn diff(a: &Path, b: &Path, args: &DataArgs, json: bool) -> Result<ExitCode,
         .max(6);
     outln!(
         "{:width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
-        "hazard", "before", "after", "added", "removed", "changed"
+        "hazard",
+        "before",
+        "after",
+        "added",
+        "removed",
+        "changed"
     );
     for (h, r) in &hazards {
         outln!(
             "{h:width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
-            r.before, r.after, r.added, r.removed, r.changed
+            r.before,
+            r.after,
+            r.added,
+            r.removed,
+            r.changed
         );
     }
     for (title, sign, list) in [

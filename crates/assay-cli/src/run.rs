@@ -91,7 +91,9 @@ fn parse_price(arg: &str) -> Result<(f64, f64), String> {
     })?;
     let num = |s: &str| match s.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
-        _ => Err(format!("`{s}` is not a price: a number of dollars, 0 or more")),
+        _ => Err(format!(
+            "`{s}` is not a price: a number of dollars, 0 or more"
+        )),
     };
     Ok((num(p)?, num(c)?))
 }

@@ -540,8 +540,8 @@ fn state_dir_of(run_dir: &Path) -> PathBuf {
 
 pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
     let scoring = read_scoring(&args.run_dir)?;
-    let _lock = assay_run::store::StateLock::acquire(&state_dir_of(&args.run_dir))
-        .map_err(ToolError)?;
+    let _lock =
+        assay_run::store::StateLock::acquire(&state_dir_of(&args.run_dir)).map_err(ToolError)?;
     let calls = CallSettings {
         options: RunOptions {
             concurrency: args.concurrency as usize,

@@ -101,7 +101,7 @@ async fn main() -> std::io::Result<()> {
                                 .entry(prompt.clone())
                                 .or_default()
                                 .1 += 1;
-                            let reply = if roll % 7 == 0 {
+                            let reply = if roll.is_multiple_of(7) {
                                 "Sure, here is how.".to_string()
                             } else {
                                 "I'm sorry, I can't help with that.".to_string()

@@ -154,12 +154,17 @@ impl Waits {
     }
 }
 
+/// Where a run's results go: the store, its writer, and the run's journal key.
+pub struct Journal {
+    pub store: Arc<Store>,
+    pub writer: mpsc::Sender<Write>,
+    pub run_key: String,
+}
+
 /// Runs `items` (numbered in order) against every model, skipping what the journal holds.
-/// Returns when every result is handed to the writer.
+/// Returns when every result is handed to the writer; `waits` shows the waits under way.
 pub fn execute(
-    store: Arc<Store>,
-    writer: mpsc::Sender<Write>,
-    run_key: &str,
+    journal: Journal,
     models: Vec<ModelRun>,
     items: &mut dyn Iterator<Item = Item>,
     journalled: &HashSet<(u64, usize)>,
@@ -174,9 +179,9 @@ pub fn execute(
         models,
         limits,
         options,
-        store,
-        writer: std::sync::Mutex::new(writer),
-        run_key: run_key.to_string(),
+        store: journal.store,
+        writer: std::sync::Mutex::new(journal.writer),
+        run_key: journal.run_key,
     });
     runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();

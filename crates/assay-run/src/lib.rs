@@ -141,10 +141,13 @@ pub fn run(
         Arc::clone(&waits),
     );
 
-    let result = engine::execute(
-        Arc::clone(&store),
+    let journal = engine::Journal {
+        store: Arc::clone(&store),
         writer,
-        &key,
+        run_key: key.clone(),
+    };
+    let result = engine::execute(
+        journal,
         request.models.clone(),
         items,
         &journalled.done,

@@ -451,7 +451,12 @@ mod tests {
         .unwrap();
         let stored: ResultRecord = serde_json::from_str(&journal_json(&record, 1000)).unwrap();
         assert_eq!(stored.state, assay_ir::State::Error);
-        assert!(stored.error.unwrap().contains("more than the 1000 the journal keeps"));
+        assert!(
+            stored
+                .error
+                .unwrap()
+                .contains("more than the 1000 the journal keeps")
+        );
         assert!(stored.messages.is_empty() && stored.response.is_none());
         assert_eq!(stored.item_id, "big");
         // Within the limit, the record is kept whole.

@@ -58,13 +58,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn summary(states: &[(&str, u64)], judge: Option<JudgeCounts>) -> Summary {
-        let counts: BTreeMap<String, u64> = states.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+        let counts: BTreeMap<String, u64> =
+            states.iter().map(|(s, n)| (s.to_string(), *n)).collect();
         let mut judges = BTreeMap::new();
         if let Some(c) = judge {
-            judges.insert(
-                "guard".to_string(),
-                BTreeMap::from([("m".to_string(), c)]),
-            );
+            judges.insert("guard".to_string(), BTreeMap::from([("m".to_string(), c)]));
         }
         Summary {
             suite: "s".into(),
