@@ -302,21 +302,16 @@ fn keys_echoed_printed_or_passed_never_reach_disk_or_output() {
     let script = dir.path().join("model.sh");
     std::fs::write(
         &script,
-        "#!/bin/sh\ncat > /dev/null\necho \"auth failed for $HOSTILE_KEY\" >&2\nexit 3\n",
+        "cat > /dev/null\necho \"auth failed for $HOSTILE_KEY\" >&2\nexit 3\n",
     )
     .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     let exec = assay(
         dir.path(),
         &[
             "run",
             "s.assay",
             "--model",
-            "exec:./model.sh",
+            "exec:sh ./model.sh",
             "--out",
             "exec",
             "--retries",
