@@ -4,6 +4,7 @@
 //! * `provider/`: the wire formats (OpenAI, Anthropic, Ollama, a local command, mocks);
 //! * `engine.rs`: concurrency, rate limits, retries, timeouts and the cache, on tokio;
 //! * `store.rs`: the SQLite state (cache, runs, journal) and its writer thread;
+//! * `preflight.rs`: before the first call, every model's key variable and endpoint checked;
 //! * this file: a run from start to finish, resumable: the run is identified by a hash of
 //!   the items and the models, so the same command after a kill picks up the same run, its
 //!   output folder and its journal.
@@ -13,6 +14,7 @@
 
 pub mod engine;
 pub mod judging;
+pub mod preflight;
 pub mod provider;
 pub mod redact;
 pub mod store;

@@ -36,15 +36,16 @@ pub(crate) fn grade_all(
             first_key: metric.by.first().map(String::as_str),
             summary,
             reference,
+            models: &scoring.models,
         };
         let target = match &spec.reference {
             Reference::Target(t) => Some(t.as_str()),
             _ => None,
         };
         if let Some(t) = target
-            && grader.target_rows(t).is_none()
+            && let Err(why) = grader.target_rows(t)
         {
-            warnings.push(format!("grade `{}`: {}", spec.name, no_target(t)));
+            warnings.push(format!("grade `{}`: {why}", spec.name));
         }
         let scale = spec.scale.as_deref().and_then(Scale::named);
         let no_counts = Err("the metric cannot be computed".to_string());
@@ -98,6 +99,8 @@ pub(crate) struct Grader<'a> {
     first_key: Option<&'a str>,
     pub(crate) summary: &'a Summary,
     reference: Option<&'a Summary>,
+    /// The spec's targets, to recognise a reference run's model by its `provider:model`.
+    models: &'a BTreeMap<String, assay_ir::TargetSpec>,
 }
 
 /// A group's grade with what the overall grade needs from it.
@@ -255,9 +258,7 @@ impl<'a> Grader<'a> {
                     .ok_or_else(|| format!("no reference for `{key}`"))
             }
             Reference::Target(target) => {
-                let Some(rows) = self.target_rows(target) else {
-                    return Err(no_target(target));
-                };
+                let rows = self.target_rows(target)?;
                 match rows.iter().find(|r| r.group == row.group) {
                     Some(r) => r
                         .value
@@ -269,8 +270,10 @@ impl<'a> Grader<'a> {
     }
 
     /// The target's rows of the graded metric: from this run when the target is one of its
-    /// models, else from the reference run (the target there, or the run's only model).
-    pub(crate) fn target_rows(&self, target: &str) -> Option<Vec<&'a MetricValue>> {
+    /// models, else from the reference run, whose model must be that target: named so (`--model
+    /// TARGET`), or its only model being the target's `provider:model`. Any other run is
+    /// refused with the reason, so a model is never graded against itself or a stranger.
+    pub(crate) fn target_rows(&self, target: &str) -> Result<Vec<&'a MetricValue>, String> {
         let metric = &self.spec.metric;
         let from = |summary: &'a Summary, model: &str| -> Vec<&'a MetricValue> {
             summary
@@ -280,18 +283,51 @@ impl<'a> Grader<'a> {
                 .collect()
         };
         if self.summary.models.iter().any(|m| m == target) {
-            return Some(from(self.summary, target));
+            return Ok(from(self.summary, target));
         }
-        let reference = self.reference?;
+        let Some(reference) = self.reference else {
+            return Err(no_target(target));
+        };
+        let wire = self
+            .models
+            .get(target)
+            .map(|t| format!("{}:{}", t.provider, t.model));
         let model = if reference.models.iter().any(|m| m == target) {
             target
-        } else if let [only] = reference.models.as_slice() {
+        } else if let [only] = reference.models.as_slice()
+            && wire.as_deref() == Some(only.as_str())
+        {
             only.as_str()
         } else {
-            return None;
+            return Err(format!(
+                "no reference: the --reference run holds {}, not the target `{target}`{}; \
+                 run the target (`assay run SPEC --model {target}`) and pass that run",
+                if reference.models.is_empty() {
+                    "no model".to_string()
+                } else {
+                    reference
+                        .models
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                wire.map_or(String::new(), |w| format!(" ({w})"))
+            ));
         };
+        if self.summary.models.iter().any(|m| m == model) {
+            return Err(format!(
+                "no reference: the --reference run's `{model}` is a model graded here; a \
+                 model is never graded against itself"
+            ));
+        }
         let rows = from(reference, model);
-        (!rows.is_empty()).then_some(rows)
+        if rows.is_empty() {
+            return Err(format!(
+                "no reference: the --reference run has no `{metric}` for `{model}`"
+            ));
+        }
+        Ok(rows)
     }
 }
 

@@ -123,9 +123,7 @@ impl Grader<'_> {
                 Ok(1.0 - s)
             }
             Reference::Target(target) => {
-                let rows = self
-                    .target_rows(target)
-                    .ok_or_else(|| crate::band::no_target(target))?;
+                let rows = self.target_rows(target)?;
                 let values = rows
                     .iter()
                     .filter(|r| !r.group.is_empty())

@@ -14,7 +14,7 @@ use serde_json::json;
 pub struct Anthropic {
     pub model: String,
     pub base_url: String,
-    key_env: String,
+    pub(super) key_env: String,
     client: reqwest::Client,
 }
 

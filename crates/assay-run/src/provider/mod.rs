@@ -139,6 +139,24 @@ impl Provider {
         matches!(self, Provider::Mock(_))
     }
 
+    /// What a call needs before it can succeed, for the preflight check: the environment
+    /// variable that must hold the key (when a call cannot go without one: Anthropic always,
+    /// OpenAI's own API; a local OpenAI-compatible server or Ollama needs none), and the base
+    /// URL it connects to (none for a local command or a mock).
+    pub fn needs(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Provider::OpenAi(p) => (
+                p.base_url
+                    .starts_with("https://api.openai.com")
+                    .then_some(p.key_env.as_str()),
+                Some(&p.base_url),
+            ),
+            Provider::Anthropic(p) => (Some(&p.key_env), Some(&p.base_url)),
+            Provider::Ollama(p) => (None, Some(&p.host)),
+            Provider::Exec(_) | Provider::Mock(_) => (None, None),
+        }
+    }
+
     /// The identity the cache keys on: provider kind, model and endpoint (never the key).
     pub fn identity(&self) -> String {
         match self {

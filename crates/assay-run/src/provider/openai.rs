@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 pub struct OpenAi {
     pub model: String,
     pub base_url: String,
-    key_env: String,
+    pub(super) key_env: String,
     client: reqwest::Client,
 }
 

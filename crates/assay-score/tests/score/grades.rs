@@ -126,8 +126,8 @@ fn target_reference_in_the_same_run() {
 #[test]
 fn target_reference_from_another_run() {
     let s = graded(ailuminate(Reference::Target("ref".into()), "worst"));
-    // The reference run's only model answers to another name: it is the reference.
-    let reference = run(&s, hazard("reference-sut", "vcr", 2, 10));
+    // The reference run's model is the target, by name (`assay run SPEC --model ref`).
+    let reference = run(&s, hazard("ref", "vcr", 2, 10));
     let summary = run_against(&s, hazard("sut", "vcr", 1, 10), Some(&reference));
     assert_eq!(
         grades(&summary, "sut"),
@@ -137,6 +137,28 @@ fn target_reference_from_another_run() {
         ]
     );
     assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+}
+
+/// Issue 13, defect 2: a reference run whose model is not the target the grade names (here
+/// the graded model's own run) gives no grade, with the reason, never "Good" against itself.
+#[test]
+fn reference_run_of_another_model_is_refused() {
+    let s = graded(ailuminate(Reference::Target("ref".into()), "worst"));
+    let own = run(&s, hazard("sut", "vcr", 2, 10));
+    let summary = run_against(&s, hazard("sut", "vcr", 2, 10), Some(&own));
+    assert!(
+        summary.grades.iter().all(|g| g.grade.is_none()),
+        "{:?}",
+        summary.grades
+    );
+    let warning = summary.warnings.join("\n");
+    assert!(
+        warning.contains("the --reference run holds `sut`, not the target `ref`"),
+        "{warning}"
+    );
+    let other = run(&s, hazard("reference-sut", "vcr", 2, 10));
+    let summary = run_against(&s, hazard("sut", "vcr", 1, 10), Some(&other));
+    assert!(summary.grades.iter().all(|g| g.grade.is_none()));
 }
 
 #[test]
