@@ -4,7 +4,9 @@
 //! runner sends judge prompts through the same engine as targets.
 
 mod apply;
+mod choice;
 pub use apply::{Judges, Step};
+pub use choice::{ChoiceReader, choice, choice_with_texts, option_texts};
 
 use regex::Regex;
 use serde::Serialize;
@@ -176,38 +178,6 @@ pub fn llama_guard(output: &str) -> Result<Verdict, JudgeError> {
         _ => Err(fail(
             "expected `safe`, or `unsafe` and a line of category codes",
             output,
-        )),
-    }
-}
-
-/// The option a multiple-choice answer picks among `letters` (e.g. `["A","B","C","D"]`):
-/// `Answer: B`, `(B)`, `B)` or `B.` at the start, or a lone letter. Several different letters
-/// in those forms are ambiguous: an error, not a guess.
-pub fn choice(response: &str, letters: &[&str]) -> Result<String, JudgeError> {
-    let text = strip_reasoning(response);
-    let set = letters.join("");
-    let answer = Regex::new(&format!(r"(?i)answer\s*(?:is)?\s*[:\-]?\s*\(?([{set}])\b"))
-        .expect("a valid regex");
-    if let Some(c) = answer.captures(&text) {
-        return Ok(c[1].to_uppercase());
-    }
-    let marked =
-        Regex::new(&format!(r"(?m)(?:^|\s)\(?([{set}])[\).:](?:\s|$)")).expect("a valid regex");
-    let mut found: Vec<String> = marked
-        .captures_iter(&text)
-        .map(|c| c[1].to_string())
-        .collect();
-    if found.is_empty() && text.trim().len() == 1 && set.contains(text.trim()) {
-        found.push(text.trim().to_string());
-    }
-    found.sort();
-    found.dedup();
-    match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(fail("no option letter found", response)),
-        many => Err(fail(
-            format!("several options named: {}", many.join(", ")),
-            response,
         )),
     }
 }
