@@ -6,7 +6,7 @@
 //! the hashing pass, before any row is read (`rfc4180.rs`, E0208); a header naming two columns
 //! alike and a JSONL or YAML record with a repeated key are refused (`strict_value.rs`, E0209).
 
-use crate::rfc4180::{QuoteFaultKind, Rfc4180};
+use crate::rfc4180::{Dialect, QuoteFaultKind, Rfc4180};
 use crate::strict_value::{self, ReadError};
 use crate::value::{self, Env};
 use crate::{Base, DatasetSource, Expander, UserTurns, relative};
@@ -29,6 +29,8 @@ enum Format {
     Csv,
     Jsonl,
     Yaml,
+    /// One JSON document: an array of records, or an object holding one at `records`.
+    Json,
 }
 
 /// One row: its 1-based number, the line it starts on, and its fields.
@@ -79,6 +81,9 @@ pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
         let Some(fields) = typed(ex, opened, &row) else {
             return true;
         };
+        if !keep(ex, opened, &row, &fields) {
+            return true;
+        }
         if let Some(item) = item
             && let Some(base) = base(ex, name, opened, item, &row, &fields)
         {
@@ -118,6 +123,7 @@ pub(crate) fn column_values(
     let mut seen = std::collections::BTreeSet::new();
     read_rows(ex, opened, &mut |ex, opened, row| {
         if let Some(fields) = typed(ex, opened, &row)
+            && keep(ex, opened, &row, &fields)
             && let Some(v) = fields.get(column)
             && seen.insert(v.to_string())
         {
@@ -184,7 +190,8 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
     };
     let format = declared_format(d);
     // CSV quoting is checked on the same pass (see `rfc4180.rs`).
-    let mut quoting = (format == Some(Format::Csv)).then(|| Rfc4180::new(MAX_ROW_ERRORS));
+    let mut quoting =
+        (format == Some(Format::Csv)).then(|| Rfc4180::with_dialect(MAX_ROW_ERRORS, dialect(d)));
     let mut hasher = Sha256::new();
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -322,6 +329,7 @@ fn declared_format(d: &Dataset) -> Option<Format> {
         Some("csv") => Some(Format::Csv),
         Some("jsonl") => Some(Format::Jsonl),
         Some("yaml") => Some(Format::Yaml),
+        Some("json") => Some(Format::Json),
         _ => {
             let hint = d.props.str("path").or(d.props.str("url")).unwrap_or("");
             let ext = hint.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
@@ -329,8 +337,49 @@ fn declared_format(d: &Dataset) -> Option<Format> {
                 "csv" => Some(Format::Csv),
                 "jsonl" | "ndjson" => Some(Format::Jsonl),
                 "yaml" | "yml" => Some(Format::Yaml),
+                "json" => Some(Format::Json),
                 _ => None,
             }
+        }
+    }
+}
+
+/// The CSV options a dataset declares (the checker made sure each is one byte).
+fn dialect(d: &Dataset) -> Dialect {
+    let byte = |key: &str| d.props.str(key).and_then(|s| s.bytes().next());
+    let mut dialect = Dialect::default();
+    if let Some(b) = byte("delimiter") {
+        dialect.delimiter = b;
+    }
+    if let Some(b) = byte("quote") {
+        dialect.quote = b;
+    }
+    dialect.comment = byte("comment");
+    dialect.skip_lines = d
+        .props
+        .value("skip_rows")
+        .and_then(Expr::as_number)
+        .map_or(0, |n| n.max(0.0) as u64);
+    dialect
+}
+
+/// Whether a typed row passes the dataset's `where` filter. A filter that cannot be evaluated
+/// on a row is a problem of that row (reported), and the row is left out.
+fn keep(
+    ex: &mut Expander<'_>,
+    opened: &mut Opened<'_>,
+    row: &Row,
+    fields: &Map<String, Value>,
+) -> bool {
+    let Some(cond) = opened.decl.props.value("where") else {
+        return true;
+    };
+    match value::eval(cond, &RowEnv { fields }) {
+        Ok(v) => value::truthy(&v),
+        Err(why) => {
+            let msg = format!("{}: {}, `where`: {why}", opened.display, at(row));
+            row_error(ex, opened, cond.span, Code::BadRow, msg, None);
+            false
         }
     }
 }
@@ -481,31 +530,138 @@ fn read_rows(
                 row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
                 return;
             };
-            for (i, row) in rows.into_iter().enumerate() {
-                let number = i as u64 + 1;
-                match row {
-                    Value::Object(fields) => {
-                        if !each(
-                            ex,
-                            opened,
-                            Row {
-                                number,
-                                line: 0,
-                                fields,
-                            },
-                        ) {
-                            return;
-                        }
-                    }
-                    other => {
+            read_records(ex, opened, rows, each);
+        }
+        Format::Json => {
+            let mut text = String::new();
+            let mut reader = reader;
+            if let Err(e) = reader.read_to_string(&mut text) {
+                let msg = format!("{} cannot be read: {e}", opened.display);
+                row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                return;
+            }
+            let doc = match strict_value::from_json(text.trim_start_matches('\u{feff}')) {
+                Ok(v) => v,
+                Err(ReadError::DuplicateKey { key, record }) => {
+                    let msg = if record > 0 {
+                        format!("{}: row {record} has the key `{key}` twice", opened.display)
+                    } else {
+                        format!("{} has the key `{key}` twice", opened.display)
+                    };
+                    let help = Some(DUPLICATE_KEY_HELP.into());
+                    row_error(ex, opened, d.name.span, Code::DuplicateColumn, msg, help);
+                    return;
+                }
+                Err(ReadError::Syntax(e) | ReadError::Truncated(e)) => {
+                    let msg = format!("{} is not valid JSON: {e}", opened.display);
+                    row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                    return;
+                }
+            };
+            let records = d.props.get("records");
+            let path = records.and_then(|p| p.value.as_str()).unwrap_or("");
+            let mut at = &doc;
+            let mut walked = Vec::new();
+            for seg in path.split('.').filter(|s| !s.is_empty()) {
+                walked.push(seg);
+                match at.get(seg) {
+                    Some(v) => at = v,
+                    None => {
+                        let span = records.map_or(d.name.span, |p| p.value.span);
                         let msg = format!(
-                            "{}: row {number} is {}, not a record",
+                            "{} has nothing at `{}`: {} holds {}",
                             opened.display,
-                            value::kind(&other)
+                            walked.join("."),
+                            if walked.len() == 1 {
+                                "the document".to_string()
+                            } else {
+                                format!("`{}`", walked[..walked.len() - 1].join("."))
+                            },
+                            keys_of(at)
                         );
-                        row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+                        let help = "`records` is the dotted path of the list of records inside the document".to_string();
+                        row_error(ex, opened, span, Code::BadRow, msg, Some(help));
+                        return;
                     }
                 }
+            }
+            let Value::Array(rows) = at else {
+                let msg = if path.is_empty() {
+                    format!(
+                        "{} holds {}; a JSON dataset is an array of records",
+                        opened.display,
+                        keys_of(at)
+                    )
+                } else {
+                    format!(
+                        "{}: `{path}` holds {}, not an array of records",
+                        opened.display,
+                        value::kind(at)
+                    )
+                };
+                let help = "name the array inside the document with `records = \"data.items\"`";
+                row_error(
+                    ex,
+                    opened,
+                    d.name.span,
+                    Code::BadRow,
+                    msg,
+                    Some(help.into()),
+                );
+                return;
+            };
+            let rows = rows.clone();
+            drop(doc);
+            read_records(ex, opened, rows, each);
+        }
+    }
+}
+
+/// What a JSON value holds, for messages: a record's keys, or its kind.
+fn keys_of(v: &Value) -> String {
+    match v {
+        Value::Object(m) if !m.is_empty() => format!(
+            "a record with the keys {}",
+            m.keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => value::kind(other).to_string(),
+    }
+}
+
+/// Streams a list of records (YAML, JSON) to `each`; an entry that is no record is a row error.
+fn read_records(
+    ex: &mut Expander<'_>,
+    opened: &mut Opened<'_>,
+    rows: Vec<Value>,
+    each: &mut dyn FnMut(&mut Expander<'_>, &mut Opened<'_>, Row) -> bool,
+) {
+    let d = opened.decl;
+    for (i, row) in rows.into_iter().enumerate() {
+        let number = i as u64 + 1;
+        match row {
+            Value::Object(fields) => {
+                if !each(
+                    ex,
+                    opened,
+                    Row {
+                        number,
+                        line: 0,
+                        fields,
+                    },
+                ) {
+                    return;
+                }
+            }
+            other => {
+                let msg = format!(
+                    "{}: row {number} is {}, not a record",
+                    opened.display,
+                    value::kind(&other)
+                );
+                row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
             }
         }
     }
@@ -536,9 +692,23 @@ fn read_csv(
     {
         reader.consume(3);
     }
-    let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + u64::from(crlf));
+    // `skip_rows`: lines before the header, whatever they hold.
+    let dialect = dialect(d);
+    let mut skipped = 0;
+    let mut line = Vec::new();
+    while skipped < dialect.skip_lines {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => skipped += 1,
+        }
+    }
+    let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + u64::from(crlf) + skipped);
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .comment(dialect.comment)
         .from_reader(reader);
     let headers: Vec<String> = match csv.headers() {
         Ok(h) => h

@@ -70,6 +70,31 @@ enum State {
     QuoteInQuoted,
     /// A field already reported; the rest of it is skipped up to the next comma or line end.
     Faulty,
+    /// A comment line (it starts with the dataset's `comment` byte), skipped to its end.
+    Comment,
+    /// One of the `skip_rows` lines before the header, skipped to its end.
+    Skipped,
+}
+
+/// The CSV options a dataset declares: `delimiter`, `quote`, `comment` and `skip_rows`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub comment: Option<u8>,
+    /// Lines before the header, skipped whatever they hold.
+    pub skip_lines: u64,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: b',',
+            quote: b'"',
+            comment: None,
+            skip_lines: 0,
+        }
+    }
 }
 
 /// The quoting check, fed a file's bytes in any chunks.
@@ -88,15 +113,26 @@ pub(crate) struct Rfc4180 {
     /// Faults found, including those not kept.
     count: usize,
     keep: usize,
+    dialect: Dialect,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl Rfc4180 {
     /// A check that keeps the first `keep` faults and counts the rest.
+    #[cfg(test)]
     pub(crate) fn new(keep: usize) -> Self {
+        Self::with_dialect(keep, Dialect::default())
+    }
+
+    /// The check for a file written with other delimiters, quotes or comment lines.
+    pub(crate) fn with_dialect(keep: usize, dialect: Dialect) -> Self {
         Rfc4180 {
-            state: State::StartRecord,
+            state: if dialect.skip_lines > 0 {
+                State::Skipped
+            } else {
+                State::StartRecord
+            },
             row: u64::MAX,
             line: 1,
             opened: (0, 0),
@@ -106,6 +142,7 @@ impl Rfc4180 {
             faults: Vec::new(),
             count: 0,
             keep,
+            dialect,
         }
     }
 
@@ -124,7 +161,7 @@ impl Rfc4180 {
                     self.at_start += 1;
                     continue;
                 }
-                if self.at_start > 0 {
+                if self.at_start > 0 && self.state != State::Skipped {
                     // Not a mark after all: its first bytes began an unquoted field.
                     self.row = 0;
                     self.state = State::Unquoted;
@@ -142,26 +179,36 @@ impl Rfc4180 {
                 continue;
             }
             let terminator = b == b'\n' || b == b'\r';
+            let (delimiter, quote) = (self.dialect.delimiter, self.dialect.quote);
             self.state = match (self.state, b) {
+                (State::Skipped, b'\n') if self.line > self.dialect.skip_lines => {
+                    State::StartRecord
+                }
+                (State::Skipped, _) => State::Skipped,
+                (State::Comment, b'\n' | b'\r') => State::StartRecord,
+                (State::Comment, _) => State::Comment,
                 (State::StartRecord, _) if terminator => State::StartRecord,
+                (State::StartRecord, _) if Some(b) == self.dialect.comment => State::Comment,
                 (State::StartRecord, _) => {
                     self.row = self.row.wrapping_add(1);
                     self.start_field(b)
                 }
                 (State::StartField, _) => self.start_field(b),
-                (State::Unquoted | State::Faulty | State::QuoteInQuoted, b',') => State::StartField,
+                (State::Unquoted | State::Faulty | State::QuoteInQuoted, _) if b == delimiter => {
+                    State::StartField
+                }
                 (State::Unquoted | State::Faulty | State::QuoteInQuoted, _) if terminator => {
                     State::StartRecord
                 }
-                (State::Unquoted, b'"') => {
+                (State::Unquoted, _) if b == quote => {
                     self.fault(QuoteFaultKind::QuoteInUnquotedField, self.row, self.line);
                     State::Faulty
                 }
                 (State::Unquoted, _) => State::Unquoted,
                 (State::Faulty, _) => State::Faulty,
-                (State::Quoted, b'"') => State::QuoteInQuoted,
+                (State::Quoted, _) if b == quote => State::QuoteInQuoted,
                 (State::Quoted, _) => State::Quoted,
-                (State::QuoteInQuoted, b'"') => State::Quoted,
+                (State::QuoteInQuoted, _) if b == quote => State::Quoted,
                 (State::QuoteInQuoted, _) => {
                     self.fault(QuoteFaultKind::TextAfterClosingQuote, self.row, self.line);
                     State::Faulty
@@ -172,14 +219,15 @@ impl Rfc4180 {
 
     /// The first byte of a field.
     fn start_field(&mut self, b: u8) -> State {
-        match b {
-            b'"' => {
-                self.opened = (self.row, self.line);
-                State::Quoted
-            }
-            b',' => State::StartField,
-            b'\n' | b'\r' => State::StartRecord,
-            _ => State::Unquoted,
+        if b == self.dialect.quote {
+            self.opened = (self.row, self.line);
+            State::Quoted
+        } else if b == self.dialect.delimiter {
+            State::StartField
+        } else if b == b'\n' || b == b'\r' {
+            State::StartRecord
+        } else {
+            State::Unquoted
         }
     }
 
@@ -258,6 +306,33 @@ mod tests {
         assert_eq!(
             faults("id,\"prompt\n"),
             ["the header row (line 1) opens a quoted field that is never closed"]
+        );
+    }
+
+    #[test]
+    fn the_dialect_is_honoured() {
+        let dialect = Dialect {
+            delimiter: b';',
+            quote: b'\'',
+            comment: Some(b'#'),
+            skip_lines: 2,
+        };
+        let check = |text: &str| {
+            let mut check = Rfc4180::with_dialect(10, dialect);
+            check.feed(text.as_bytes());
+            check
+                .finish()
+                .0
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        // Skipped lines and comments may hold anything; `"` is plain text under `'` quotes.
+        let good = "a \"stray\nb 'x\nid;prompt\n# it's a comment\nq1;'semi; colon'\nq2;5\" blade\n";
+        assert_eq!(check(good), Vec::<String>::new());
+        assert_eq!(
+            check("skip\nskip\nid;prompt\n#c\nq1;'open\n"),
+            ["row 1 (line 5) opens a quoted field that is never closed"]
         );
     }
 

@@ -11,6 +11,76 @@ pub(crate) trait Env {
     fn path(&self, segments: &[&str]) -> Option<Value>;
 }
 
+/// The functions expressions evaluated here may call (the checker keeps the same list).
+const FUNCTIONS: &[&str] = &[
+    "`len`",
+    "`lower`",
+    "`upper`",
+    "`trim`",
+    "`contains`",
+    "`replace`",
+    "`join`",
+    "`format`",
+];
+
+/// `format("Q: {}\nA) {}", a, b)`: each `{}` takes the next value as text; `{{` and `}}` are
+/// literal braces. The count of `{}` must match the values.
+pub(crate) fn format_text(pattern: &str, values: &[Value]) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut next = values.iter();
+    let mut used = 0;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('{', Some('{')) | ('}', Some('}')) => {
+                chars.next();
+                out.push(c);
+            }
+            ('{', Some('}')) => {
+                chars.next();
+                used += 1;
+                match next.next() {
+                    Some(v) => out.push_str(&text(v)),
+                    None => {
+                        return Err(format!(
+                            "`format` has {} `{{}}` but {} values",
+                            placeholders(pattern),
+                            values.len()
+                        ));
+                    }
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    if used != values.len() {
+        return Err(format!(
+            "`format` has {used} `{{}}` but {} values",
+            values.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// How many `{}` a `format` pattern holds (`{{` and `}}` are literal braces).
+pub(crate) fn placeholders(pattern: &str) -> usize {
+    let mut count = 0;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('{', Some('{')) | ('}', Some('}')) => {
+                chars.next();
+            }
+            ('{', Some('}')) => {
+                chars.next();
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
 /// Evaluates an expression; `Err` says why in words.
 pub(crate) fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
     Ok(match &expr.kind {
@@ -55,9 +125,44 @@ pub(crate) fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
                     other => text(&other).contains(&text(&needle)),
                 })
             }
+            ("trim", [a]) => Value::String(text(&eval(&a.value, env)?).trim().to_string()),
+            ("replace", [a, from, to]) => {
+                let from = text(&eval(&from.value, env)?);
+                let to = text(&eval(&to.value, env)?);
+                let a = text(&eval(&a.value, env)?);
+                Value::String(if from.is_empty() {
+                    a
+                } else {
+                    a.replace(&from, &to)
+                })
+            }
+            ("join", [list, sep]) => {
+                let sep = text(&eval(&sep.value, env)?);
+                match eval(&list.value, env)? {
+                    Value::Array(items) => Value::String(
+                        items
+                            .iter()
+                            .filter(|v| !v.is_null())
+                            .map(text)
+                            .collect::<Vec<_>>()
+                            .join(&sep),
+                    ),
+                    Value::Null => Value::Null,
+                    other => return Err(format!("`join` takes a list, found {}", kind(&other))),
+                }
+            }
+            ("format", [pattern, rest @ ..]) => {
+                let pattern = text(&eval(&pattern.value, env)?);
+                let values = rest
+                    .iter()
+                    .map(|a| eval(&a.value, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Value::String(format_text(&pattern, &values)?)
+            }
             (name, _) => {
                 return Err(format!(
-                    "`{name}(...)` cannot be evaluated here; expressions here take `len`, `lower`, `upper` and `contains`"
+                    "`{name}(...)` cannot be evaluated here; expressions here take {}",
+                    FUNCTIONS.join(", ")
                 ));
             }
         },

@@ -205,7 +205,7 @@ pub const DATASET: Schema = Schema {
         opt(
             "format",
             Name,
-            "`csv`, `jsonl` or `yaml`; default from the file extension.",
+            "`csv`, `jsonl`, `json` or `yaml`; default from the file extension.",
         ),
         opt("path", Str, "The data file, relative to the package."),
         opt("url", Str, "Where a pinned source is published."),
@@ -214,6 +214,33 @@ pub const DATASET: Schema = Schema {
         opt("program", Name, "The conversation program items run under."),
         opt("description", Text, "What the dataset holds."),
         opt("license", Str, "License of the data."),
+        opt(
+            "where",
+            Expr,
+            "A condition over `row.COLUMN`: only the rows where it holds are read.",
+        ),
+        opt(
+            "delimiter",
+            Str,
+            "CSV: the byte between fields (default `,`; `\"\\t\"` for tabs).",
+        ),
+        opt("quote", Str, "CSV: the byte quoting fields (default `\"`)."),
+        opt(
+            "comment",
+            Str,
+            "CSV: lines starting with this byte are skipped.",
+        ),
+        opt("skip_rows", Count, "CSV: lines before the header, skipped."),
+        opt(
+            "records",
+            Str,
+            "JSON: the dotted path of the array of records inside the document.",
+        ),
+        opt(
+            "join",
+            Record,
+            "Side data joined by key: `{ dataset = NAME, key = row.COLUMN, on = COLUMN }`.",
+        ),
     ],
 };
 

@@ -438,6 +438,337 @@ fn check_column(ctx: &mut Ctx<'_>, dataset: &Dataset, column: &Ident) -> bool {
     false
 }
 
+/// The functions a row expression (`where`, item fields) may call, with their argument
+/// counts (`None`: one or more). Expansion evaluates the same list (`assay-expand`'s
+/// `value.rs`).
+const ROW_FUNCTIONS: &[(&str, Option<usize>)] = &[
+    ("len", Some(1)),
+    ("lower", Some(1)),
+    ("upper", Some(1)),
+    ("trim", Some(1)),
+    ("contains", Some(2)),
+    ("replace", Some(3)),
+    ("join", Some(2)),
+    ("format", None),
+];
+
+/// A row expression: every `row.COLUMN` declared, every call a known function with the right
+/// number of arguments, and a literal `format` pattern with as many `{}` as values. `joined`
+/// is the joined dataset, whose name may also start a path.
+fn check_row_expr(ctx: &mut Ctx<'_>, dataset: &Dataset, expr: &Expr, joined: Option<&Dataset>) {
+    expr.walk(&mut |e| match &e.kind {
+        ExprKind::Path(p) if p.len() == 2 && p[0].name == "row" => {
+            check_column(ctx, dataset, &p[1]);
+        }
+        ExprKind::Path(p) if p.len() == 2 && joined.is_some_and(|j| j.name.name == p[0].name) => {
+            if let Some(j) = joined {
+                check_column(ctx, j, &p[1]);
+            }
+        }
+        ExprKind::Call { callee, args } => check_row_call(ctx, callee, args, e),
+        _ => {}
+    });
+}
+
+fn check_row_call(ctx: &mut Ctx<'_>, callee: &Ident, args: &[Arg], call: &Expr) {
+    let Some((_, arity)) = ROW_FUNCTIONS.iter().find(|(n, _)| *n == callee.name) else {
+        let names: Vec<&str> = ROW_FUNCTIONS.iter().map(|(n, _)| *n).collect();
+        ctx.error(
+            Diagnostic::new(
+                Code::BadCall,
+                callee.span,
+                format!("unknown function `{}` in a row expression", callee.name),
+            )
+            .label("not a row function")
+            .help(format!(
+                "row expressions call {}",
+                assay_syntax::ticked(names.iter())
+            ))
+            .suggest(did_you_mean(&callee.name, names.iter().copied())),
+        );
+        return;
+    };
+    let wrong_count = match arity {
+        Some(n) => args.len() != *n,
+        None => args.is_empty(),
+    };
+    if wrong_count {
+        let wanted = match arity {
+            Some(1) => "1 argument".to_string(),
+            Some(n) => format!("{n} arguments"),
+            None => "a pattern and its values".to_string(),
+        };
+        ctx.error(
+            Diagnostic::new(
+                Code::BadCall,
+                call.span,
+                format!("`{}` takes {wanted}, found {}", callee.name, args.len()),
+            )
+            .label("wrong number of arguments"),
+        );
+        return;
+    }
+    let literal_type_error = |arg: &Arg, want: &str| -> Option<Diagnostic> {
+        Some(
+            Diagnostic::new(
+                Code::TypeMismatch,
+                arg.value.span,
+                format!(
+                    "`{}` expects {want} here, found {}",
+                    callee.name,
+                    arg.value.describe()
+                ),
+            )
+            .label(format!("expected {want}")),
+        )
+    };
+    let is_text = |e: &Expr| !matches!(e.kind, ExprKind::List(_) | ExprKind::Record(_));
+    let mut problems = Vec::new();
+    match (callee.name.as_str(), args) {
+        ("join", [list, sep]) => {
+            if !matches!(
+                list.value.kind,
+                ExprKind::List(_)
+                    | ExprKind::Path(_)
+                    | ExprKind::Call { .. }
+                    | ExprKind::Index { .. }
+            ) {
+                problems.extend(literal_type_error(list, "a list"));
+            }
+            if !is_text(&sep.value) {
+                problems.extend(literal_type_error(sep, "a string"));
+            }
+        }
+        ("format", [pattern, values @ ..]) => {
+            if let Some(text) = pattern.value.as_str() {
+                let wanted = placeholders(text);
+                if wanted != values.len() {
+                    ctx.error(
+                        Diagnostic::new(
+                            Code::BadCall,
+                            pattern.value.span,
+                            format!(
+                                "this `format` pattern has {wanted} `{{}}` but {} value{} follow{}",
+                                values.len(),
+                                if values.len() == 1 { "" } else { "s" },
+                                if values.len() == 1 { "s" } else { "" },
+                            ),
+                        )
+                        .label(format!("{wanted} placeholders"))
+                        .help("each `{}` takes the next value; write `{{` and `}}` for literal braces"),
+                    );
+                }
+            } else if !is_text(&pattern.value) {
+                problems.extend(literal_type_error(pattern, "a string"));
+            }
+        }
+        ("trim" | "lower" | "upper" | "replace", _) => {
+            for a in args {
+                if !is_text(&a.value) {
+                    problems.extend(literal_type_error(a, "a string"));
+                }
+            }
+        }
+        _ => {}
+    }
+    for p in problems {
+        ctx.error(p);
+    }
+}
+
+/// How many `{}` a `format` pattern holds (`{{` and `}}` are literal braces).
+fn placeholders(pattern: &str) -> usize {
+    let mut count = 0;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('{', Some('{')) | ('}', Some('}')) => {
+                chars.next();
+            }
+            ('{', Some('}')) => {
+                chars.next();
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+/// W0203: an item field holding a string that reads a value in handlebars braces.
+fn template_in_item_field(ctx: &mut Ctx<'_>, key: &str, value: &Expr) {
+    value.walk(&mut |e| {
+        if let Some(text) = e.as_str()
+            && let Some(open) = text.find("{{")
+            && let Some(close) = text[open..].find("}}")
+        {
+            let inner = text[open + 2..open + close].trim().trim_start_matches('{');
+            let inner = inner.trim_end_matches('}').trim();
+            let fix = if inner.is_empty() {
+                "row.COLUMN".to_string()
+            } else {
+                inner.to_string()
+            };
+            ctx.error(
+                Diagnostic::new(
+                    Code::TemplateInItemField,
+                    e.span,
+                    format!("`{key}` is an expression, not a template: this string is sent as written, braces and all"),
+                )
+                .label("looks like a handlebars template")
+                .help(format!(
+                    "write the expression itself: `{key} = {fix}`; join texts with `+` or `format(\"...{{}}...\", {fix})`"
+                )),
+            );
+        }
+    });
+}
+
+/// `delimiter`, `quote` and `comment` are one ASCII character other than a line break, and
+/// the delimiter is not the quote (E0006).
+fn check_csv_options(ctx: &mut Ctx<'_>, dataset: &Dataset) {
+    let mut bytes = Vec::new();
+    for key in ["delimiter", "quote", "comment"] {
+        let Some(prop) = dataset.props.get(key) else {
+            continue;
+        };
+        let Some(text) = prop.value.as_str() else {
+            continue;
+        };
+        let ok = text.len() == 1 && text.is_ascii() && text != "\n" && text != "\r";
+        if !ok {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    prop.value.span,
+                    format!("`{key}` must be one ASCII character, found {text:?}"),
+                )
+                .label("not one character")
+                .help("CSV options are single characters: `delimiter = \";\"`, `\"\\t\"` for tabs, `quote = \"'\"`, `comment = \"#\"`"),
+            );
+        } else {
+            bytes.push((key, text.as_bytes()[0], prop.value.span));
+        }
+    }
+    let quote = bytes
+        .iter()
+        .find(|(k, ..)| *k == "quote")
+        .map_or(b'"', |b| b.1);
+    let delimiter = bytes
+        .iter()
+        .find(|(k, ..)| *k == "delimiter")
+        .map_or(b',', |b| b.1);
+    if quote == delimiter
+        && let Some((key, _, span)) = bytes.iter().find(|(k, ..)| *k != "comment")
+    {
+        ctx.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                *span,
+                format!(
+                    "`{key}` is the same character as the {}",
+                    if *key == "quote" {
+                        "delimiter"
+                    } else {
+                        "quote"
+                    }
+                ),
+            )
+            .label("delimiter and quote alike")
+            .help("a field could not be told from its quoting: choose two different characters"),
+        );
+    }
+}
+
+/// `join = { dataset = NAME, key = EXPR, on = COLUMN }`: the joined dataset exists and
+/// declares the `on` column; its name then reads its columns (`labels.gold`).
+fn check_join<'a>(ctx: &mut Ctx<'a>, dataset: &Dataset) -> Option<&'a Dataset> {
+    let join = dataset.props.get("join")?;
+    let ExprKind::Record(fields) = &join.value.kind else {
+        return None;
+    };
+    let field = |name: &str| fields.iter().find(|p| p.key.name == name);
+    let mut missing = Vec::new();
+    for key in ["dataset", "key", "on"] {
+        if field(key).is_none() {
+            missing.push(key);
+        }
+    }
+    for f in fields {
+        if !["dataset", "key", "on"].contains(&f.key.name.as_str()) {
+            ctx.error(
+                Diagnostic::new(
+                    Code::UnknownKey,
+                    f.key.span,
+                    format!("unknown key `{}` in `join`", f.key.name),
+                )
+                .label("unknown key")
+                .help("`join = { dataset = NAME, key = row.COLUMN, on = COLUMN }`"),
+            );
+        }
+    }
+    if !missing.is_empty() {
+        ctx.error(
+            Diagnostic::new(
+                Code::MissingKey,
+                join.value.span,
+                format!("`join` needs {}", assay_syntax::ticked(missing.iter())),
+            )
+            .label("incomplete join")
+            .help("`join = { dataset = NAME, key = row.COLUMN, on = COLUMN }`"),
+        );
+        return None;
+    }
+    let name = field("dataset")?.value.as_name()?;
+    let joined = ctx.lookup(name, "dataset", |d| match d {
+        Decl::Dataset(d) => Some(d),
+        _ => None,
+    })?;
+    if joined.name.name == dataset.name.name {
+        ctx.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                name.span,
+                format!("dataset `{}` cannot join itself", name.name),
+            )
+            .label("the dataset being declared"),
+        );
+        return None;
+    }
+    let key = &field("key")?.value;
+    check_row_expr(ctx, dataset, key, None);
+    let on = &field("on")?.value;
+    let on_name = on
+        .as_name()
+        .map(|n| n.name.clone())
+        .or_else(|| on.as_str().map(str::to_string));
+    match on_name {
+        Some(column) => {
+            check_column(
+                ctx,
+                joined,
+                &Ident {
+                    name: column,
+                    span: on.span,
+                },
+            );
+        }
+        None => ctx.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                on.span,
+                format!(
+                    "`on` names a column of `{}`, found {}",
+                    name.name,
+                    on.describe()
+                ),
+            )
+            .label("expected a column name"),
+        ),
+    }
+    Some(joined)
+}
+
 pub(crate) fn check_dataset(ctx: &mut Ctx<'_>, dataset: &Dataset) {
     let url = dataset.props.get("url");
     let sha = dataset.props.get("sha256");
@@ -502,16 +833,28 @@ pub(crate) fn check_dataset(ctx: &mut Ctx<'_>, dataset: &Dataset) {
         }
     }
 
+    check_csv_options(ctx, dataset);
+    let joined = check_join(ctx, dataset);
+    if let Some(filter) = dataset.props.value("where") {
+        check_row_expr(ctx, dataset, filter, None);
+    }
+
     let Some(item) = &dataset.item else { return };
     for prop in item.iter() {
-        prop.value.walk(&mut |e| {
-            if let ExprKind::Path(p) = &e.kind
-                && p.len() == 2
-                && p[0].name == "row"
-            {
-                check_column(ctx, dataset, &p[1]);
-            }
-        });
+        // `expect` reads `answer(...)`, checked below.
+        if prop.key.name != "expect" {
+            check_row_expr(ctx, dataset, &prop.value, joined);
+        } else {
+            prop.value.walk(&mut |e| {
+                if let ExprKind::Path(p) = &e.kind
+                    && p.len() == 2
+                    && p[0].name == "row"
+                {
+                    check_column(ctx, dataset, &p[1]);
+                }
+            });
+        }
+        template_in_item_field(ctx, &prop.key.name, &prop.value);
     }
     if let Some(hazard) = item.value("hazard")
         && let ExprKind::Path(p) = &hazard.kind

@@ -28,7 +28,7 @@ const KNOWN_WORDS: &[(&str, &[&str])] = &[
     ("pooling", &["items", "groups"]),
     ("overall", &["pooled", "worst"]),
     ("empty", &["graded", "ungraded"]),
-    ("format", &["csv", "jsonl", "yaml", "llama_guard"]),
+    ("format", &["csv", "jsonl", "json", "yaml", "llama_guard"]),
     ("from", &["text", "logprobs"]),
     ("rule", &["majority", "any", "all", "weighted", "jury"]),
     ("reduce", &["mean", "median"]),
