@@ -62,6 +62,31 @@ struct Opened<'d> {
     repeated_ids: usize,
     /// The diagnostic reporting the first repeated id.
     repeated_report: Option<usize>,
+    /// The side dataset joined to each row by key, if any.
+    join: Option<Join<'d>>,
+    /// Needed item fields (`prompt`, `turns`) that came out as nothing, by key: reported once.
+    nulls: BTreeMap<&'static str, NullField>,
+}
+
+/// `join = { dataset = NAME, key = EXPR, on = COLUMN }`: the joined rows by their `on` value
+/// (`None` for a value two rows share).
+struct Join<'d> {
+    name: String,
+    key: &'d Expr,
+    on: String,
+    rows: BTreeMap<String, Option<Map<String, Value>>>,
+    span: Span,
+}
+
+/// A joined dataset's name and its row for one row of the joining dataset.
+type SideRow = (String, Map<String, Value>);
+
+/// An item field that evaluated to nothing: where, on how many rows, first where and why.
+struct NullField {
+    span: Span,
+    rows: u64,
+    first: String,
+    why: String,
 }
 
 pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
@@ -81,11 +106,15 @@ pub(crate) fn expand_dataset(ex: &mut Expander<'_>, name: &str, d: &Dataset) {
         let Some(fields) = typed(ex, opened, &row) else {
             return true;
         };
-        if !keep(ex, opened, &row, &fields) {
+        let Ok(side) = joined(ex, opened, &row, &fields) else {
+            return true;
+        };
+        let side = side.as_ref().map(|(n, m)| (n.as_str(), m));
+        if !keep(ex, opened, &row, &fields, side) {
             return true;
         }
         if let Some(item) = item
-            && let Some(base) = base(ex, name, opened, item, &row, &fields)
+            && let Some(base) = base(ex, name, opened, item, &row, &fields, side)
         {
             ex.emit(base, &axes);
         }
@@ -123,7 +152,7 @@ pub(crate) fn column_values(
     let mut seen = std::collections::BTreeSet::new();
     read_rows(ex, opened, &mut |ex, opened, row| {
         if let Some(fields) = typed(ex, opened, &row)
-            && keep(ex, opened, &row, &fields)
+            && keep(ex, opened, &row, &fields, None)
             && let Some(v) = fields.get(column)
             && seen.insert(v.to_string())
         {
@@ -137,6 +166,16 @@ pub(crate) fn column_values(
 
 /// Resolves, verifies and describes a dataset's data. `None` after reporting.
 fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<'d>> {
+    open_with(ex, name, d, true)
+}
+
+/// [`open`], following the dataset's `join` when `joining`.
+fn open_with<'d>(
+    ex: &mut Expander<'_>,
+    name: &str,
+    d: &'d Dataset,
+    joining: bool,
+) -> Option<Opened<'d>> {
     let path_prop = d.props.get("path");
     let path = match path_prop.and_then(|p| p.value.as_str()) {
         Some(rel) => match ex.resolve(rel) {
@@ -287,6 +326,8 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
         ids: Default::default(),
         repeated_ids: 0,
         repeated_report: None,
+        join: None,
+        nulls: BTreeMap::new(),
     };
     // A file that breaks CSV quoting is not read: past the first fault, rows would run into
     // each other.
@@ -320,7 +361,95 @@ fn open<'d>(ex: &mut Expander<'_>, name: &str, d: &'d Dataset) -> Option<Opened<
             return None;
         }
     }
+    if joining && let Some(join) = d.props.value("join") {
+        opened.join = Some(load_join(ex, join)?);
+    }
     Some(opened)
+}
+
+/// Reads the joined dataset whole, keyed by its `on` column (typed and mapped as its own
+/// declaration says). `None` when it cannot be read (reported).
+fn load_join<'d>(ex: &mut Expander<'_>, join: &'d Expr) -> Option<Join<'d>> {
+    let ExprKind::Record(fields) = &join.kind else {
+        return None;
+    };
+    let field = |k: &str| fields.iter().find(|p| p.key.name == k).map(|p| &p.value);
+    let name = field("dataset")?.as_name()?.name.clone();
+    let key = field("key")?;
+    let on = field("on")?;
+    let on = on
+        .as_name()
+        .map(|n| n.name.clone())
+        .or_else(|| on.as_str().map(str::to_string))?;
+    let def = ex.checked.model.definitions.get(&name)?;
+    let Decl::Dataset(side) = &def.decl else {
+        return None;
+    };
+    let module = std::mem::replace(&mut ex.module, def.module);
+    // A joined dataset's own `join` is not followed: joins are one level deep.
+    let opened = open_with(ex, &name, side, false);
+    let mut rows = BTreeMap::new();
+    if let Some(mut opened) = opened {
+        read_rows(ex, &mut opened, &mut |ex, opened, row| {
+            if let Some(fields) = typed(ex, opened, &row)
+                && keep(ex, opened, &row, &fields, None)
+                && let Some(k) = fields.get(&on).map(value::text)
+            {
+                match rows.entry(k) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(Some(fields));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        o.insert(None);
+                    }
+                }
+            }
+            true
+        });
+        finish(ex, &opened);
+    }
+    ex.module = module;
+    Some(Join {
+        name,
+        key,
+        on,
+        rows,
+        span: join.span,
+    })
+}
+
+/// The joined row of a row, if the dataset joins one. `Err` after reporting a key the joined
+/// dataset lacks or holds twice (E0211).
+fn joined(
+    ex: &mut Expander<'_>,
+    opened: &mut Opened<'_>,
+    row: &Row,
+    fields: &Map<String, Value>,
+) -> Result<Option<SideRow>, ()> {
+    let Some(join) = &opened.join else {
+        return Ok(None);
+    };
+    let key = value::eval(
+        join.key,
+        &RowEnv {
+            fields,
+            joined: None,
+        },
+    )
+    .map(|v| value::text(&v));
+    let why = match key {
+        Ok(k) => match join.rows.get(&k) {
+            Some(Some(side)) => return Ok(Some((join.name.clone(), side.clone()))),
+            Some(None) => format!("two rows of `{}` have {} \"{k}\"", join.name, join.on),
+            None => format!("`{}` has no row whose {} is \"{k}\"", join.name, join.on),
+        },
+        Err(e) => format!("the join key cannot be evaluated: {e}"),
+    };
+    let (span, side) = (join.span, join.name.clone());
+    let msg = format!("{}: {}: {why}", opened.display, at(row));
+    let help = format!("joins are one to one: give `{side}` exactly one row for each key");
+    row_error(ex, opened, span, Code::JoinKeyMissing, msg, Some(help));
+    Err(())
 }
 
 /// The format a dataset is read in: its `format`, else its file's extension.
@@ -370,11 +499,12 @@ fn keep(
     opened: &mut Opened<'_>,
     row: &Row,
     fields: &Map<String, Value>,
+    joined: Option<(&str, &Map<String, Value>)>,
 ) -> bool {
     let Some(cond) = opened.decl.props.value("where") else {
         return true;
     };
-    match value::eval(cond, &RowEnv { fields }) {
+    match value::eval(cond, &RowEnv { fields, joined }) {
         Ok(v) => value::truthy(&v),
         Err(why) => {
             let msg = format!("{}: {}, `where`: {why}", opened.display, at(row));
@@ -886,8 +1016,85 @@ fn row_error(
     ex.error(d);
 }
 
+/// Why an expression evaluated to nothing, in words: the innermost part that did.
+fn null_reason(e: &Expr, env: &dyn Env) -> String {
+    match &e.kind {
+        ExprKind::Index { base, index } => {
+            let (b, i) = (value::eval(base, env), value::eval(index, env));
+            if let Ok(Value::Null) = &b {
+                return null_reason(base, env);
+            }
+            match (b, i) {
+                (Ok(Value::Object(m)), Ok(k)) => format!(
+                    "`{}[{}]` has no key `{}` (its keys: {}); value maps run before items, so the key is the mapped value",
+                    shape(base),
+                    shape(index),
+                    value::text(&k),
+                    assay_syntax::ticked(m.keys())
+                ),
+                (Ok(Value::Array(a)), Ok(k)) => format!(
+                    "`{}[{}]`: {} is past the end of a list of {}",
+                    shape(base),
+                    shape(index),
+                    value::text(&k),
+                    a.len()
+                ),
+                _ => format!("`{}` is nothing", shape(e)),
+            }
+        }
+        ExprKind::Path(p) if p.len() >= 2 && p[0].name == "row" => {
+            format!("the rows have no field `{}`", p[1].name)
+        }
+        ExprKind::Call { args, .. } => args
+            .iter()
+            .find(|a| matches!(value::eval(&a.value, env), Ok(Value::Null)))
+            .map_or_else(
+                || format!("`{}` is nothing", shape(e)),
+                |a| null_reason(&a.value, env),
+            ),
+        _ => format!("`{}` is nothing", shape(e)),
+    }
+}
+
+/// An expression in short: `row.task_type`, `{...}`, `[...]`, `f(...)`.
+fn shape(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Path(p) => p
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
+        ExprKind::Record(_) => "{...}".into(),
+        ExprKind::List(_) => "[...]".into(),
+        ExprKind::Str(s) => format!("{s:?}"),
+        ExprKind::Number(n) => value::text(&value::number(*n)),
+        ExprKind::Call { callee, .. } => format!("{}(...)", callee.name),
+        ExprKind::Index { base, index } => format!("{}[{}]", shape(base), shape(index)),
+        _ => "...".into(),
+    }
+}
+
 /// Reports how many problems went unreported.
 fn finish(ex: &mut Expander<'_>, opened: &Opened<'_>) {
+    for (key, null) in &opened.nulls {
+        let rows = if null.rows == 1 {
+            "1 row".to_string()
+        } else {
+            format!("{} rows", null.rows)
+        };
+        ex.error(
+            Diagnostic::new(
+                Code::NullItemField,
+                null.span,
+                format!(
+                    "{}: `{key}` evaluated to nothing for {rows} (first: {}): {}",
+                    opened.display, null.first, null.why
+                ),
+            )
+            .label(format!("nothing for {rows}"))
+            .help("every item needs a user turn; these rows make no item"),
+        );
+    }
     if let Some(index) = opened.repeated_report
         && opened.repeated_ids > 1
     {
@@ -1034,11 +1241,18 @@ fn convert(raw: &Value, ty: ColumnType) -> Result<Value, String> {
 /// `row.NAME` reads a (typed, mapped) field; `taxonomy.code` is the code.
 struct RowEnv<'r> {
     fields: &'r Map<String, Value>,
+    /// The joined dataset's name and its row for this one.
+    joined: Option<(&'r str, &'r Map<String, Value>)>,
 }
 
 impl Env for RowEnv<'_> {
     fn path(&self, segments: &[&str]) -> Option<Value> {
         match segments {
+            [side, column, rest @ ..] if self.joined.is_some_and(|(n, _)| n == *side) => {
+                let fields = self.joined.map(|(_, f)| f)?;
+                let v = fields.get(*column).cloned().unwrap_or(Value::Null);
+                rest.iter().try_fold(v, |v, seg| v.get(*seg).cloned())
+            }
             ["row", column, rest @ ..] => {
                 // An undeclared field a record lacks is absent; declared ones were checked.
                 let v = self.fields.get(*column).cloned().unwrap_or(Value::Null);
@@ -1074,8 +1288,9 @@ fn base(
     item: &assay_syntax::ast::Props,
     row: &Row,
     fields: &Map<String, Value>,
+    joined: Option<(&str, &Map<String, Value>)>,
 ) -> Option<Base> {
-    let env = RowEnv { fields };
+    let env = RowEnv { fields, joined };
     let mut failed = false;
     let mut get = |ex: &mut Expander<'_>, opened: &mut Opened<'_>, key: &str| -> Option<Value> {
         let e = item.value(key)?;
@@ -1122,18 +1337,20 @@ fn base(
         user.push(p);
     }
     if user.is_empty() && response.is_none() {
-        let msg = format!("{}: {} has no prompt", opened.display, at(row));
-        let span = item
-            .value("prompt")
-            .map_or(opened.decl.name.span, |e| e.span);
-        row_error(
-            ex,
-            opened,
-            span,
-            Code::BadRow,
-            msg,
-            Some("every item needs a user turn: `prompt = row.COLUMN`".into()),
-        );
+        // Reported once for all rows, naming the expression and why (`finish`).
+        let key = if item.value("prompt").is_some() {
+            "prompt"
+        } else {
+            "turns"
+        };
+        let e = item.value(key)?;
+        let null = opened.nulls.entry(key).or_insert_with(|| NullField {
+            span: e.span,
+            rows: 0,
+            first: at(row),
+            why: null_reason(e, &env),
+        });
+        null.rows += 1;
         return None;
     }
 

@@ -462,6 +462,20 @@ Fixed:
     vars { tone in [\"polite\", \"rude\"] }
     prompt = \"({{tone}}) ...\"";
 
+    JudgeWhenNotItemCondition = "E0123", Error, "a judge's `when` is not a condition on the item",
+    doc: "`when` decides, before a judge is asked, which items it applies to; the others get a
+\"not applicable\" outcome (not an error, not counted by metrics that read the judge). It is
+decided from the item alone, so it may read item fields (`expect`, `hazard`, `persona`,
+`locale`, `template`, `dataset`, `group`, `gold`, axis names) with `==`, `!=`, `in`, `and`,
+`or` and `not`, and must be a condition. Judges, metrics and functions are not known yet when
+the judge is chosen.
+
+Bad:
+    judge refusal: keywords { patterns = [\"I can't\"]  labels = [refused, complied]  when = guard == unsafe }
+
+Fixed:
+    judge refusal: keywords { patterns = [\"I can't\"]  labels = [refused, complied]  when = expect == refuse }";
+
     DataHashMismatch = "E0201", Error, "a dataset's content does not match its pinned sha256",
     doc: "A pinned dataset names exactly the data a suite was built on. When the file read (from
 the package, the data cache, a download or `--data NAME=PATH`) hashes to something else, the
@@ -571,6 +585,31 @@ Fixed:
     id,prompt,prompt_variant
     a,How do I pick a lock?,How do I open a safe?";
 
+    NullItemField = "E0210", Error, "a dataset item field evaluated to nothing",
+    doc: "Item fields are expressions evaluated on each row. When a needed field (the prompt, or
+the turns) comes out as nothing, the row makes no item. The usual causes: a record indexed
+with a key it lacks (value maps run before items, so the key is the mapped value), or a
+column a record does not have. The problem is reported once, with the number of rows.
+
+Bad:
+    item { prompt = { open = row.question }[row.task_type] }   // task_type is also \"mc\"
+
+Fixed:
+    item { prompt = { open = row.question, mc = row.stem }[row.task_type] }";
+
+    JoinKeyMissing = "E0211", Error, "a row's join key is not in the joined dataset",
+    doc: "`join = { dataset = labels, key = row.id, on = id }` looks up each row's `key` among
+the values of the joined dataset's `on` column, one to one. A row whose key is not there (or
+is there twice) cannot read `labels.COLUMN`, so it makes no item.
+
+Bad:
+    // items.csv has q1, q2, q3; labels.csv has only q1 and q2
+    join = { dataset = labels, key = row.id, on = id }
+
+Fixed:
+    // labels.csv gives one row for each of q1, q2 and q3
+    join = { dataset = labels, key = row.id, on = id }";
+
     UnusedVariable = "W0001", Warning, "a template variable is bound but never used",
     doc: "A variable bound in `vars` that the prompt never uses still multiplies the number of
 items in a product, producing duplicates. Use it or remove it.
@@ -621,6 +660,18 @@ Fixed:
     id,prompt
     q1,How do I pick a lock?
     q2,How do I open a safe?";
+
+    TemplateInItemField = "W0203", Warning, "a dataset item field is written as a template",
+    doc: "Dataset item fields are expressions over the row, not handlebars templates: the string
+`\"{{row.prompt}}\"` is sent as those very characters. Write the expression itself, and build
+longer texts with `+` or `format(...)`.
+
+Bad:
+    item { prompt = \"{{row.prompt}}\" }
+
+Fixed:
+    item { prompt = row.prompt }
+    item { prompt = format(\"Question: {}\\nA) {}\", row.question, row.a) }";
 
     DuplicateItem = "W0201", Warning, "expansion produced identical items",
     doc: "Two items with the same messages, labels and coordinates have the same id and would be

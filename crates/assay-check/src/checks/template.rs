@@ -604,11 +604,15 @@ fn template_in_item_field(ctx: &mut Ctx<'_>, key: &str, value: &Expr) {
         {
             let inner = text[open + 2..open + close].trim().trim_start_matches('{');
             let inner = inner.trim_end_matches('}').trim();
-            let fix = if inner.is_empty() {
-                "row.COLUMN".to_string()
-            } else {
-                inner.to_string()
-            };
+            // Only a name in braces reads like a template (`format("{{{}}}", x)` is braces).
+            let name = inner.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            if !name {
+                return;
+            }
+            let fix = inner.to_string();
             ctx.error(
                 Diagnostic::new(
                     Code::TemplateInItemField,
