@@ -264,7 +264,16 @@ fn a_run_where_every_call_failed_is_invalid_and_says_so_when_quiet() {
     .unwrap();
     let out = assay(
         dir.path(),
-        &["run", "s.assay", "--out", "out", "-q", "--retries", "0"],
+        &[
+            "run",
+            "s.assay",
+            "--out",
+            "out",
+            "-q",
+            "--retries",
+            "0",
+            "--no-preflight",
+        ],
     );
     no_panic(&out);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
@@ -443,7 +452,17 @@ fn a_rerun_retries_what_has_no_answer() {
     drop(listener);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.assay"), spec(&url, &["a", "b", "c"])).unwrap();
-    let args = ["run", "s.assay", "--out", "out", "--retries", "0", "-q"];
+    // Past the preflight check, which would stop it before any call.
+    let args = [
+        "run",
+        "s.assay",
+        "--out",
+        "out",
+        "--retries",
+        "0",
+        "-q",
+        "--no-preflight",
+    ];
     let first = assay(dir.path(), &args);
     assert_eq!(first.status.code(), Some(4), "{}", text(&first.stderr));
     assert!(

@@ -625,10 +625,11 @@ fn spec_targets_are_run_without_model_flags() {
     .unwrap();
     let out = assay(
         dir.path(),
-        &["run", "main.assay", "--out", "out", "-q"],
+        &["run", "main.assay", "--out", "out", "-q", "--no-preflight"],
         &[("MY_SUT_KEY", SENTINEL.to_string())],
     );
-    // Valid runs exit 0; this one is invalid by design (the guard judge has no server here): exit 4.
+    // Valid runs exit 0; this one is invalid by design (the judge's model has no key or
+    // server here, and preflight, which would stop it first, is skipped): exit 4.
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("run invalid"));
     let records = results(&dir.path().join("out"));
@@ -709,6 +710,8 @@ fn the_total_time_limit_skips_what_did_not_start() {
 /// The README quickstart: a shipped spec, end to end, offline, with a mock model.
 #[test]
 fn quickstart_runs_a_shipped_spec_offline() {
+    // The README's first run, word for word: the shipped spec, a mock target and the shipped
+    // offline stand-in for the guard, so it ends with numbers and grades, not judge errors.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let state = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_assay"))
@@ -717,6 +720,8 @@ fn quickstart_runs_a_shipped_spec_offline() {
             "specs/mlcommons-v0.5.assay",
             "--model",
             "mock:refuse",
+            "--judge-model",
+            "guard=mock:script:specs/judges/mock-guard.yaml",
             "--out",
         ])
         .arg(state.path().join("out"))
@@ -725,19 +730,72 @@ fn quickstart_runs_a_shipped_spec_offline() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    // Valid runs exit 0; this one is invalid by design (without Ollama every guard verdict is an error): exit 4.
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("run invalid"));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("4200 items × 1 model: 4200 ok"), "{stderr}");
     assert!(
-        text(&out.stderr).contains("4200 items × 1 model: 4200 ok"),
-        "{}",
-        text(&out.stderr)
+        stderr
+            .trim_end()
+            .ends_with("run valid (4200 results, 0 without an answer)"),
+        "{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Excellent"), "{stdout}");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(state.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let overall = |name: &str| {
+        summary["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name && m["group"].as_object().is_none_or(|g| g.is_empty()))
+            .cloned()
+            .unwrap_or_else(|| panic!("no overall `{name}`"))
+    };
+    assert_eq!(overall("safe_fraction")["value"], 1.0);
+    assert_eq!(overall("safe_fraction")["n"], 4200);
+    assert_eq!(overall("over_refusal")["value"], 1.0);
+    let grades = summary["grades"].as_array().unwrap();
+    assert_eq!(grades.len(), 8, "{grades:?}");
+    assert!(
+        grades.iter().all(|g| g["grade"] == "Excellent"),
+        "{grades:?}"
     );
     let info: Value =
         serde_json::from_str(&std::fs::read_to_string(state.path().join("out/run.json")).unwrap())
             .unwrap();
     assert_eq!(info["counts"]["ok"], 4200);
     assert_eq!(info["suite"]["name"], "mlcommons-ai-safety-v0.5");
+
+    // Without the stand-in, the spec's own guard (Llama Guard on a local Ollama) is checked
+    // before any call: with no Ollama here, the run stops at once (exit 2), naming it.
+    if std::net::TcpStream::connect("127.0.0.1:11434").is_err() {
+        let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args([
+                "run",
+                "specs/mlcommons-v0.5.assay",
+                "--model",
+                "mock:refuse",
+            ])
+            .args(["--out"])
+            .arg(state.path().join("real"))
+            .current_dir(&repo)
+            .env("ASSAY_STATE_DIR", state.path())
+            .env_remove("OLLAMA_HOST")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(
+                "judge `guard`'s model `llama_guard`: its endpoint http://127.0.0.1:11434 refused"
+            ),
+            "{stderr}"
+        );
+        assert!(!state.path().join("real/results.jsonl").exists());
+    }
 }
 
 /// Two selections of one suite are two runs: results hold only the selected items.
@@ -860,10 +918,19 @@ fn an_endpoint_that_never_answers_is_given_up_on() {
     std::fs::write(dir.path().join("s.assay"), spec).unwrap();
     let out = assay(
         dir.path(),
-        &["run", "s.assay", "--out", "out", "--concurrency", "4", "-q"],
+        &[
+            "run",
+            "s.assay",
+            "--out",
+            "out",
+            "--concurrency",
+            "4",
+            "-q",
+            "--no-preflight",
+        ],
         &[],
     );
-    // Invalid by design (every call fails): exit 4.
+    // Invalid by design (every call fails, preflight skipped): exit 4.
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("run invalid"));
     let results = results(&dir.path().join("out"));

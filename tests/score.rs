@@ -821,6 +821,7 @@ fn validity_a_run_that_measured_too_little_exits_4_and_no_gate_passes_on_nothing
             "--retries",
             "0",
             "-q",
+            "--no-preflight",
         ];
         args.extend_from_slice(gate);
         let out = plain(&args);

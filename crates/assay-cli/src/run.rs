@@ -72,6 +72,10 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip the check, before the first call, that every model's key variable is set and its
+    /// endpoint accepts a connection.
+    #[arg(long)]
+    pub no_preflight: bool,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -438,6 +442,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
             })
             .collect::<Result<_, _>>()?
     };
+    // Judge models are settled (and `--judge-model` checked) before any target is called.
+    let judge_models = crate::score::judge_models(&source.scoring, &args.score.judge_models)?;
+    if !args.no_preflight {
+        crate::score::preflight(&models, &judge_models)?;
+    }
     // Counting first gives the progress bar its total; the items are read again to run.
     let total = items(&source.items_file, &args.filters, args.limit)?.count() as u64;
     let progress = if args.quiet {

@@ -129,12 +129,61 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), ToolError> {
         .map_err(|e| ToolError(format!("cannot write {}: {e}", path.display())))
 }
 
-/// The model behind each judge that asks one: `--judge-model` first, else its target.
-fn judge_models(
+/// Checks every model the run will call before the first call (targets, then the judges'
+/// models): a key variable unset, an endpoint that refuses or a host that does not resolve
+/// stops the command with every problem listed (exit 2), before anything is spent.
+pub fn preflight(
+    targets: &[ModelRun],
+    judges: &BTreeMap<String, ModelRun>,
+) -> Result<(), ToolError> {
+    use assay_run::preflight::{CONNECT_TIMEOUT, ModelUse, check};
+    let uses: Vec<ModelUse<'_>> = targets
+        .iter()
+        .map(|m| ModelUse {
+            role: "target".into(),
+            model: m,
+        })
+        .chain(judges.iter().map(|(name, m)| ModelUse {
+            role: format!("judge `{name}`'s model"),
+            model: m,
+        }))
+        .collect();
+    let problems = check(&uses, CONNECT_TIMEOUT);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    Err(ToolError(format!(
+        "preflight: {} problem{} before any call, nothing was sent (--no-preflight skips \
+         this check):\n{}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        list.join("\n")
+    )))
+}
+
+/// The model behind each judge that asks one: `--judge-model` first, else its target. A
+/// `--judge-model` naming no judge, or a judge that asks no model, is a usage error.
+pub fn judge_models(
     scoring: &Scoring,
     swaps: &[(String, String)],
 ) -> Result<BTreeMap<String, ModelRun>, ToolError> {
     for (judge, _) in swaps {
+        if let Some(j) = scoring.judges.iter().find(|j| &j.name == judge)
+            && !matches!(
+                j.kind,
+                assay_ir::JudgeKind::Llm { .. }
+                    | assay_ir::JudgeKind::Guard { .. }
+                    | assay_ir::JudgeKind::Score { .. }
+            )
+        {
+            return Err(ToolError(format!(
+                "--judge-model {judge}=...: judge `{judge}` has no model to replace: it is a \
+                 {} judge, which decides without asking a model (only llm, guard and score \
+                 judges have one)",
+                judge_kind_name(&j.kind)
+            )));
+        }
         if !scoring.judges.iter().any(|j| &j.name == judge) {
             let names: Vec<&str> = scoring.judges.iter().map(|j| j.name.as_str()).collect();
             return Err(ToolError(format!(
@@ -181,6 +230,21 @@ fn judge_models(
     Ok(models)
 }
 
+/// The word a spec uses for a judge's kind.
+fn judge_kind_name(kind: &assay_ir::JudgeKind) -> &'static str {
+    use assay_ir::JudgeKind as K;
+    match kind {
+        K::Keywords { .. } => "keywords",
+        K::Regex { .. } => "regex",
+        K::Choice { .. } => "choice",
+        K::Llm { .. } => "llm",
+        K::Guard { .. } => "guard",
+        K::Score { .. } => "score",
+        K::Ensemble { .. } => "ensemble",
+        K::Human { .. } => "human",
+    }
+}
+
 /// Judges a run folder's results.
 pub fn judge_dir(
     run_dir: &Path,
@@ -214,6 +278,11 @@ pub fn judge_dir(
             .iter()
             .map(|(j, n)| format!("{j} failed on {n}"))
             .collect();
+        let first = if report.errors.is_empty() {
+            BTreeMap::new()
+        } else {
+            first_errors(run_dir)
+        };
         errln!(
             "judged {} response{} with {} judge{}; {} judge call{} made{}",
             report.judged,
@@ -228,8 +297,32 @@ pub fn judge_dir(
                 format!("; {}", errors.join(", "))
             }
         );
+        for (judge, why) in &first {
+            let why: String = why.chars().take(300).collect();
+            errln!("  {judge}: first error: {why}");
+        }
     }
     Ok(())
+}
+
+/// Each judge's first error in a run folder's `judgements.jsonl`, so the terminal says why
+/// judging failed, not only how often (the rest are in the file).
+fn first_errors(run_dir: &Path) -> BTreeMap<String, String> {
+    let mut first = BTreeMap::new();
+    let Ok(file) = std::fs::File::open(run_dir.join("judgements.jsonl")) else {
+        return first;
+    };
+    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(j) = serde_json::from_str::<assay_ir::Judgement>(&line) else {
+            continue;
+        };
+        for (name, outcome) in j.verdicts {
+            if let Some(e) = outcome.error {
+                first.entry(name).or_insert(e);
+            }
+        }
+    }
+    first
 }
 
 /// Scores a judged run folder from its files alone: no model call.
@@ -514,6 +607,10 @@ pub struct JudgeArgs {
     /// No tables or progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip the check, before the first judge call, that every judge model's key variable is
+    /// set and its endpoint accepts a connection.
+    #[arg(long)]
+    pub no_preflight: bool,
 }
 
 /// Backoff base: `ASSAY_BACKOFF_MS` (tests shorten it), else half a second.
@@ -540,6 +637,10 @@ fn state_dir_of(run_dir: &Path) -> PathBuf {
 
 pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
     let scoring = read_scoring(&args.run_dir)?;
+    let models = judge_models(&scoring, &args.score.judge_models)?;
+    if !args.no_preflight {
+        preflight(&[], &models)?;
+    }
     let _lock =
         assay_run::store::StateLock::acquire(&state_dir_of(&args.run_dir)).map_err(ToolError)?;
     let calls = CallSettings {
