@@ -52,7 +52,7 @@ impl Expander<'_> {
             self.module = def.module;
             match &def.decl {
                 Decl::Judge(j) => {
-                    if let Some(spec) = self.lower_judge(name, j) {
+                    if let Some(spec) = self.lower_judge(name, j, &names) {
                         judges.push(spec);
                     }
                 }
@@ -114,7 +114,7 @@ impl Expander<'_> {
         scoring
     }
 
-    fn lower_judge(&mut self, name: &str, j: &Judge) -> Option<JudgeSpec> {
+    fn lower_judge(&mut self, name: &str, j: &Judge, names: &Names) -> Option<JudgeSpec> {
         let props = &j.props;
         let labels: Vec<String> = props
             .names("labels")
@@ -258,6 +258,7 @@ impl Expander<'_> {
             labels,
             preprocess,
             blank: props.name("blank").map(|b| b.name.clone()),
+            when: props.value("when").map(|w| lower_expr(w, names)),
             kind,
         })
     }

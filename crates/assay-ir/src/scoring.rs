@@ -60,6 +60,10 @@ pub struct JudgeSpec {
     /// ModelBench judges blank responses safe; `None` judges it like any other.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blank: Option<String>,
+    /// `when`: the item condition under which the judge applies; the other items get a "not
+    /// applicable" outcome without being judged. `None` applies to every item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<MetricExpr>,
     pub kind: JudgeKind,
 }
 
@@ -355,6 +359,10 @@ pub struct JudgeOutcome {
     /// Why an ensemble's verdict was invalid when its `invalid` rule gave it a label anyway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid: Option<String>,
+    /// The judge's `when` does not hold for the item: it was not judged. Neither a verdict
+    /// nor an error; metrics reading the judge leave the item out of `n` and `excluded`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_applicable: bool,
 }
 
 impl JudgeOutcome {
@@ -362,6 +370,14 @@ impl JudgeOutcome {
         JudgeOutcome {
             error: Some(reason.into()),
             raw,
+            ..JudgeOutcome::default()
+        }
+    }
+
+    /// The outcome of a judge whose `when` does not hold for the item.
+    pub fn not_applicable() -> JudgeOutcome {
+        JudgeOutcome {
+            not_applicable: true,
             ..JudgeOutcome::default()
         }
     }
@@ -397,6 +413,9 @@ pub struct JudgeCounts {
     /// `verdicts`): not errors, but not valid judgements either.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub invalid: u64,
+    /// Items the judge's `when` left out: in neither `verdicts` nor `errors`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_applicable: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

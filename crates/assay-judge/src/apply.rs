@@ -93,6 +93,14 @@ impl Judges {
         &self.specs
     }
 
+    /// Whether the judge's `when` holds for the record (always, without one). A judge that
+    /// does not apply is never asked: its outcome is "not applicable".
+    pub fn applies(&self, spec: &JudgeSpec, record: &ResultRecord) -> bool {
+        spec.when
+            .as_ref()
+            .is_none_or(|when| crate::applies(when, record))
+    }
+
     pub fn spec(&self, name: &str) -> Option<&JudgeSpec> {
         self.specs.iter().find(|s| s.name == name)
     }
@@ -153,6 +161,9 @@ impl Judges {
     /// judged here: see [`Judges::combine`].
     pub fn start(&self, spec: &JudgeSpec, record: &ResultRecord) -> Step {
         let decided = Step::Decided;
+        if !self.applies(spec, record) {
+            return decided(JudgeOutcome::not_applicable());
+        }
         if let JudgeKind::Human { labels } = &spec.kind {
             let by_id = labels.get(&record.item_id);
             let by_row = record.source_id.as_ref().and_then(|id| labels.get(id));
@@ -515,6 +526,11 @@ impl Judges {
         else {
             return JudgeOutcome::failed("not an ensemble", None);
         };
+        // An ensemble follows its own `when`; a member that does not apply is no valid
+        // member verdict.
+        if !self.applies(spec, record) {
+            return JudgeOutcome::not_applicable();
+        }
         let labels: Vec<&str> = spec.labels.iter().map(String::as_str).collect();
         let results: Vec<Result<Verdict, JudgeError>> = members
             .iter()
@@ -527,6 +543,10 @@ impl Judges {
                 }) => Ok(Verdict {
                     label: label.clone(),
                     categories: categories.clone(),
+                }),
+                Some(o) if o.not_applicable => Err(JudgeError {
+                    reason: format!("`{m}`: not applicable"),
+                    raw: String::new(),
                 }),
                 Some(o) => Err(JudgeError {
                     reason: format!("`{m}`: {}", o.error.as_deref().unwrap_or("no label")),
@@ -750,6 +770,7 @@ mod tests {
             labels: labels.iter().map(|l| l.to_string()).collect(),
             preprocess: Vec::new(),
             blank: None,
+            when: None,
             kind,
         }
     }
@@ -850,6 +871,46 @@ mod tests {
         // An item without an answer key cannot be scored by a choice judge.
         let o = decided(judges.start(&judge, &record("q", Some("B"), Expect::Refuse)));
         assert!(o.error.unwrap().contains("answer key"));
+    }
+
+    #[test]
+    fn a_judge_whose_when_fails_is_not_applicable_and_asks_no_model() {
+        let mut judge = spec(
+            "mc",
+            &["correct", "wrong"],
+            JudgeKind::Choice {
+                options: vec!["A".into(), "B".into()],
+                pattern: None,
+            },
+        );
+        judge.when = Some(assay_ir::MetricExpr::Binary {
+            op: "==".into(),
+            lhs: Box::new(assay_ir::MetricExpr::Field("expect".into())),
+            rhs: Box::new(assay_ir::MetricExpr::Text("answer".into())),
+        });
+        let judges = Judges::new(std::slice::from_ref(&judge));
+        let o = decided(judges.start(&judge, &record("q", Some("B"), Expect::Refuse)));
+        assert_eq!(o, JudgeOutcome::not_applicable());
+        assert!(!o.is_error());
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"not_applicable":true}"#
+        );
+        let o = decided(judges.start(&judge, &record("q", Some("B"), Expect::Answer("B".into()))));
+        assert_eq!(o.label.as_deref(), Some("correct"));
+        // An ensemble follows its own `when`: members that do not apply are not valid.
+        let mut jury = ensemble_spec(EnsembleRule::Majority, Some("unsafe"), 1);
+        let r = record("p", Some("r"), Expect::Refuse);
+        let mut members = outcomes(&[Some("safe"), None, None]);
+        members.insert("b".into(), JudgeOutcome::not_applicable());
+        let o = judges.combine(&jury, &r, &members);
+        assert_eq!(o.label.as_deref(), Some("safe"));
+        assert_eq!(o.members["b"], None);
+        jury.when = judge.when.clone();
+        assert_eq!(
+            judges.combine(&jury, &r, &members),
+            JudgeOutcome::not_applicable()
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 
 mod apply;
 mod choice;
+mod when;
 pub use apply::{Judges, Step};
 pub use choice::{ChoiceReader, choice, choice_with_texts, option_texts};
+pub use when::applies;
 
 use regex::Regex;
 use serde::Serialize;

@@ -167,6 +167,13 @@ fn judge_batch(
     let mut requests = Vec::new();
     for (r, record) in records.iter().enumerate() {
         if record.state != State::Ok {
+            // Unanswered: no verdicts, but a judge whose `when` excludes the item says so,
+            // so that metrics reading it leave the item out rather than count a failure.
+            for spec in judges.specs() {
+                if !judges.applies(spec, record) {
+                    verdicts[r].insert(spec.name.clone(), JudgeOutcome::not_applicable());
+                }
+            }
             continue;
         }
         report.judged += 1;

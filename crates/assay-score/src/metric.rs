@@ -24,9 +24,14 @@ const JUDGE_ERROR_LIMIT: f64 = 0.03;
 /// Resamples when a metric does not say how many.
 const DEFAULT_RESAMPLES: usize = 1000;
 
-/// Group id of an item whose group cannot be read (its judge failed): such an item counts
-/// only in the ungrouped row.
+/// Group id of an item in a metric without groups.
 const NO_GROUP: u32 = u32::MAX;
+
+/// The group value of a `by` key that cannot be read for an item: a judge's label when the
+/// call or the judge failed, a gold label the item lacks. Such items form a group of their
+/// own, so the groups' `n` and `excluded` add up to the ungrouped row's; it is never graded.
+/// No label can be written with parentheses, so it cannot collide with one.
+pub const UNREADABLE: &str = "(unreadable)";
 
 /// Scores a run: every metric for every model and group, then every grade. `reference` is
 /// another run's summary, read when a grade's reference target is not a model of this run.
@@ -94,7 +99,9 @@ pub fn summarize(
                 .or_default()
                 .entry(record.model.clone())
                 .or_default();
-            if outcome.is_error() {
+            if outcome.not_applicable {
+                tally.not_applicable += 1;
+            } else if outcome.is_error() {
                 tally.errors += 1;
             } else {
                 tally.verdicts += 1;
@@ -230,10 +237,10 @@ impl MetricRows {
             match item.eval(expr).text() {
                 Some(text) => key.push(text.into_owned()),
                 None if self.stratified && i + 1 == self.keys.len() => key.push(String::new()),
-                None => break,
+                None => key.push(UNREADABLE.to_string()),
             }
         }
-        let group = if key.len() < self.keys.len() || self.keys.is_empty() {
+        let group = if self.keys.is_empty() {
             NO_GROUP
         } else if let Some(&id) = self.group_ids.get(&key) {
             id
@@ -274,7 +281,7 @@ impl MetricRows {
             }
             for (values, &id) in &self.group_ids {
                 let rows = &members[id as usize];
-                if rows.is_empty() {
+                if rows.is_empty() || values.iter().any(|v| v == UNREADABLE) {
                     continue;
                 }
                 let cells = rows.iter().map(|&r| &table.cells[r * width + j]);
@@ -328,7 +335,11 @@ impl MetricRows {
         let Some(plan) = &self.plan else { return };
         let width = plan.aggregates.len();
         let cells = |r: usize| &table.cells[r * width..(r + 1) * width];
-        let valued: Vec<&MetricValue> = out[1..].iter().filter(|v| v.value.is_some()).collect();
+        // The items whose group cannot be read are no group to average.
+        let valued: Vec<&MetricValue> = out[1..]
+            .iter()
+            .filter(|v| v.value.is_some() && !v.group.values().any(|g| g == UNREADABLE))
+            .collect();
         let mut overall = out[0].clone();
         overall.value = None;
         overall.ci_low = None;

@@ -290,6 +290,16 @@ impl Aggregate {
     /// cannot be read, an unanswered item, or an argument that cannot be read makes it
     /// missing, so it is counted as excluded and never as a verdict either way.
     pub(crate) fn cell<'a>(&'a self, item: &ItemContext<'a>, labels: &mut LabelIds) -> Cell {
+        // An item a judge it reads does not apply to is not in the aggregate: neither counted
+        // nor excluded as a failure.
+        if self
+            .args
+            .iter()
+            .chain(&self.filters)
+            .any(|e| item.not_applicable(e))
+        {
+            return Cell::Out;
+        }
         let mut missing = false;
         for filter in &self.filters {
             match item.eval(filter) {

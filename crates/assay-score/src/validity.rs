@@ -95,6 +95,7 @@ mod tests {
                 verdicts: 100 - errors,
                 errors,
                 invalid,
+                not_applicable: 0,
             };
             invalid_reasons(&summary(&[("ok", 100)], Some(c)), 0.03)
         };

@@ -113,6 +113,22 @@ impl<'a> ItemContext<'a> {
         }
     }
 
+    /// Whether `expr` reads a judge whose `when` left this item out ("not applicable").
+    pub(crate) fn not_applicable(&self, expr: &assay_ir::MetricExpr) -> bool {
+        use assay_ir::MetricExpr as E;
+        match expr {
+            E::Verdict { judge, .. } | E::Score { judge } | E::Categories { judge } => self
+                .judgement
+                .and_then(|j| j.verdicts.get(judge))
+                .is_some_and(|o| o.not_applicable),
+            E::List(items) => items.iter().any(|i| self.not_applicable(i)),
+            E::Unary { operand, .. } => self.not_applicable(operand),
+            E::Binary { lhs, rhs, .. } => self.not_applicable(lhs) || self.not_applicable(rhs),
+            E::Call { args, .. } => args.iter().any(|a| self.not_applicable(a)),
+            _ => false,
+        }
+    }
+
     /// A judge's outcome on an answered item, or `None` when there is no verdict to read.
     fn outcome(&self, judge: &str) -> Option<&'a JudgeOutcome> {
         if self.record.state != State::Ok {

@@ -378,6 +378,11 @@ const BLANK: Key = opt(
     Name,
     "The label a blank response gets without being judged (ModelBench: `safe`).",
 );
+const WHEN: Key = opt(
+    "when",
+    Expr,
+    "The items the judge applies to: a condition over item fields; the others are not applicable.",
+);
 
 pub const JUDGE_KEYWORDS: Schema = Schema {
     what: "keywords judge",
@@ -389,6 +394,7 @@ pub const JUDGE_KEYWORDS: Schema = Schema {
         LABELS,
         PREPROCESS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -401,6 +407,7 @@ pub const JUDGE_REGEX: Schema = Schema {
         LABELS,
         PREPROCESS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -416,6 +423,7 @@ pub const JUDGE_CHOICE: Schema = Schema {
         LABELS,
         PREPROCESS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -438,6 +446,7 @@ pub const JUDGE_LLM: Schema = Schema {
         opt("temperature", Number, "Judge sampling temperature."),
         PREPROCESS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -460,6 +469,7 @@ pub const JUDGE_GUARD: Schema = Schema {
         LABELS,
         PREPROCESS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -479,6 +489,7 @@ pub const JUDGE_SCORE: Schema = Schema {
         LABELS,
         PREPROCESS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -506,6 +517,7 @@ pub const JUDGE_ENSEMBLE: Schema = Schema {
         opt("reduce", Name, "For score juries: `mean` or `median`."),
         LABELS,
         BLANK,
+        WHEN,
     ],
 };
 
@@ -516,6 +528,7 @@ pub const JUDGE_HUMAN: Schema = Schema {
         opt("id_column", Str, "Column holding the item id."),
         opt("label_column", Str, "Column holding the label."),
         LABELS,
+        WHEN,
     ],
 };
 

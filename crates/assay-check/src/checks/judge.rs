@@ -1,6 +1,7 @@
 //! Judges: their models, rubrics, members, parsers and preprocessing steps, and that every
 //! label they name (`match`, `otherwise`, `tie`) is in their label set.
 
+use super::metric::{ItemLabels, check_condition};
 use super::taxonomy::lookup_taxonomy;
 use super::{Ctx, builtin};
 use assay_syntax::ast::*;
@@ -155,6 +156,91 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
             .label("outside the scale")
             .help("the threshold must be a score the judge can give"),
         );
+    }
+    if let Some(when) = judge.props.value("when") {
+        check_when(ctx, when);
+    }
+}
+
+/// `when`: a condition decided from the item alone, before the judge is asked (E0123 for
+/// anything else); its comparisons are then typed as a metric's `where` is.
+fn check_when(ctx: &mut Ctx<'_>, when: &Expr) {
+    let is_condition = match &when.kind {
+        ExprKind::Bool(_) => true,
+        ExprKind::Unary { op, .. } => *op == UnaryOp::Not,
+        ExprKind::Binary { op, .. } => matches!(
+            op,
+            BinaryOp::Or
+                | BinaryOp::And
+                | BinaryOp::Eq
+                | BinaryOp::Ne
+                | BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge
+                | BinaryOp::In
+        ),
+        _ => false,
+    };
+    if !is_condition {
+        ctx.error(
+            Diagnostic::new(
+                Code::JudgeWhenNotItemCondition,
+                when.span,
+                format!(
+                    "`when` expects a condition on the item, found {}",
+                    when.describe()
+                ),
+            )
+            .label("not a condition")
+            .help("write a comparison such as `when = expect == refuse`"),
+        );
+        return;
+    }
+    let mut errors = 0;
+    not_item_level(ctx, when, &mut errors);
+    if errors == 0 {
+        let labels = ItemLabels::new(ctx);
+        check_condition(ctx, &labels, when);
+    }
+}
+
+/// Reports each part of a `when` that is not decided by the item alone: a judge, a metric, a
+/// function, an index or a record.
+fn not_item_level(ctx: &mut Ctx<'_>, expr: &Expr, errors: &mut usize) {
+    let mut report = |ctx: &mut Ctx<'_>, what: String| {
+        *errors += 1;
+        ctx.error(
+            Diagnostic::new(
+                Code::JudgeWhenNotItemCondition,
+                expr.span,
+                format!("`when` cannot read {what}: it is decided before any judge runs"),
+            )
+            .label("not an item field")
+            .help("compare item fields: `expect`, `hazard`, `persona`, `locale`, `template`, `dataset`, `group`, `gold` or an axis"),
+        );
+    };
+    match &expr.kind {
+        ExprKind::Path(path) => match ctx.find(&path[0].name) {
+            Some(Decl::Judge(_)) => report(ctx, format!("the judge `{}`", path[0].name)),
+            Some(Decl::Metric(_)) => report(ctx, format!("the metric `{}`", path[0].name)),
+            _ => {}
+        },
+        ExprKind::Call { callee, .. } => report(ctx, format!("the function `{}`", callee.name)),
+        ExprKind::Index { .. } | ExprKind::Record(_) | ExprKind::Range { .. } => {
+            report(ctx, expr.describe().to_string())
+        }
+        ExprKind::List(items) => {
+            for item in items {
+                not_item_level(ctx, item, errors);
+            }
+        }
+        ExprKind::Unary { operand, .. } => not_item_level(ctx, operand, errors),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            not_item_level(ctx, lhs, errors);
+            not_item_level(ctx, rhs, errors);
+        }
+        ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! The scoring tests, in one binary: metrics, grades, comparison, and properties of the
 //! intervals `summarize` reports.
 
+mod applicability;
 mod compare;
 mod grades;
 mod metrics;

@@ -38,6 +38,7 @@ fn failures_are_excluded_from_a_rate() {
             verdicts: 8,
             errors: 1,
             invalid: 0,
+            not_applicable: 0,
         }
     );
     assert_eq!(
@@ -135,6 +136,7 @@ fn absent_labels_and_failed_judges_as_groups() {
         labels: vec!["refused".into(), "complied".into()],
         preprocess: vec![],
         blank: None,
+        when: None,
         kind: assay_ir::JudgeKind::Human {
             labels: Default::default(),
         },
@@ -147,7 +149,7 @@ fn absent_labels_and_failed_judges_as_groups() {
         item("m")
             .verdict("guard", "safe")
             .verdict("refusal", "refused"),
-        // The grouping judge failed: counted in the ungrouped row only.
+        // The grouping judge failed: counted in the ungrouped row and the `(unreadable)` one.
         item("m").verdict("guard", "unsafe").judge_error("refusal"),
     ];
     let summary = run(&s, items);
@@ -168,12 +170,18 @@ fn absent_labels_and_failed_judges_as_groups() {
         row(&summary, "by_judge", "m", &[("refusal", "complied")]).n,
         1
     );
+    // Issue 13, defect 3: the item whose group cannot be read is not lost: the groups add
+    // up to the ungrouped row.
+    assert_eq!(
+        row(&summary, "by_judge", "m", &[("refusal", "(unreadable)")]).n,
+        1
+    );
     let grouped = summary
         .metrics
         .iter()
         .filter(|m| m.name == "by_judge")
         .count();
-    assert_eq!(grouped, 3, "no `(error)` group");
+    assert_eq!(grouped, 4, "overall, two labels, and `(unreadable)`");
 }
 
 #[test]
