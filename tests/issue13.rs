@@ -327,3 +327,78 @@ fn defect_2_reference_run_must_hold_the_graded_target() {
     let grades = s["grades"].as_array().unwrap();
     assert!(grades.iter().all(|g| g["grade"] == "Good"), "{grades:?}");
 }
+
+/// The rows of `metric` in a summary: group (as `key=value`, "" for the overall row) → (n,
+/// excluded).
+fn rows(s: &Value, metric: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+    s["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == metric)
+        .map(|m| {
+            let group = m["group"]
+                .as_object()
+                .map(|g| {
+                    g.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            (
+                group,
+                (m["n"].as_u64().unwrap(), m["excluded"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Defect 3: grouped by a label a judge assigns, items whose judge failed vanished from every
+/// group (n = 34, excluded = 0 while 2 of 36 had errored). They now form the `(unreadable)`
+/// group, and the groups add up to the overall row.
+#[test]
+fn defect_3_items_whose_group_cannot_be_read_are_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        "template t { prompt = \"{{p}}\"  vars { p in [\"a\", \"b\", \"c\", \"d\", \"e\"] } }\n\
+         target g { provider = ollama  model = \"g\" }\n\
+         judge guard: llm { model = g  rubric = \"{{response}}\"  parser = regex(\"^(safe|unsafe)$\")  labels = [safe, unsafe] }\n\
+         judge refusal: keywords { patterns = [\"sorry\"]  match = refused  otherwise = complied  labels = [refused, complied] }\n\
+         metric complied_rate = rate(refusal == complied) by guard\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("guard.yaml"),
+        "by_regex: [[\"^a$\", \"safe\"], [\"^[bc]$\", \"unsafe\"]]\ndefault: \"garbled\"\n",
+    )
+    .unwrap();
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "s.assay",
+            "--model",
+            "mock:echo",
+            "--judge-model",
+            "guard=mock:script:guard.yaml",
+            "--out",
+            "out",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("guard failed on 2"), "{stderr}");
+    let s = summary(&dir.path().join("out"));
+    let rows = rows(&s, "complied_rate");
+    assert_eq!(rows[""], (5, 0), "{rows:?}");
+    assert_eq!(rows["guard=safe"], (1, 0), "{rows:?}");
+    assert_eq!(rows["guard=unsafe"], (2, 0), "{rows:?}");
+    assert_eq!(rows["guard=(unreadable)"], (2, 0), "{rows:?}");
+    let sum: u64 = rows
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(_, (n, x))| n + x)
+        .sum();
+    assert_eq!(sum, 5, "the groups add up to the overall row");
+}

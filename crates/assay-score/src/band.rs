@@ -125,9 +125,12 @@ impl<'a> Grader<'a> {
         if !grouped {
             return whole.map(|row| self.row(row).value).into_iter().collect();
         }
+        // Items whose group cannot be read (a failed judge) are reported, never graded.
         let groups: Vec<Graded> = rows
             .iter()
-            .filter(|r| !r.group.is_empty())
+            .filter(|r| {
+                !r.group.is_empty() && !r.group.values().any(|v| v == crate::metric::UNREADABLE)
+            })
             .map(|row| self.row(row))
             .collect();
         let overall = match (self.spec.overall.as_str(), whole) {

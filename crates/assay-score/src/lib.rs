@@ -27,4 +27,4 @@ mod value;
 pub use compare::{Difference, compare};
 pub use grade::{Grade, Scale, Stratum, fmean, pooled_safe, safe_estimate, safe_items};
 pub use interval::{Estimate, bootstrap, bootstrap_mean, clopper_pearson, wilson};
-pub use metric::summarize;
+pub use metric::{UNREADABLE, summarize};
