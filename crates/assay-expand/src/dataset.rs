@@ -57,6 +57,8 @@ struct Opened<'d> {
     format: Format,
     maps: Vec<ValueMap>,
     errors: usize,
+    /// The problems past the first [`MAX_ROW_ERRORS`], by code: counted, not shown.
+    hidden: BTreeMap<Code, usize>,
     /// Row ids seen so far, to keep item keys unique.
     ids: std::collections::HashSet<String>,
     repeated_ids: usize,
@@ -323,6 +325,7 @@ fn open_with<'d>(
         format,
         maps,
         errors: 0,
+        hidden: BTreeMap::new(),
         ids: Default::default(),
         repeated_ids: 0,
         repeated_report: None,
@@ -357,6 +360,9 @@ fn open_with<'d>(
                 );
             }
             opened.errors += count - faults.len();
+            if count > faults.len() {
+                *opened.hidden.entry(Code::MalformedCsv).or_default() += count - faults.len();
+            }
             finish(ex, &opened);
             return None;
         }
@@ -1002,6 +1008,7 @@ fn row_error(
 ) {
     opened.errors += 1;
     if opened.errors > MAX_ROW_ERRORS {
+        *opened.hidden.entry(code).or_default() += 1;
         return;
     }
     let label = match code {
@@ -1105,20 +1112,27 @@ fn finish(ex: &mut Expander<'_>, opened: &Opened<'_>) {
             format!(" (and {more} more rows repeat an id)")
         });
     }
-    if opened.errors > MAX_ROW_ERRORS {
+    // One line per kind of problem left out, at the dataset's closing brace: after the
+    // problems shown, which all point inside the declaration.
+    let decl = opened.decl;
+    let end = Span {
+        start: decl.span.end.saturating_sub(1).max(decl.span.start),
+        ..decl.span
+    };
+    for (code, count) in &opened.hidden {
+        let problems = if *count == 1 { "problem" } else { "problems" };
         ex.error(
             Diagnostic::new(
-                Code::BadRow,
-                opened.decl.name.span,
+                *code,
+                end,
                 format!(
-                    "{}: {} more problems not shown",
-                    opened.display,
-                    opened.errors - MAX_ROW_ERRORS
+                    "{}: {count} more {code} {problems} not shown",
+                    opened.display
                 ),
             )
-            .label("this dataset")
+            .label(format!("{count} more in dataset `{}`", decl.name.name))
             .help(format!(
-                "the first {MAX_ROW_ERRORS} are reported above; fix them and check again"
+                "the first {MAX_ROW_ERRORS} problems are reported above; fix them and check again"
             )),
         );
     }

@@ -93,7 +93,7 @@ pub fn finish_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by(|a, b| {
         a.sort_key()
             .cmp(&b.sort_key())
-            .then(a.message.cmp(&b.message))
+            .then_with(|| natural_cmp(&a.message, &b.message))
     });
     diagnostics.dedup();
     for d in diagnostics {
@@ -102,6 +102,34 @@ pub fn finish_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
                 "`assay explain {}` shows an example and its fix",
                 d.code
             ));
+        }
+    }
+}
+
+/// Text order with runs of digits compared by value, so that "row 9" comes before "row 10"
+/// (problems at one place, such as the rows of a dataset, are listed in row order).
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, nb) = (&a[..da], &b[..db]);
+                // Without leading zeros, a longer run is a larger number.
+                let strip = |n: &'_ [u8]| -> usize { n.iter().take_while(|c| **c == b'0').count() };
+                let (ta, tb) = (&na[strip(na)..], &nb[strip(nb)..]);
+                let order = ta.len().cmp(&tb.len()).then(ta.cmp(tb)).then(da.cmp(&db));
+                if order.is_ne() {
+                    return order;
+                }
+                (a, b) = (&a[da..], &b[db..]);
+            }
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => (a, b) = (&a[1..], &b[1..]),
         }
     }
 }
@@ -143,6 +171,32 @@ pub fn did_you_mean<'a>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn messages_at_one_place_sort_by_the_numbers_in_them() {
+        use super::natural_cmp;
+        let mut rows = vec![
+            "d.csv: row 10 (line 11)",
+            "d.csv: row 9 (line 10)",
+            "d.csv: row 100",
+            "d.csv: row 09",
+        ];
+        rows.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            rows,
+            [
+                "d.csv: row 9 (line 10)",
+                "d.csv: row 09",
+                "d.csv: row 10 (line 11)",
+                "d.csv: row 100"
+            ]
+        );
+        assert!(
+            natural_cmp("a", "b").is_lt()
+                && natural_cmp("a", "a").is_eq()
+                && natural_cmp("a", "a1").is_lt()
+        );
+    }
+
     use super::*;
 
     #[test]
