@@ -402,3 +402,37 @@ fn defect_3_items_whose_group_cannot_be_read_are_accounted_for() {
         .sum();
     assert_eq!(sum, 5, "the groups add up to the overall row");
 }
+
+/// Defect 4: human labels were matched by trimmed id while item ids were not trimmed, so
+/// items whose id had a leading space got "no human label". Ids now match exactly first,
+/// then trimmed on both sides.
+#[test]
+fn defect_4_human_labels_match_ids_with_spaces() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pairs.jsonl"),
+        "{\"id\": \" r1\", \"prompt\": \"p1\", \"response\": \"a\"}\n\
+         {\"id\": \"r2 \", \"prompt\": \"p2\", \"response\": \"b\"}\n\
+         {\"id\": \"r3\", \"prompt\": \"p3\", \"response\": \"c\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("labels.csv"),
+        "id,label\nr1,unsafe\nr2,safe\n r3 ,unsafe\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        "dataset pairs {\n  format = jsonl\n  path = \"pairs.jsonl\"\n  columns {\n    id: string\n    prompt: string\n    response: string\n  }\n  item {\n    id = row.id\n    prompt = row.prompt\n    response = row.response\n  }\n}\n\
+         judge human: human {\n  path = \"labels.csv\"\n  id_column = \"id\"\n  label_column = \"label\"\n  labels = [safe, unsafe]\n}\n\
+         metric unsafe_rate = rate(human == unsafe)\n",
+    )
+    .unwrap();
+    let out = assay(dir.path(), &["run", "s.assay", "--out", "out"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let judgements = std::fs::read_to_string(dir.path().join("out/judgements.jsonl")).unwrap();
+    assert!(!judgements.contains("no human label"), "{judgements}");
+    let s = summary(&dir.path().join("out"));
+    assert_eq!(rows(&s, "unsafe_rate")[""], (3, 0));
+}

@@ -165,9 +165,18 @@ impl Judges {
             return decided(JudgeOutcome::not_applicable());
         }
         if let JudgeKind::Human { labels } = &spec.kind {
-            let by_id = labels.get(&record.item_id);
-            let by_row = record.source_id.as_ref().and_then(|id| labels.get(id));
-            return decided(match by_id.or(by_row) {
+            // Exact ids first, then trimmed on both sides (a row id read with a leading space).
+            let exact = |id: &str| labels.get(id);
+            let trimmed = |id: &str| {
+                let id = id.trim();
+                exact(id).or_else(|| labels.iter().find(|(k, _)| k.trim() == id).map(|(_, v)| v))
+            };
+            let row = record.source_id.as_deref();
+            let found = exact(&record.item_id)
+                .or_else(|| row.and_then(exact))
+                .or_else(|| trimmed(&record.item_id))
+                .or_else(|| row.and_then(trimmed));
+            return decided(match found {
                 Some(label) if spec.labels.is_empty() || spec.labels.contains(label) => {
                     label_outcome(label)
                 }
