@@ -350,13 +350,15 @@ fn open_with<'d>(
                         "a quoted field ends at its closing `\"`: put the rest inside the quotes, doubling any quote in it"
                     }
                 };
+                // The dataset's own quote character, if it sets one.
+                let help = help.replace('"', &fault.quote.to_string());
                 row_error(
                     ex,
                     &mut opened,
                     d.name.span,
                     Code::MalformedCsv,
                     msg,
-                    Some(help.into()),
+                    Some(help),
                 );
             }
             opened.errors += count - faults.len();

@@ -21,6 +21,8 @@ pub(crate) struct QuoteFault {
     /// Where the fault is: the line of the stray character, or the line the unclosed quote
     /// opened on.
     pub line: u64,
+    /// The quote character of the file (`"` unless the dataset sets `quote`).
+    pub quote: char,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +42,7 @@ impl std::fmt::Display for QuoteFault {
         } else {
             format!("row {} (line {})", self.row, self.line)
         };
+        let q = self.quote;
         match self.kind {
             QuoteFaultKind::Unterminated { last_line } if last_line > self.line => write!(
                 f,
@@ -50,10 +53,10 @@ impl std::fmt::Display for QuoteFault {
                 write!(f, "{at} opens a quoted field that is never closed")
             }
             QuoteFaultKind::QuoteInUnquotedField => {
-                write!(f, "{at} has a `\"` inside a field that is not quoted")
+                write!(f, "{at} has a `{q}` inside a field that is not quoted")
             }
             QuoteFaultKind::TextAfterClosingQuote => {
-                write!(f, "{at} has text after the closing `\"` of a quoted field")
+                write!(f, "{at} has text after the closing `{q}` of a quoted field")
             }
         }
     }
@@ -149,7 +152,13 @@ impl Rfc4180 {
     fn fault(&mut self, kind: QuoteFaultKind, row: u64, line: u64) {
         self.count += 1;
         if self.faults.len() < self.keep {
-            self.faults.push(QuoteFault { kind, row, line });
+            let quote = char::from(self.dialect.quote);
+            self.faults.push(QuoteFault {
+                kind,
+                row,
+                line,
+                quote,
+            });
         }
     }
 
