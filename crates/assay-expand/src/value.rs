@@ -41,25 +41,21 @@ pub(crate) fn format_text(pattern: &str, values: &[Value]) -> Result<String, Str
                 used += 1;
                 match next.next() {
                     Some(v) => out.push_str(&text(v)),
-                    None => {
-                        return Err(format!(
-                            "`format` has {} `{{}}` but {} values",
-                            placeholders(pattern),
-                            values.len()
-                        ));
-                    }
+                    None => return Err(miscount(placeholders(pattern), values.len())),
                 }
             }
             _ => out.push(c),
         }
     }
     if used != values.len() {
-        return Err(format!(
-            "`format` has {used} `{{}}` but {} values",
-            values.len()
-        ));
+        return Err(miscount(used, values.len()));
     }
     Ok(out)
+}
+
+fn miscount(placeholders: usize, values: usize) -> String {
+    let s = if values == 1 { "" } else { "s" };
+    format!("`format` has {placeholders} `{{}}` but {values} value{s}")
 }
 
 /// How many `{}` a `format` pattern holds (`{{` and `}}` are literal braces).
@@ -314,5 +310,29 @@ pub(crate) fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a record",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn format_fills_each_placeholder_in_order() {
+        let values = [json!("Why?"), json!(3), json!(null)];
+        assert_eq!(
+            format_text("Q: {}\nA) {} {{x}} [{}]", &values).unwrap(),
+            "Q: Why?\nA) 3 {x} []"
+        );
+        assert_eq!(placeholders("{} {{}} {}"), 2);
+        assert_eq!(
+            format_text("{} and {}", &[json!("a")]).unwrap_err(),
+            "`format` has 2 `{}` but 1 value"
+        );
+        assert_eq!(
+            format_text("{}", &[json!("a"), json!("b")]).unwrap_err(),
+            "`format` has 1 `{}` but 2 values"
+        );
     }
 }

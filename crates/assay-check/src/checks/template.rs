@@ -631,6 +631,34 @@ fn template_in_item_field(ctx: &mut Ctx<'_>, key: &str, value: &Expr) {
 /// `delimiter`, `quote` and `comment` are one ASCII character other than a line break, and
 /// the delimiter is not the quote (E0006).
 fn check_csv_options(ctx: &mut Ctx<'_>, dataset: &Dataset) {
+    // Options of one format on a dataset of another would be ignored without a word.
+    if let Some(format) = data_format(dataset) {
+        for (key, applies) in [
+            ("delimiter", "csv"),
+            ("quote", "csv"),
+            ("comment", "csv"),
+            ("skip_rows", "csv"),
+            ("records", "json"),
+        ] {
+            if let Some(prop) = dataset.props.get(key)
+                && format != applies
+            {
+                ctx.error(
+                    Diagnostic::new(
+                        Code::WrongValueType,
+                        prop.key.span,
+                        format!(
+                            "`{key}` applies to {applies} files; this dataset is read as {format}"
+                        ),
+                    )
+                    .label(format!("not a {applies} option"))
+                    .help(format!(
+                        "remove `{key}`, or set `format = {applies}` if the file is {applies}"
+                    )),
+                );
+            }
+        }
+    }
     let mut bytes = Vec::new();
     for key in ["delimiter", "quote", "comment"] {
         let Some(prop) = dataset.props.get(key) else {
@@ -681,6 +709,29 @@ fn check_csv_options(ctx: &mut Ctx<'_>, dataset: &Dataset) {
             .label("delimiter and quote alike")
             .help("a field could not be told from its quoting: choose two different characters"),
         );
+    }
+}
+
+/// The format a dataset is read in, as expansion decides it: `format`, else the extension.
+fn data_format(dataset: &Dataset) -> Option<&'static str> {
+    let named = dataset.props.name("format").map(|f| f.name.as_str());
+    let ext = || {
+        let hint = dataset.props.str("path").or(dataset.props.str("url"))?;
+        Some(hint.rsplit('.').next()?.to_ascii_lowercase())
+    };
+    match named {
+        Some("csv") => Some("csv"),
+        Some("jsonl") => Some("jsonl"),
+        Some("json") => Some("json"),
+        Some("yaml") => Some("yaml"),
+        Some(_) => None,
+        None => match ext()?.as_str() {
+            "csv" => Some("csv"),
+            "jsonl" | "ndjson" => Some("jsonl"),
+            "json" => Some("json"),
+            "yaml" | "yml" => Some("yaml"),
+            _ => None,
+        },
     }
 }
 
