@@ -13,6 +13,7 @@
 //! [`Diagnostic`]s pointing into the spec. It may depend on `assay-syntax`, `assay-check`
 //! and `assay-ir` only.
 
+mod choice;
 mod dataset;
 mod render;
 mod rfc4180;
@@ -143,7 +144,9 @@ pub fn expand(
         track_duplicates: false,
         sink,
         module: 0,
+        shuffle: None,
     };
+    ex.shuffle = choice::Shuffle::of(checked, ex.out.seed);
     ex.hash_modules();
     for (name, def) in checked.model.in_source_order() {
         if ex.out.stopped {
@@ -198,6 +201,8 @@ pub(crate) struct Expander<'a> {
     line: Vec<u8>,
     /// The module of the definition being expanded: file references resolve against it.
     module: usize,
+    /// Option shuffling asked for by a `choice` judge (`choice.rs`).
+    shuffle: Option<choice::Shuffle>,
 }
 
 /// The hazard labels of a code: its top-level code, the sub-code when it is one, and the
@@ -752,6 +757,9 @@ impl<'a> Expander<'a> {
             attachments: take(&mut base.attachments, last),
             metadata: take(&mut base.metadata, last),
         };
+        if let Some(shuffle) = &self.shuffle {
+            shuffle.apply(&mut item);
+        }
 
         // The id hashes the item's content; the line written is the same bytes behind the id,
         // key and source, so every item is serialised once.

@@ -420,6 +420,11 @@ pub const JUDGE_CHOICE: Schema = Schema {
             Str,
             "Regex with one group that captures the chosen option.",
         ),
+        opt(
+            "shuffle",
+            Bool,
+            "Shuffle each item's option texts (seeded); the answer key follows its text.",
+        ),
         LABELS,
         PREPROCESS,
         BLANK,
