@@ -1,10 +1,15 @@
-//! Dataset import: the pinned hash verified first, then rows read from CSV, JSONL or YAML,
-//! typed by the declared columns, mapped by the value maps, and turned into items by the
-//! `item { ... }` block. Every problem names the file, the row and the column.
+//! Dataset import: the pinned hash verified first, then rows read from CSV, JSONL, JSON
+//! (`json.rs`) or YAML, typed by the declared columns, mapped by the value maps, joined to a
+//! side dataset by key (`join.rs`), kept or left out by the dataset's `where`, and turned into
+//! items by the `item { ... }` block. Every problem names the file, the row and the column.
 //!
 //! Reading is strict where readers are usually lenient: CSV quoting is checked by RFC 4180 on
-//! the hashing pass, before any row is read (`rfc4180.rs`, E0208); a header naming two columns
-//! alike and a JSONL or YAML record with a repeated key are refused (`strict_value.rs`, E0209).
+//! the hashing pass, before any row is read, with the dataset's own `delimiter`, `quote`,
+//! `comment` and `skip_rows` (`rfc4180.rs`, E0208); a header naming two columns alike and a
+//! JSON, JSONL or YAML record with a repeated key are refused (`strict_value.rs`, E0209).
+
+mod join;
+mod json;
 
 use crate::rfc4180::{Dialect, QuoteFaultKind, Rfc4180};
 use crate::strict_value::{self, ReadError};
@@ -13,6 +18,7 @@ use crate::{Base, DatasetSource, Expander, UserTurns, relative};
 use assay_ir::{DatasetInfo, Expect};
 use assay_syntax::ast::{ColumnType, Dataset, Decl, Expr, ExprKind, Ident};
 use assay_syntax::{Code, Diagnostic, Span, did_you_mean};
+use join::{Join, joined, load_join};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -69,19 +75,6 @@ struct Opened<'d> {
     /// Needed item fields (`prompt`, `turns`) that came out as nothing, by key: reported once.
     nulls: BTreeMap<&'static str, NullField>,
 }
-
-/// `join = { dataset = NAME, key = EXPR, on = COLUMN }`: the joined rows by their `on` value
-/// (`None` for a value two rows share).
-struct Join<'d> {
-    name: String,
-    key: &'d Expr,
-    on: String,
-    rows: BTreeMap<String, Option<Map<String, Value>>>,
-    span: Span,
-}
-
-/// A joined dataset's name and its row for one row of the joining dataset.
-type SideRow = (String, Map<String, Value>);
 
 /// An item field that evaluated to nothing: where, on how many rows, first where and why.
 struct NullField {
@@ -375,91 +368,6 @@ fn open_with<'d>(
     Some(opened)
 }
 
-/// Reads the joined dataset whole, keyed by its `on` column (typed and mapped as its own
-/// declaration says). `None` when it cannot be read (reported).
-fn load_join<'d>(ex: &mut Expander<'_>, join: &'d Expr) -> Option<Join<'d>> {
-    let ExprKind::Record(fields) = &join.kind else {
-        return None;
-    };
-    let field = |k: &str| fields.iter().find(|p| p.key.name == k).map(|p| &p.value);
-    let name = field("dataset")?.as_name()?.name.clone();
-    let key = field("key")?;
-    let on = field("on")?;
-    let on = on
-        .as_name()
-        .map(|n| n.name.clone())
-        .or_else(|| on.as_str().map(str::to_string))?;
-    let def = ex.checked.model.definitions.get(&name)?;
-    let Decl::Dataset(side) = &def.decl else {
-        return None;
-    };
-    let module = std::mem::replace(&mut ex.module, def.module);
-    // A joined dataset's own `join` is not followed: joins are one level deep.
-    let opened = open_with(ex, &name, side, false);
-    let mut rows = BTreeMap::new();
-    if let Some(mut opened) = opened {
-        read_rows(ex, &mut opened, &mut |ex, opened, row| {
-            if let Some(fields) = typed(ex, opened, &row)
-                && keep(ex, opened, &row, &fields, None)
-                && let Some(k) = fields.get(&on).map(value::text)
-            {
-                match rows.entry(k) {
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(Some(fields));
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut o) => {
-                        o.insert(None);
-                    }
-                }
-            }
-            true
-        });
-        finish(ex, &opened);
-    }
-    ex.module = module;
-    Some(Join {
-        name,
-        key,
-        on,
-        rows,
-        span: join.span,
-    })
-}
-
-/// The joined row of a row, if the dataset joins one. `Err` after reporting a key the joined
-/// dataset lacks or holds twice (E0211).
-fn joined(
-    ex: &mut Expander<'_>,
-    opened: &mut Opened<'_>,
-    row: &Row,
-    fields: &Map<String, Value>,
-) -> Result<Option<SideRow>, ()> {
-    let Some(join) = &opened.join else {
-        return Ok(None);
-    };
-    let key = value::eval(
-        join.key,
-        &RowEnv {
-            fields,
-            joined: None,
-        },
-    )
-    .map(|v| value::text(&v));
-    let why = match key {
-        Ok(k) => match join.rows.get(&k) {
-            Some(Some(side)) => return Ok(Some((join.name.clone(), side.clone()))),
-            Some(None) => format!("two rows of `{}` have {} \"{k}\"", join.name, join.on),
-            None => format!("`{}` has no row whose {} is \"{k}\"", join.name, join.on),
-        },
-        Err(e) => format!("the join key cannot be evaluated: {e}"),
-    };
-    let (span, side) = (join.span, join.name.clone());
-    let msg = format!("{}: {}: {why}", opened.display, at(row));
-    let help = format!("joins are one to one: give `{side}` exactly one row for each key");
-    row_error(ex, opened, span, Code::JoinKeyMissing, msg, Some(help));
-    Err(())
-}
-
 /// The format a dataset is read in: its `format`, else its file's extension.
 fn declared_format(d: &Dataset) -> Option<Format> {
     match d.props.name("format").map(|f| f.name.as_str()) {
@@ -670,102 +578,7 @@ fn read_rows(
             };
             read_records(ex, opened, rows, each);
         }
-        Format::Json => {
-            let mut text = String::new();
-            let mut reader = reader;
-            if let Err(e) = reader.read_to_string(&mut text) {
-                let msg = format!("{} cannot be read: {e}", opened.display);
-                row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
-                return;
-            }
-            let doc = match strict_value::from_json(text.trim_start_matches('\u{feff}')) {
-                Ok(v) => v,
-                Err(ReadError::DuplicateKey { key, record }) => {
-                    let msg = if record > 0 {
-                        format!("{}: row {record} has the key `{key}` twice", opened.display)
-                    } else {
-                        format!("{} has the key `{key}` twice", opened.display)
-                    };
-                    let help = Some(DUPLICATE_KEY_HELP.into());
-                    row_error(ex, opened, d.name.span, Code::DuplicateColumn, msg, help);
-                    return;
-                }
-                Err(ReadError::Syntax(e) | ReadError::Truncated(e)) => {
-                    let msg = format!("{} is not valid JSON: {e}", opened.display);
-                    row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
-                    return;
-                }
-            };
-            let records = d.props.get("records");
-            let path = records.and_then(|p| p.value.as_str()).unwrap_or("");
-            let mut at = &doc;
-            let mut walked = Vec::new();
-            for seg in path.split('.').filter(|s| !s.is_empty()) {
-                walked.push(seg);
-                match at.get(seg) {
-                    Some(v) => at = v,
-                    None => {
-                        let span = records.map_or(d.name.span, |p| p.value.span);
-                        let msg = format!(
-                            "{} has nothing at `{}`: {} holds {}",
-                            opened.display,
-                            walked.join("."),
-                            if walked.len() == 1 {
-                                "the document".to_string()
-                            } else {
-                                format!("`{}`", walked[..walked.len() - 1].join("."))
-                            },
-                            keys_of(at)
-                        );
-                        let help = "`records` is the dotted path of the list of records inside the document".to_string();
-                        row_error(ex, opened, span, Code::BadRow, msg, Some(help));
-                        return;
-                    }
-                }
-            }
-            let Value::Array(rows) = at else {
-                let msg = if path.is_empty() {
-                    format!(
-                        "{} holds {}; a JSON dataset is an array of records",
-                        opened.display,
-                        keys_of(at)
-                    )
-                } else {
-                    format!(
-                        "{}: `{path}` holds {}, not an array of records",
-                        opened.display,
-                        value::kind(at)
-                    )
-                };
-                let help = "name the array inside the document with `records = \"data.items\"`";
-                row_error(
-                    ex,
-                    opened,
-                    d.name.span,
-                    Code::BadRow,
-                    msg,
-                    Some(help.into()),
-                );
-                return;
-            };
-            let rows = rows.clone();
-            drop(doc);
-            read_records(ex, opened, rows, each);
-        }
-    }
-}
-
-/// What a JSON value holds, for messages: a record's keys, or its kind.
-fn keys_of(v: &Value) -> String {
-    match v {
-        Value::Object(m) if !m.is_empty() => format!(
-            "a record with the keys {}",
-            m.keys()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => value::kind(other).to_string(),
+        Format::Json => json::read(ex, opened, reader, each),
     }
 }
 
