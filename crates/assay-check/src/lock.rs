@@ -133,11 +133,7 @@ pub(crate) fn check_lock(
             )),
             Some(h) if &h != locked => stale.push((
                 span_of(rel),
-                format!(
-                    "`{rel}` changed since the lock was written (locked {}, now {})",
-                    short(locked),
-                    short(&h)
-                ),
+                format!("`{rel}` changed since the lock was written"),
             )),
             Some(_) => {}
         }
@@ -156,8 +152,7 @@ pub(crate) fn check_lock(
             (Some(locked), Some(now)) if !locked.eq_ignore_ascii_case(now) => stale.push((
                 span_of(dataset),
                 format!(
-                    "dataset `{dataset}` changed since the lock was written (locked {}, now {})",
-                    short(locked),
+                    "dataset `{dataset}` changed since the lock was written (now {})",
                     short(now)
                 ),
             )),
@@ -172,11 +167,19 @@ pub(crate) fn check_lock(
             ));
         }
     }
+    // One line that says how to refresh it, with the exact command.
+    let spec = package.root.join(&package.entry);
     for (span, message) in stale {
         diagnostics.push(
-            Diagnostic::new(Code::StaleLock, span, format!("stale lock: {message}"))
-                .label("out of date")
-                .help("rewrite the lock with `assay lock`, or `assay compile`, after checking the change is intended"),
+            Diagnostic::new(
+                Code::StaleLock,
+                span,
+                format!(
+                    "stale lock: {message}; refresh it with `assay lock {}`",
+                    spec.display()
+                ),
+            )
+            .label("out of date"),
         );
     }
 }

@@ -646,6 +646,18 @@ Bad:
 Fixed:
     assay lock spec.assay";
 
+    MetricShadowsLabel = "W0005", Warning, "a metric has the name of a judge's label",
+    doc: "Inside metric expressions a name is looked up among metrics before labels, so a metric
+named like a label (`unsafe`, `refused`) hides that label everywhere: `guard == unsafe` then
+compares the guard's label with the metric's number (E0114), and in the metric's own
+definition it refers to itself (E0120). Name metrics after what they measure.
+
+Bad:
+    metric unsafe = rate(guard == unsafe)
+
+Fixed:
+    metric unsafe_rate = rate(guard == unsafe)";
+
     RepeatedId = "W0202", Warning, "dataset rows share an id",
     doc: "A row's `id` names it across versions of the data: `assay diff` matches items by it.
 Two rows with the same id cannot both be matched, so the later ones are keyed by their row

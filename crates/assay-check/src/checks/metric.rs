@@ -241,6 +241,33 @@ pub(crate) fn check_metric(ctx: &mut Ctx<'_>, metric: &Metric) {
     for group in &metric.group_by {
         labels.check_group(ctx, group);
     }
+    check_shadowing(ctx, &labels, metric);
+}
+
+/// W0005: a metric named like a judge's label hides the label in every metric expression.
+fn check_shadowing(ctx: &mut Ctx<'_>, labels: &ItemLabels, metric: &Metric) {
+    let name = &metric.name.name;
+    let Some(judge) = labels
+        .judges
+        .iter()
+        .find(|(_, info)| info.labels.contains(name))
+        .map(|(judge, _)| judge)
+    else {
+        return;
+    };
+    ctx.error(
+        Diagnostic::new(
+            Code::MetricShadowsLabel,
+            metric.name.span,
+            format!("metric `{name}` has the name of a label of judge `{judge}`"),
+        )
+        .label(format!("shadows the label `{name}`"))
+        .help(format!(
+            "in metric expressions `{name}` now means this metric (a number), not the label: \
+             `{judge} == {name}` compares a label with a number; rename the metric, e.g. \
+             `{name}_rate`"
+        )),
+    );
 }
 
 /// A `where` filter or a `stop when` condition: a condition on each item.
