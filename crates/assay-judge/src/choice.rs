@@ -7,7 +7,7 @@
 //!
 //! 1. a hedge anywhere, `A or B` (also `ou`, `o`, `oder`, `/`): always an error;
 //! 2. an answer statement: `Answer: C`, `The answer is (D)`, `Final answer - B`,
-//!    `I choose B`, `I'd go with option B`, `Réponse : B`, `La respuesta es C`,
+//!    `I choose B`, `I'd go with option B`, `I'd say A`, `I think it's D`, `Réponse : B`, `La respuesta es C`,
 //!    `La respuesta correcta es la C`, `Die Antwort ist B`, `B is the correct answer`;
 //! 3. a line that is nothing but an option: `A`, `A.`, `A)`, `(A)`, `[A]`, `**B**`,
 //!    `Option B`;
@@ -143,7 +143,7 @@ pub struct ChoiceReader {
 
 /// Words that introduce the answer, in English, French, Spanish, German, Italian and
 /// Portuguese.
-const CUES: &str = r"(?:final\s+answer|correct\s+(?:answer|option|choice)|right\s+answer|best\s+(?:answer|option)|answer|my\s+choice|i\s+(?:would\s+|will\s+|'d\s+|'ll\s+)?(?:choose|pick|select|go\s+with)|(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+correcte)?|je\s+choisis|(?:la\s+)?respuesta(?:\s+correcta)?|elijo|(?:die\s+)?(?:richtige\s+)?antwort|(?:la\s+)?risposta(?:\s+corretta)?|(?:a\s+)?resposta(?:\s+correta)?)";
+const CUES: &str = r"(?:final\s+answer|correct\s+(?:answer|option|choice)|right\s+answer|best\s+(?:answer|option)|answer|my\s+choice|i(?:\s+would|\s+will|'d|'ll)?\s+(?:choose|pick|select|go\s+with|say)|i\s+(?:think|believe)\s+(?:it'?s|it\s+is)|(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+correcte)?|je\s+choisis|(?:la\s+)?respuesta(?:\s+correcta)?|elijo|(?:die\s+)?(?:richtige\s+)?antwort|(?:la\s+)?risposta(?:\s+corretta)?|(?:a\s+)?resposta(?:\s+correta)?)";
 
 impl ChoiceReader {
     pub fn new(options: &[&str]) -> ChoiceReader {
