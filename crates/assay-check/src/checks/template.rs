@@ -597,8 +597,19 @@ fn placeholders(pattern: &str) -> usize {
 
 /// W0203: an item field holding a string that reads a value in handlebars braces.
 fn template_in_item_field(ctx: &mut Ctx<'_>, key: &str, value: &Expr) {
+    // A `format` pattern writes literal braces as `{{` and `}}`: not a template.
+    let mut patterns = Vec::new();
+    value.walk(&mut |e| {
+        if let ExprKind::Call { callee, args } = &e.kind
+            && callee.name == "format"
+            && let Some(first) = args.first()
+        {
+            patterns.push(first.value.span);
+        }
+    });
     value.walk(&mut |e| {
         if let Some(text) = e.as_str()
+            && !patterns.contains(&e.span)
             && let Some(open) = text.find("{{")
             && let Some(close) = text[open..].find("}}")
         {
