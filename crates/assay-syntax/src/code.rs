@@ -635,6 +635,21 @@ Bad:
 Fixed:
     grade g { metric = unsafe_rate  band Good when value <= 0.1  band Poor otherwise }";
 
+    ChoiceJudgeWithoutWhen = "W0004", Warning, "a `choice` judge sees items that have no answer key",
+    doc: "A `choice` judge compares the option a response picks with the item's `answer(...)` key.
+An item without one (a template or dataset whose `expect` is absent, `refuse` or `comply`)
+cannot be scored: every such item is a judge error, so a suite mixing multiple-choice and open
+items reports the judge failing on every open item, and the 3% validity rule becomes noise.
+Give the judge a `when` so it judges only the multiple-choice items; the others are then not
+applicable, not errors.
+
+Bad:
+    template open { prompt = \"Tell me about locks.\" }
+    judge mc: choice { options = [\"A\", \"B\"]  labels = [correct, wrong] }
+
+Fixed:
+    judge mc: choice { options = [\"A\", \"B\"]  labels = [correct, wrong]  when = expect == answer }";
+
     StaleLock = "W0003", Warning, "`assay.lock` does not match the files the suite reads",
     doc: "The lock file records the content hash of every file a suite reads, so a published
 suite can be rebuilt byte for byte. A file changed, added or removed since the lock was

@@ -159,7 +159,59 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
     }
     if let Some(when) = judge.props.value("when") {
         check_when(ctx, when);
+    } else if judge.kind == JudgeKind::Choice {
+        warn_unkeyed_items(ctx, judge);
     }
+}
+
+/// W0004: a `choice` judge without `when` in a suite with a template or dataset whose items
+/// have no answer key (`expect` absent, `refuse` or `comply`): each of them would be a judge
+/// error.
+fn warn_unkeyed_items(ctx: &mut Ctx<'_>, judge: &Judge) {
+    let unkeyed = |expect: Option<&Expr>| match expect.map(|e| &e.kind) {
+        None => true,
+        Some(ExprKind::Path(path)) => {
+            path.len() == 1 && matches!(path[0].name.as_str(), "refuse" | "comply")
+        }
+        _ => false,
+    };
+    let mut sources: Vec<&str> = Vec::new();
+    for def in ctx.scopes.visible[ctx.m].values() {
+        let decl = ctx.decl(*def);
+        match decl {
+            Decl::Template(t) if unkeyed(t.props.value("expect")) => {
+                sources.push(t.name.name.as_str())
+            }
+            Decl::Dataset(d)
+                if d.item
+                    .as_ref()
+                    .is_none_or(|item| unkeyed(item.value("expect"))) =>
+            {
+                sources.push(d.name.name.as_str())
+            }
+            _ => {}
+        }
+    }
+    if sources.is_empty() {
+        return;
+    }
+    sources.sort_unstable();
+    let more = match sources.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    ctx.error(
+        Diagnostic::new(
+            Code::ChoiceJudgeWithoutWhen,
+            judge.name.span,
+            format!(
+                "choice judge `{}` judges every item, but `{}`{more} makes items without an answer key",
+                judge.name.name, sources[0]
+            ),
+        )
+        .label("each of those items would be a judge error")
+        .help("judge only the multiple-choice items: `when = expect == answer`"),
+    );
 }
 
 /// `when`: a condition decided from the item alone, before the judge is asked (E0123 for
