@@ -436,3 +436,70 @@ fn defect_4_human_labels_match_ids_with_spaces() {
     let s = summary(&dir.path().join("out"));
     assert_eq!(rows(&s, "unsafe_rate")[""], (3, 0));
 }
+
+/// Feature 13 (grouping): `by guard.category` groups by the categories a judge named: an
+/// item with several is in each of their groups, one with none in `(none)`, one whose judge
+/// failed in `(unreadable)`; `where guard.categories == S1` filters by one.
+#[test]
+fn feature_13_grouping_by_a_judges_categories() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.assay"),
+        "template t { prompt = \"{{p}}\"  vars { p in [\"a\", \"b\", \"c\", \"d\"] } }\n\
+         target g { provider = ollama  model = \"x\" }\n\
+         judge guard: guard { model = g  format = llama_guard  labels = [safe, unsafe] }\n\
+         judge refusal: keywords { patterns = [\"sorry\"]  match = refused  otherwise = complied  labels = [refused, complied] }\n\
+         metric complied_rate = rate(refusal == complied) by guard.category\n\
+         metric s1_complied = rate(refusal == complied) where guard.categories == S1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("guard.yaml"),
+        "by_regex: [[\"(?m)^a$\", \"unsafe\\nS1,S2\"], [\"(?m)^b$\", \"unsafe\\nS2\"], [\"(?m)^c$\", \"safe\"]]\ndefault: \"garbled\"\n",
+    )
+    .unwrap();
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "s.assay",
+            "--model",
+            "mock:echo",
+            "--judge-model",
+            "guard=mock:script:guard.yaml",
+            "--out",
+            "out",
+            "-q",
+        ],
+    );
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    let s = summary(&dir.path().join("out"));
+    let rows = rows(&s, "complied_rate");
+    assert_eq!(rows[""], (4, 0), "{rows:?}");
+    assert_eq!(rows["guard.category=S1"], (1, 0), "{rows:?}");
+    assert_eq!(rows["guard.category=S2"], (2, 0), "{rows:?}");
+    assert_eq!(rows["guard.category=(none)"], (1, 0), "{rows:?}");
+    assert_eq!(rows["guard.category=(unreadable)"], (1, 0), "{rows:?}");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let filtered = self::rows(&s, "s1_complied");
+    assert_eq!(filtered[""], (1, 1), "{filtered:?}");
+
+    // An aspect the judge does not have is refused by the checker, with the choices.
+    std::fs::write(
+        dir.path().join("bad.assay"),
+        "template t { prompt = \"hi\" }\n\
+         target g { provider = ollama  model = \"x\" }\n\
+         judge guard: guard { model = g  format = llama_guard  labels = [safe, unsafe] }\n\
+         metric unsafe_rate = rate(guard == unsafe) by guard.tone\n",
+    )
+    .unwrap();
+    let out = assay(dir.path(), &["check", "bad.assay"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0115"), "{stderr}");
+    assert!(stderr.contains("cannot group by `guard.tone`"), "{stderr}");
+    assert!(
+        stderr.contains("group by one of: guard.categories"),
+        "{stderr}"
+    );
+}

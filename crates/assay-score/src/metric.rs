@@ -11,7 +11,7 @@
 use crate::aggregate::{self, Cell};
 use crate::interval::{bootstrap, clopper_pearson, wilson};
 use crate::plan::{LabelIds, Plan};
-use crate::value::ItemContext;
+use crate::value::{ItemContext, NONE, Value};
 use assay_ir::{
     JudgeCounts, Judgement, MetricExpr, MetricSpec, MetricValue, ResultRecord, Scoring, SuiteInfo,
     Summary,
@@ -201,6 +201,28 @@ struct MetricRows {
 struct Table {
     group: Vec<u32>,
     cells: Vec<Cell>,
+    /// `(row, group)`: the further groups of a row grouped by a list (a judge's categories:
+    /// an item is in the group of each category named).
+    extra: Vec<(u32, u32)>,
+}
+
+impl Table {
+    /// Each group's rows.
+    fn members(&self, groups: usize) -> Vec<Vec<usize>> {
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+        for (r, &g) in self.group.iter().enumerate() {
+            if g != NO_GROUP {
+                members[g as usize].push(r);
+            }
+        }
+        for &(r, g) in &self.extra {
+            members[g as usize].push(r as usize);
+        }
+        for rows in &mut members {
+            rows.sort_unstable();
+        }
+        members
+    }
 }
 
 impl MetricRows {
@@ -232,25 +254,74 @@ impl MetricRows {
             table.cells.truncate(start);
             return;
         }
-        let mut key = Vec::with_capacity(self.keys.len());
+        // Each key's values: one, or for a list (a judge's categories) each of its elements,
+        // `(none)` for an empty one.
+        let mut choices: Vec<Vec<String>> = Vec::with_capacity(self.keys.len());
         for (i, expr) in self.keys.iter().enumerate() {
-            match item.eval(expr).text() {
-                Some(text) => key.push(text.into_owned()),
-                None if self.stratified && i + 1 == self.keys.len() => key.push(String::new()),
-                None => key.push(UNREADABLE.to_string()),
+            let values = match item.eval(expr) {
+                Value::List(items) => {
+                    let mut values: Vec<String> = items
+                        .iter()
+                        .filter_map(|v| v.text().map(|t| t.into_owned()))
+                        .collect();
+                    values.sort();
+                    values.dedup();
+                    if values.is_empty() {
+                        values.push(NONE.to_string());
+                    }
+                    values
+                }
+                value => vec![match value.text() {
+                    Some(text) => text.into_owned(),
+                    None if self.stratified && i + 1 == self.keys.len() => String::new(),
+                    None => UNREADABLE.to_string(),
+                }],
+            };
+            choices.push(values);
+        }
+        let row = self.tables[model].group.len() as u32;
+        if self.keys.is_empty() {
+            self.tables[model].group.push(NO_GROUP);
+            return;
+        }
+        // Every combination of the keys' values, in order; the first is the row's group.
+        let mut at = vec![0usize; choices.len()];
+        let mut first = true;
+        loop {
+            let key: Vec<String> = at
+                .iter()
+                .zip(&choices)
+                .map(|(&i, c)| c[i].clone())
+                .collect();
+            let id = match self.group_ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = self.groups.len() as u32;
+                    self.groups.push(key.clone());
+                    self.group_ids.insert(key, id);
+                    id
+                }
+            };
+            if first {
+                self.tables[model].group.push(id);
+                first = false;
+            } else {
+                self.tables[model].extra.push((row, id));
+            }
+            // The next combination (the last key varies fastest).
+            let mut k = choices.len();
+            loop {
+                if k == 0 {
+                    return;
+                }
+                k -= 1;
+                at[k] += 1;
+                if at[k] < choices[k].len() {
+                    break;
+                }
+                at[k] = 0;
             }
         }
-        let group = if self.keys.is_empty() {
-            NO_GROUP
-        } else if let Some(&id) = self.group_ids.get(&key) {
-            id
-        } else {
-            let id = self.groups.len() as u32;
-            self.groups.push(key.clone());
-            self.group_ids.insert(key, id);
-            id
-        };
-        self.tables[model].group.push(group);
     }
 
     /// The counts a published scale grades from; the rows' last `by` key is the persona.
@@ -273,12 +344,7 @@ impl MetricRows {
             let Some(table) = self.tables.get(m) else {
                 continue;
             };
-            let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.groups.len()];
-            for (r, &g) in table.group.iter().enumerate() {
-                if g != NO_GROUP {
-                    members[g as usize].push(r);
-                }
-            }
+            let members = table.members(self.groups.len());
             for (values, &id) in &self.group_ids {
                 let rows = &members[id as usize];
                 if rows.is_empty() || values.iter().any(|v| v == UNREADABLE) {
@@ -305,12 +371,7 @@ impl MetricRows {
         let empty = Table::default();
         let table = self.tables.get(model).unwrap_or(&empty);
         // Each group's rows, gathered in one pass over the table.
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.groups.len()];
-        for (r, &g) in table.group.iter().enumerate() {
-            if g != NO_GROUP {
-                members[g as usize].push(r);
-            }
-        }
+        let members = table.members(self.groups.len());
         let everything: Vec<usize> = (0..table.group.len()).collect();
         let mut out = vec![self.value(spec, seed, name, table, BTreeMap::new(), &everything)];
         for (values, &id) in &self.group_ids {
@@ -496,6 +557,14 @@ fn group_key(key: &str, scoring: &Scoring) -> MetricExpr {
         return MetricExpr::Verdict {
             judge: key.to_string(),
             aspect: None,
+        };
+    }
+    // `by guard.categories` (or `.category`): the categories the judge named, each a group.
+    if let Some((judge, "categories" | "category")) = key.split_once('.')
+        && is_judge(judge)
+    {
+        return MetricExpr::Categories {
+            judge: judge.to_string(),
         };
     }
     if let Some((judge, aspect)) = key.split_once('.')

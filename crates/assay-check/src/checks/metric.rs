@@ -166,6 +166,34 @@ impl ItemLabels {
         if groups.contains(&group.name.as_str()) || ctx.is_broken(&group.name) {
             return;
         }
+        // `judge.aspect`, or `judge.categories` (`judge.category`): an item is in the group of
+        // each category the judge named.
+        if let Some((judge, field)) = group.name.split_once('.')
+            && let Some(info) = self.judges.get(judge)
+        {
+            if info.aspects.contains_key(field) || field == "categories" || field == "category" {
+                return;
+            }
+            let mut fields: Vec<&str> = info.aspects.keys().map(String::as_str).collect();
+            fields.push("categories");
+            ctx.error(
+                Diagnostic::new(
+                    Code::UnknownGroup,
+                    group.span,
+                    format!("cannot group by `{}`", group.name),
+                )
+                .label(format!("judge `{judge}` has no aspect `{field}`"))
+                .help(format!(
+                    "group by one of: {}",
+                    fields
+                        .iter()
+                        .map(|f| format!("{judge}.{f}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+            return;
+        }
         let suggestion = did_you_mean(&group.name, groups.iter().copied());
         ctx.error(
             Diagnostic::new(
