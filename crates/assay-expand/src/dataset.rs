@@ -839,21 +839,32 @@ fn row_error(
 }
 
 /// Why an expression evaluated to nothing, in words: the innermost part that did.
-fn null_reason(e: &Expr, env: &dyn Env) -> String {
+/// `mapped` says whether a column has a value map (its values are the mapped ones).
+fn null_reason(e: &Expr, env: &dyn Env, mapped: &dyn Fn(&str) -> bool) -> String {
     match &e.kind {
         ExprKind::Index { base, index } => {
             let (b, i) = (value::eval(base, env), value::eval(index, env));
             if let Ok(Value::Null) = &b {
-                return null_reason(base, env);
+                return null_reason(base, env, mapped);
             }
             match (b, i) {
-                (Ok(Value::Object(m)), Ok(k)) => format!(
-                    "`{}[{}]` has no key `{}` (its keys: {}); value maps run before items, so the key is the mapped value",
-                    shape(base),
-                    shape(index),
-                    value::text(&k),
-                    assay_syntax::ticked(m.keys())
-                ),
+                (Ok(Value::Object(m)), Ok(k)) => {
+                    let note = match &index.kind {
+                        ExprKind::Path(p)
+                            if p.len() == 2 && p[0].name == "row" && mapped(&p[1].name) =>
+                        {
+                            "; value maps run before items, so the key is the mapped value"
+                        }
+                        _ => "",
+                    };
+                    format!(
+                        "`{}[{}]` has no key `{}` (its keys: {}){note}",
+                        shape(base),
+                        shape(index),
+                        value::text(&k),
+                        assay_syntax::ticked(m.keys())
+                    )
+                }
                 (Ok(Value::Array(a)), Ok(k)) => format!(
                     "`{}[{}]`: {} is past the end of a list of {}",
                     shape(base),
@@ -872,7 +883,7 @@ fn null_reason(e: &Expr, env: &dyn Env) -> String {
             .find(|a| matches!(value::eval(&a.value, env), Ok(Value::Null)))
             .map_or_else(
                 || format!("`{}` is nothing", shape(e)),
-                |a| null_reason(&a.value, env),
+                |a| null_reason(&a.value, env, mapped),
             ),
         _ => format!("`{}` is nothing", shape(e)),
     }
@@ -1177,7 +1188,7 @@ fn base(
             span: e.span,
             rows: 0,
             first: at(row),
-            why: null_reason(e, &env),
+            why: null_reason(e, &env, &|c| opened.maps.iter().any(|m| m.column == c)),
         });
         null.rows += 1;
         return None;
