@@ -1209,7 +1209,10 @@ fn base(
                     fields.get(&p[1].name).map(value::text).unwrap_or_default(),
                 )
             }
-            ExprKind::Path(p) if p.len() == 2 => (Some(p[0].name.clone()), p[1].name.clone()),
+            // `taxonomy.code`, unless it names the joined dataset (`labels.hazard`).
+            ExprKind::Path(p) if p.len() == 2 && joined.is_none_or(|(n, _)| n != p[0].name) => {
+                (Some(p[0].name.clone()), p[1].name.clone())
+            }
             _ => (
                 None,
                 value::eval(e, &env)

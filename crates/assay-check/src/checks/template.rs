@@ -926,6 +926,7 @@ pub(crate) fn check_dataset(ctx: &mut Ctx<'_>, dataset: &Dataset) {
         && let ExprKind::Path(p) = &hazard.kind
         && p.len() == 2
         && p[0].name != "row"
+        && joined.is_none_or(|j| j.name.name != p[0].name)
         && let Some(t) = lookup_taxonomy(ctx, &p[0])
     {
         expect_code(ctx, t, &p[1]);
