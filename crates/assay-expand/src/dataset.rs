@@ -147,7 +147,14 @@ pub(crate) fn column_values(
     let mut seen = std::collections::BTreeSet::new();
     read_rows(ex, opened, &mut |ex, opened, row| {
         if let Some(fields) = typed(ex, opened, &row)
-            && keep(ex, opened, &row, &fields, None)
+            && let Ok(side) = joined(ex, opened, &row, &fields)
+            && keep(
+                ex,
+                opened,
+                &row,
+                &fields,
+                side.as_ref().map(|(n, m)| (n.as_str(), m)),
+            )
             && let Some(v) = fields.get(column)
             && seen.insert(v.to_string())
         {
