@@ -6,6 +6,7 @@ use super::taxonomy::lookup_taxonomy;
 use super::{Ctx, builtin};
 use assay_syntax::ast::*;
 use assay_syntax::{Code, Diagnostic, did_you_mean, ticked};
+use std::collections::BTreeMap;
 
 /// Response post-processing steps and their argument counts.
 const PREPROCESS_STEPS: &[(&str, usize)] = &[
@@ -23,6 +24,25 @@ const PARSERS: &[(&str, usize)] = &[
     ("llama_guard", 0),
     ("first_word", 0),
 ];
+
+/// Aspects a judge gives without declaring them: a `choice` judge's `choice`, the option it
+/// read, whose labels are the options (`rate(mc.choice == "A")` measures position bias).
+pub(crate) fn implied_aspects(judge: &Judge) -> BTreeMap<String, Vec<String>> {
+    let mut aspects = BTreeMap::new();
+    if judge.kind == JudgeKind::Choice
+        && let Some(ExprKind::List(items)) = judge.props.value("options").map(|o| &o.kind)
+    {
+        let options = items
+            .iter()
+            .filter_map(|i| match &i.kind {
+                ExprKind::Str(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        aspects.insert("choice".to_string(), options);
+    }
+    aspects
+}
 
 pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
     let labels: Vec<&str> = judge

@@ -116,7 +116,8 @@ impl ItemLabels {
                         .iter()
                         .map(|l| l.name.clone())
                         .collect();
-                    let aspects = j.aspect_labels();
+                    let mut aspects = j.aspect_labels();
+                    aspects.extend(super::judge::implied_aspects(j));
                     judges.insert(
                         name.clone(),
                         JudgeInfo {
