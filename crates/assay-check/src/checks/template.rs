@@ -902,7 +902,29 @@ pub(crate) fn check_dataset(ctx: &mut Ctx<'_>, dataset: &Dataset) {
     check_csv_options(ctx, dataset);
     let joined = check_join(ctx, dataset);
     if let Some(filter) = dataset.props.value("where") {
-        check_row_expr(ctx, dataset, filter, None);
+        check_row_expr(ctx, dataset, filter, joined);
+        // A dotted name here reads the row or the joined row; anything else is a typo that
+        // would compare a bare word (`taxonomy.code` still names a code).
+        filter.walk(&mut |e| {
+            if let ExprKind::Path(p) = &e.kind
+                && p.len() >= 2
+                && p[0].name != "row"
+                && joined.is_none_or(|j| j.name.name != p[0].name)
+                && !matches!(ctx.find(&p[0].name), Some(Decl::Taxonomy(_)))
+            {
+                let mut heads = vec!["row"];
+                heads.extend(joined.map(|j| j.name.name.as_str()));
+                ctx.error(
+                    Diagnostic::new(
+                        Code::UndefinedName,
+                        p[0].span,
+                        format!("`{}` is not `row` or a joined dataset", p[0].name),
+                    )
+                    .label("unknown name")
+                    .suggest(did_you_mean(&p[0].name, heads.iter().copied())),
+                );
+            }
+        });
     }
 
     let Some(item) = &dataset.item else { return };
