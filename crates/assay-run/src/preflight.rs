@@ -169,6 +169,31 @@ mod tests {
     }
 
     #[test]
+    fn a_named_key_variable_must_be_set_even_for_a_local_server() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port());
+        let named = model(
+            "openai_compatible:m",
+            Some(&url),
+            Some("ASSAY_PREFLIGHT_TEST_UNSET_KEY"),
+        );
+        let unnamed = model("openai_compatible:m", Some(&url), None);
+        let uses = [
+            ModelUse {
+                role: "target".into(),
+                model: &named,
+            },
+            ModelUse {
+                role: "target".into(),
+                model: &unnamed,
+            },
+        ];
+        let problems = check(&uses, CONNECT_TIMEOUT);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].what.contains("ASSAY_PREFLIGHT_TEST_UNSET_KEY"));
+    }
+
+    #[test]
     fn a_listening_endpoint_passes() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port());

@@ -140,14 +140,14 @@ impl Provider {
     }
 
     /// What a call needs before it can succeed, for the preflight check: the environment
-    /// variable that must hold the key (when a call cannot go without one: Anthropic always,
-    /// OpenAI's own API; a local OpenAI-compatible server or Ollama needs none), and the base
-    /// URL it connects to (none for a local command or a mock).
+    /// variable that must hold the key (Anthropic always; OpenAI's own API, or an
+    /// OpenAI-compatible server whose target names its own `api_key_env`; a local server on
+    /// the default variable, or Ollama, needs none), and the base URL it connects to (none
+    /// for a local command or a mock).
     pub fn needs(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Provider::OpenAi(p) => (
-                p.base_url
-                    .starts_with("https://api.openai.com")
+                (p.base_url.starts_with("https://api.openai.com") || p.key_env != "OPENAI_API_KEY")
                     .then_some(p.key_env.as_str()),
                 Some(&p.base_url),
             ),
