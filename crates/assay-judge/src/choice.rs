@@ -13,7 +13,7 @@
 //!    `Option B`;
 //! 4. a line that starts with an option marker: `B) text`, `B. text`, `B: text`, `B - text`,
 //!    `(B) text`, `**B)** text`;
-//! 5. `option B` / `choice B` / `opción B` anywhere;
+//! 5. `option B` / `choice B` / `opción B` / `the safest choice is B` anywhere;
 //! 6. the option's text (when the item's prompt lists options as `A) text` lines): the one
 //!    option text the response contains.
 //!
@@ -190,7 +190,7 @@ impl ChoiceReader {
             )),
             marked: compile(format!(r"(?m)^(?:\({opt}\)|{opt}[\)\]\.:]|{opt}\s+-)\s")),
             named: compile(format!(
-                r"(?:^|\s)(?i:option|choice|opción|opcion|choix|opzione|alternative)\s+{open}{opt}{end}"
+                r"(?:^|\s)(?i:option|choice|opción|opcion|choix|opzione|alternative)\s+(?i:(?:is|would\s+be|est|es)\s+)?{open}{opt}{end}"
             )),
         }
     }
