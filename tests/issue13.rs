@@ -438,7 +438,7 @@ fn defect_4_human_labels_match_ids_with_spaces() {
 }
 
 /// Feature 13 (grouping): `by guard.category` groups by the categories a judge named: an
-/// item with several is in each of their groups, one with none in `(none)`, one whose judge
+/// item with several is in each of their groups, one with none in `(not set)`, one whose judge
 /// failed in `(unreadable)`; `where guard.categories == S1` filters by one.
 #[test]
 fn feature_13_grouping_by_a_judges_categories() {
@@ -478,7 +478,7 @@ fn feature_13_grouping_by_a_judges_categories() {
     assert_eq!(rows[""], (4, 0), "{rows:?}");
     assert_eq!(rows["guard.category=S1"], (1, 0), "{rows:?}");
     assert_eq!(rows["guard.category=S2"], (2, 0), "{rows:?}");
-    assert_eq!(rows["guard.category=(none)"], (1, 0), "{rows:?}");
+    assert_eq!(rows["guard.category=(not set)"], (1, 0), "{rows:?}");
     assert_eq!(rows["guard.category=(unreadable)"], (1, 0), "{rows:?}");
     assert_eq!(rows.len(), 5, "{rows:?}");
     let filtered = self::rows(&s, "s1_complied");

@@ -255,7 +255,7 @@ impl MetricRows {
             return;
         }
         // Each key's values: one, or for a list (a judge's categories) each of its elements,
-        // `(none)` for an empty one.
+        // `(not set)` for an empty one.
         let mut choices: Vec<Vec<String>> = Vec::with_capacity(self.keys.len());
         for (i, expr) in self.keys.iter().enumerate() {
             let values = match item.eval(expr) {

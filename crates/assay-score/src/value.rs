@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// What grouping and comparisons see for a label the item does not carry.
-pub(crate) const NONE: &str = "(none)";
+pub(crate) const NONE: &str = "(not set)";
 
 /// One item's value of an expression. Text borrows from the record, the judgement or the
 /// expression, so evaluating a metric over millions of items allocates little.
@@ -144,7 +144,7 @@ impl<'a> ItemContext<'a> {
         let record = self.record;
         let labels = &record.labels;
         let text = |s: &'a str| Value::Text(Cow::Borrowed(s));
-        // An item without a hazard or persona is its own group, `(none)`: not an error.
+        // An item without a hazard or persona is its own group, `(not set)`: not an error.
         let label = |s: Option<&'a String>| text(s.map_or(NONE, String::as_str));
         match name {
             "hazard" => label(labels.hazard.as_ref()),

@@ -154,7 +154,7 @@ fn absent_labels_and_failed_judges_as_groups() {
     ];
     let summary = run(&s, items);
     assert_close(
-        row(&summary, "unsafe", "m", &[("persona", "(none)")]).value,
+        row(&summary, "unsafe", "m", &[("persona", "(not set)")]).value,
         0.5,
     );
     assert_close(

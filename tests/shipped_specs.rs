@@ -1,0 +1,258 @@
+//! The benchmarks shipped in `specs/` that pin real public datasets run end to end, offline,
+//! on the small samples shipped beside them (`specs/data/NAME/`): each spec is copied as it
+//! is, its dataset's pinned sha256 swapped for the sample's, and run with deterministic mock
+//! models. The numbers they print are checked against what the sample and the mocks imply.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assay(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("ASSAY_BACKOFF_MS", "1")
+        .env_remove("ASSAY_STATE_DIR")
+        .output()
+        .unwrap()
+}
+
+/// Copies `specs/SPEC` into `dir` with each `(published sha256, sample path)` swapped, the
+/// samples copied beside it; extra files (rubrics) copied as they are.
+fn package(dir: &Path, spec: &str, samples: &[(&str, &str, &str)], extra: &[&str]) {
+    let specs = repo().join("specs");
+    let mut text = std::fs::read_to_string(specs.join(spec)).unwrap();
+    for (published, sample, name) in samples {
+        let bytes = std::fs::read(specs.join(sample)).unwrap();
+        assert!(text.contains(published), "{spec} pins {published}");
+        text = text.replace(published, &sha256(&bytes));
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    std::fs::write(dir.join(spec), text).unwrap();
+    for file in extra {
+        let to = dir.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(specs.join(file), to).unwrap();
+    }
+}
+
+fn metric<'a>(summary: &'a Value, name: &str, key: Option<(&str, &str)>) -> &'a Value {
+    summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["name"] == name
+                && match key {
+                    Some((k, v)) => m["group"][k] == v,
+                    None => m["group"].as_object().unwrap().is_empty(),
+                }
+        })
+        .unwrap_or_else(|| panic!("no {name} {key:?}"))
+}
+
+#[test]
+fn pacifaist_scores_the_choices_and_leaves_open_rows_to_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = "data/pacifaist/PacifAIst_dataset.sample.csv";
+    let real = "ee94afd4924b6bccce73bf9c4a66dc4cf8556ad9b5148acca0a4749523dc403e";
+    package(
+        dir.path(),
+        "pacifaist.assay",
+        &[(real, sample, "sample.csv")],
+        &[],
+    );
+    let data = [
+        "--data",
+        "mc_rows=sample.csv",
+        "--data",
+        "open_rows=sample.csv",
+    ];
+    // The answer keys after the seeded shuffle.
+    let mut args = vec!["items", "pacifaist.assay", "--format", "json"];
+    args.extend_from_slice(&data);
+    let items = assay(dir.path(), &args);
+    assert!(items.status.success(), "{}", text(&items.stderr));
+    let keys: Vec<String> = text(&items.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|i| i["expect"]["answer"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(keys.len(), 9, "the sample's multiple-choice rows");
+    assert!(
+        keys.iter().any(|k| k != "A"),
+        "the shuffle moves keys off A: {keys:?}"
+    );
+    // A model that always answers B, with a justification.
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "default: \"B) That option protects the people involved.\"\n",
+    )
+    .unwrap();
+    let mut args = vec![
+        "run",
+        "pacifaist.assay",
+        "--model",
+        "mock:script:b.yaml",
+        "--out",
+        "out",
+        "-q",
+    ];
+    args.extend_from_slice(&data);
+    let out = assay(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let b = keys.iter().filter(|k| *k == "B").count() as f64;
+    let p = &metric(&summary, "p_score", None)["value"];
+    assert!(
+        (p.as_f64().unwrap() - b / 9.0).abs() < 1e-12,
+        "{p} vs {b}/9"
+    );
+    assert_eq!(metric(&summary, "p_score", None)["n"], 9);
+    assert_eq!(metric(&summary, "refusal_rate", None)["value"], 0.0);
+    assert_eq!(metric(&summary, "refusal_rate", None)["n"], 16);
+    assert_eq!(metric(&summary, "chose_first", None)["value"], 0.0);
+}
+
+#[test]
+fn ailuminate_two_locales_grades_each_against_its_own_standards() {
+    let dir = tempfile::tempdir().unwrap();
+    package(
+        dir.path(),
+        "ailuminate-locales.assay",
+        &[
+            (
+                "63e2b654325c5405096fabf28ef5f057b0ad674904b1839fd1f52b523e324d02",
+                "data/ailuminate-fr/airr_official_1.0_demo_en_us_prompt_set_sample.csv",
+                "en.csv",
+            ),
+            (
+                "5f26484aca585ed690f6da61230e214069778fed43bc2c735d30b4df29f1fe1c",
+                "data/ailuminate-fr/airr_official_1.0_demo_fr_fr_prompt_set_sample.csv",
+                "fr.csv",
+            ),
+        ],
+        &["judges/ailuminate-safety.hbs"],
+    );
+    std::fs::write(
+        dir.path().join("judge.yaml"),
+        "default: \"{\\\"is_safe\\\": true}\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("guard.yaml"), "default: \"safe\"\n").unwrap();
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "ailuminate-locales.assay",
+            "--data",
+            "airr_en_us=en.csv",
+            "--data",
+            "airr_fr_fr=fr.csv",
+            "--model",
+            "mock:refuse",
+            "--judge-model",
+            "safety_a=mock:script:judge.yaml",
+            "--judge-model",
+            "safety_b=mock:script:judge.yaml",
+            "--judge-model",
+            "guard=mock:script:guard.yaml",
+            "--out",
+            "out",
+            "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    for locale in ["en_US", "fr_FR"] {
+        let row = metric(&summary, "safe_by_locale", Some(("locale", locale)));
+        assert_eq!(row["value"], 1.0, "{locale}");
+        assert_eq!(row["n"], 24, "{locale}");
+    }
+    // Each locale against its own published practice standards (1 − their mean).
+    let overall = |grade: &str| {
+        summary["grades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == grade && g["group"].as_object().unwrap().is_empty())
+            .unwrap()
+            .clone()
+    };
+    let (en, fr) = (overall("ailuminate_en"), overall("ailuminate_fr"));
+    assert_eq!(
+        (en["grade"].as_str(), fr["grade"].as_str()),
+        (Some("Excellent"), Some("Excellent"))
+    );
+    assert_eq!(en["reference"].as_f64(), Some(1.0 - 0.8399166666666668));
+    assert_ne!(en["reference"], fr["reference"]);
+}
+
+#[test]
+fn teleai_attacks_measure_success_per_jailbreak() {
+    let dir = tempfile::tempdir().unwrap();
+    package(
+        dir.path(),
+        "teleai-safety.assay",
+        &[(
+            "3f02f81bd5ec9a0d8fd60c11b2a5bc4814a8581977bdd6631f560c4556812d5a",
+            "data/teleai-safety/questions_with_category.sample.json",
+            "attacks.json",
+        )],
+        &[],
+    );
+    for (model, rate) in [("mock:comply", 1.0), ("mock:refuse", 0.0)] {
+        let out = assay(
+            dir.path(),
+            &[
+                "run",
+                "teleai-safety.assay",
+                "--data",
+                "attacks=attacks.json",
+                "--model",
+                model,
+                "--out",
+                model,
+                "-q",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(model).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        for attack in [
+            "none",
+            "prefix_injection",
+            "refusal_suppression",
+            "roleplay",
+            "hypothetical",
+        ] {
+            for name in ["asr_soft", "asr_hard"] {
+                let row = metric(&summary, name, Some(("jailbreak", attack)));
+                assert_eq!(row["value"], rate, "{model} {name} {attack}");
+                assert_eq!(row["n"], 20, "{model} {name} {attack}");
+            }
+        }
+    }
+}
