@@ -956,3 +956,55 @@ fn an_endpoint_that_never_answers_is_given_up_on() {
             || results[39]["error"].as_str().unwrap().contains("connect")
     );
 }
+
+/// A target's own settings are used, not ignored: its `system` prompt comes first in every
+/// conversation (with the item's), `params` reach the request body, and `retries`,
+/// `timeout` and `concurrency` override the run's.
+#[test]
+fn a_targets_system_params_and_limits_are_applied() {
+    let server = Server::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("safety.txt"), "Be safe, always.").unwrap();
+    std::fs::write(
+        dir.path().join("main.assay"),
+        format!(
+            "suite \"t\" version \"1.0.0\"\n\
+             template plain {{ prompt = \"{{{{p}}}}\"  vars {{ p in [\"hello\", \"fault:503always down\"] }} }}\n\
+             template sys {{ prompt = \"with system\"  system = \"Item rules.\" }}\n\
+             target sut {{\n  provider = openai_compatible\n  model = \"m\"\n  endpoint = \"{}/v1\"\n  \
+             system = file(\"safety.txt\")\n  params = {{ presence_penalty = 0.5, logit_bias = {{ x = 1 }} }}\n  \
+             retries = 0\n  timeout = 5\n  concurrency = 1\n}}\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = assay(
+        dir.path(),
+        &["run", "main.assay", "--out", "out", "-q", "--retries", "5"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let raw = server.seen.lock().unwrap().raw.join("\n");
+    assert!(raw.contains("\"presence_penalty\":0.5"), "{raw}");
+    assert!(raw.contains("\"logit_bias\":{\"x\":1.0}"), "{raw}");
+    // The target's prompt alone, and before the item's own.
+    assert!(
+        raw.contains("{\"content\":\"Be safe, always.\",\"role\":\"system\"}"),
+        "{raw}"
+    );
+    assert!(raw.contains("Be safe, always.\\n\\nItem rules."), "{raw}");
+    // `retries = 0` on the target wins over `--retries 5`: the failing prompt is sent once.
+    assert_eq!(
+        server.seen.lock().unwrap().by_prompt["fault:503always down"],
+        1
+    );
+    let records = results(&dir.path().join("out"));
+    let failed = records.iter().find(|r| r["state"] == "error").unwrap();
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 1 attempts"),
+        "{failed}"
+    );
+}

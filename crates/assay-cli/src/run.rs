@@ -249,7 +249,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         version: suite_decl.and_then(|s| s.version.as_ref().map(|v| v.value.clone())),
         license: suite_decl.and_then(|s| s.props.str("license").map(str::to_string)),
     };
-    let (models, targets) = spec_targets(&loaded.checked)?;
+    let (models, targets) = spec_targets(&loaded.checked, &expansion.targets)?;
     Ok(Ok(Source {
         suite,
         items_hash: hash.finalize().to_hex().to_string(),
@@ -319,6 +319,7 @@ fn verify_suite(items: &Path, manifest: &Manifest) -> Result<(), ToolError> {
 /// target.
 fn spec_targets(
     checked: &assay_check::Checked,
+    lowered: &std::collections::BTreeMap<String, assay_ir::TargetSpec>,
 ) -> Result<(Vec<ModelRun>, Vec<ModelRun>), ToolError> {
     let mut used = std::collections::BTreeSet::new();
     for (_, def) in checked.model.in_source_order() {
@@ -353,7 +354,10 @@ fn spec_targets(
     for (name, def) in checked.model.in_source_order() {
         let Decl::Target(t) = &def.decl else { continue };
         // The same lowering as a judge's target, so a target means one thing everywhere.
-        let spec = assay_expand::target_spec(name, t);
+        let spec = lowered
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| assay_expand::target_spec(name, t));
         let run = assay_run::judging::model_for(name, &spec)
             .map_err(|e| ToolError(format!("target `{name}`: {e}")))?;
         if !used.contains(name) {
@@ -400,12 +404,12 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         if recorded_only {
             // Recorded transcripts only (guard and judge evaluation): nothing to call, so
             // the results stand under one pseudo-model.
-            vec![ModelRun {
-                name: "recorded".into(),
-                provider: Provider::parse("mock:echo", &Endpoint::default()).map_err(ToolError)?,
-                params: Default::default(),
-                price: None,
-            }]
+            vec![ModelRun::new(
+                "recorded".into(),
+                Provider::parse("mock:echo", &Endpoint::default()).map_err(ToolError)?,
+                Default::default(),
+                None,
+            )]
         } else if source.models.is_empty() {
             return Err(ToolError(
                 "no model to run: give --model PROVIDER:MODEL (e.g. --model mock:refuse), or declare a target in the spec".into(),
@@ -432,11 +436,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
                     return Ok(m);
                 }
                 Provider::parse(spec, &Endpoint::default())
-                    .map(|provider| ModelRun {
-                        name: spec.clone(),
-                        provider,
-                        params: params.clone(),
-                        price: args.price,
+                    .map(|provider| {
+                        ModelRun::new(spec.clone(), provider, params.clone(), args.price)
                     })
                     .map_err(|e| ToolError(format!("--model {spec}: {e}")))
             })

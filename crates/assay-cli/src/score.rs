@@ -208,13 +208,13 @@ pub fn judge_models(
             _ => continue,
         };
         let mut run = if let Some((_, spec)) = swaps.iter().find(|(j, _)| j == &judge.name) {
-            ModelRun {
-                name: spec.clone(),
-                provider: Provider::parse(spec, &Endpoint::default())
+            ModelRun::new(
+                spec.clone(),
+                Provider::parse(spec, &Endpoint::default())
                     .map_err(|e| ToolError(format!("--judge-model {}={spec}: {e}", judge.name)))?,
-                params: BTreeMap::new(),
-                price: None,
-            }
+                BTreeMap::new(),
+                None,
+            )
         } else if let Some(spec) = scoring.models.get(target) {
             assay_run::judging::model_for(target, spec)
                 .map_err(|e| ToolError(format!("judge `{}`: target `{target}`: {e}", judge.name)))?

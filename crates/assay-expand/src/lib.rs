@@ -100,6 +100,8 @@ pub struct Expansion {
     pub stopped: bool,
     /// Judges, metrics, grades and report tables, lowered for the runner.
     pub scoring: assay_ir::Scoring,
+    /// Every target of the spec, lowered (its `system` file read), by name.
+    pub targets: BTreeMap<String, assay_ir::TargetSpec>,
 }
 
 impl Expansion {
@@ -159,6 +161,7 @@ pub fn expand(
             _ => {}
         }
     }
+    ex.out.targets = ex.lower_targets();
     ex.out.scoring = ex.lower_scoring();
     for (index, more) in std::mem::take(&mut ex.render_failures).into_values() {
         if more > 0 {

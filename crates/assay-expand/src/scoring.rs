@@ -7,7 +7,7 @@ use crate::Expander;
 use assay_check::{ITEM_FIELDS, ITEM_NUMBERS};
 use assay_ir::{
     Band, BandTest, EnsembleRule, GradeSpec, JudgeKind, JudgeSpec, MetricExpr, MetricSpec, Parser,
-    Preprocess, Reference, Scoring, TableSpec, TargetSpec,
+    Preprocess, Reference, Scoring, TableSpec, TargetLimits, TargetSpec,
 };
 use assay_score::Scale;
 use assay_syntax::ast::{
@@ -105,13 +105,25 @@ impl Expander<'_> {
                 | JudgeKind::Score { model, .. } => model,
                 _ => continue,
             };
-            if let Some(Decl::Target(t)) =
-                self.checked.model.definitions.get(model).map(|d| &d.decl)
-            {
-                scoring.models.insert(model.clone(), target_spec(model, t));
+            if let Some(spec) = self.out.targets.get(model) {
+                scoring.models.insert(model.clone(), spec.clone());
             }
         }
         scoring
+    }
+
+    /// Every target, lowered: what `target_spec` reads, and its `system` prompt (a file read
+    /// relative to the target's module).
+    pub(crate) fn lower_targets(&mut self) -> BTreeMap<String, TargetSpec> {
+        let mut targets = BTreeMap::new();
+        for (name, def) in self.checked.model.in_source_order() {
+            let Decl::Target(t) = &def.decl else { continue };
+            self.module = def.module;
+            let mut spec = target_spec(name, t);
+            spec.system = t.props.value("system").and_then(|v| self.text_of(v));
+            targets.insert(name.to_string(), spec);
+        }
+        targets
     }
 
     fn lower_judge(&mut self, name: &str, j: &Judge, names: &Names) -> Option<JudgeSpec> {
@@ -296,6 +308,15 @@ pub fn target_spec(name: &str, t: &Target) -> TargetSpec {
             params.insert(key.to_string(), value);
         }
     }
+    // `params`: extra provider parameters, passed through as written.
+    if let Some(ExprKind::Record(entries)) = t.props.value("params").map(|v| &v.kind) {
+        for entry in entries {
+            if let Some(value) = json_of(&entry.value) {
+                params.insert(entry.key.name.clone(), value);
+            }
+        }
+    }
+    let count = |key: &str| t.props.number(key).filter(|n| *n >= 0.0);
     TargetSpec {
         provider: t
             .props
@@ -305,7 +326,34 @@ pub fn target_spec(name: &str, t: &Target) -> TargetSpec {
         endpoint: t.props.str("endpoint").map(str::to_string),
         api_key_env: t.props.str("api_key_env").map(str::to_string),
         params,
+        system: None,
+        limits: TargetLimits {
+            concurrency: count("concurrency").map(|n| (n as usize).max(1)),
+            requests_per_minute: count("rate_limit").map(|n| (n.ceil() as u32).max(1)),
+            timeout_secs: count("timeout"),
+            retries: count("retries").map(|n| n as u32),
+        },
     }
+}
+
+/// A literal property value as JSON: numbers, strings, booleans, and lists and records of
+/// them.
+fn json_of(e: &Expr) -> Option<serde_json::Value> {
+    Some(match &e.kind {
+        ExprKind::Number(n) => serde_json::json!(n),
+        ExprKind::Str(s) => serde_json::json!(s),
+        ExprKind::Bool(b) => serde_json::json!(b),
+        ExprKind::List(items) => {
+            serde_json::Value::Array(items.iter().filter_map(json_of).collect())
+        }
+        ExprKind::Record(entries) => serde_json::Value::Object(
+            entries
+                .iter()
+                .filter_map(|p| json_of(&p.value).map(|v| (p.key.name.clone(), v)))
+                .collect(),
+        ),
+        _ => return None,
+    })
 }
 
 fn lower_parser(e: &Expr) -> Parser {

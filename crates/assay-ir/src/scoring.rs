@@ -43,9 +43,35 @@ pub struct TargetSpec {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
-    /// temperature, max_tokens, seed, top_p, stop.
+    /// temperature, max_tokens, seed, top_p, stop, and the target's `params` passed through.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// A system prompt sent with every conversation, before the item's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The target's own limits, over the run's: requests in flight, requests per minute,
+    /// seconds per request, retries.
+    #[serde(default, skip_serializing_if = "TargetLimits::is_empty")]
+    pub limits: TargetLimits,
+}
+
+/// A target's own limits; `None` keeps the run's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+}
+
+impl TargetLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == TargetLimits::default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

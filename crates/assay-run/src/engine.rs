@@ -26,6 +26,71 @@ pub struct ModelRun {
     pub params: Params,
     /// Dollars per million prompt and completion tokens, for `cost`.
     pub price: Option<(f64, f64)>,
+    /// The target's system prompt, sent before the item's own.
+    pub system: Option<String>,
+    /// The target's own limits, over the run's options.
+    pub limits: assay_ir::TargetLimits,
+}
+
+impl ModelRun {
+    /// A model with no system prompt and the run's limits.
+    pub fn new(
+        name: String,
+        provider: Provider,
+        params: Params,
+        price: Option<(f64, f64)>,
+    ) -> Self {
+        ModelRun {
+            name,
+            provider,
+            params,
+            price,
+            system: None,
+            limits: assay_ir::TargetLimits::default(),
+        }
+    }
+
+    /// The conversation as this model is sent it: its system prompt first, in one system
+    /// message with the item's (every provider takes one).
+    fn with_system(&self, messages: &[Message]) -> Vec<Message> {
+        let Some(system) = self.system.as_deref().filter(|s| !s.is_empty()) else {
+            return messages.to_vec();
+        };
+        let mut out = Vec::with_capacity(messages.len() + 1);
+        let mut merged = false;
+        for m in messages {
+            if m.role == Role::System && !merged {
+                out.push(Message {
+                    role: Role::System,
+                    content: format!("{system}\n\n{}", m.content),
+                });
+                merged = true;
+            } else {
+                out.push(m.clone());
+            }
+        }
+        if !merged {
+            out.insert(
+                0,
+                Message {
+                    role: Role::System,
+                    content: system.to_string(),
+                },
+            );
+        }
+        out
+    }
+
+    fn timeout(&self, options: &RunOptions) -> Duration {
+        self.limits
+            .timeout_secs
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(options.timeout, Duration::from_secs_f64)
+    }
+
+    fn retries(&self, options: &RunOptions) -> u32 {
+        self.limits.retries.unwrap_or(options.retries)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -83,12 +148,17 @@ struct Limits {
 const GIVE_UP_AFTER_REFUSALS: u32 = 8;
 
 impl Limits {
-    fn new(options: &RunOptions) -> Limits {
+    fn new(options: &RunOptions, model: &ModelRun) -> Limits {
         let per_minute =
             |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+        let concurrency = model.limits.concurrency.unwrap_or(options.concurrency);
         Limits {
-            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
-            requests: options.requests_per_minute.and_then(per_minute),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            requests: model
+                .limits
+                .requests_per_minute
+                .or(options.requests_per_minute)
+                .and_then(per_minute),
             tokens: options.tokens_per_minute.and_then(per_minute),
             paused_until: Mutex::new(None),
             answered: AtomicBool::new(false),
@@ -172,7 +242,7 @@ pub fn execute(
     waits: Arc<Waits>,
 ) -> Result<(), String> {
     let runtime = runtime()?;
-    let limits = models.iter().map(|_| Limits::new(&options)).collect();
+    let limits = models.iter().map(|m| Limits::new(&options, m)).collect();
     let shared = Arc::new(Shared {
         waits,
         deadline: options.max_time.map(|t| Instant::now() + t),
@@ -252,7 +322,7 @@ impl Caller {
         options: RunOptions,
     ) -> Result<Caller, String> {
         let runtime = runtime()?;
-        let limits = models.iter().map(|_| Limits::new(&options)).collect();
+        let limits = models.iter().map(|m| Limits::new(&options, m)).collect();
         let shared = Arc::new(Shared {
             waits: Arc::default(),
             deadline: None,
@@ -284,7 +354,8 @@ impl Caller {
                     .map_err(|_| "the batch was closed".to_string())?;
                 let shared = Arc::clone(shared);
                 tasks.spawn(async move {
-                    let answer = call(&shared, request.model, &request.id, &request.messages).await;
+                    let messages = shared.models[request.model].with_system(&request.messages);
+                    let answer = call(&shared, request.model, &request.id, &messages).await;
                     drop(permit);
                     (index, answer)
                 });
@@ -381,7 +452,8 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
     // Scripted turns: each user turn is sent with the replies so far.
     let (system, turns): (Vec<&Message>, Vec<&Message>) =
         item.messages.iter().partition(|m| m.role == Role::System);
-    let mut history: Vec<Message> = system.into_iter().cloned().collect();
+    let system: Vec<Message> = system.into_iter().cloned().collect();
+    let mut history: Vec<Message> = model.with_system(&system);
     let mut usage = Usage::default();
     let mut calls = 0u64;
     let mut all_cached = true;
@@ -563,8 +635,8 @@ async fn call(
             Some(left) if left.is_zero() => {
                 return Err(Failure::out_of_time("before the call was sent", calls));
             }
-            Some(left) => shared.options.timeout.min(left),
-            None => shared.options.timeout,
+            Some(left) => model.timeout(&shared.options).min(left),
+            None => model.timeout(&shared.options),
         };
         calls += 1;
         let result = model
@@ -615,7 +687,7 @@ async fn call(
                 retry_after,
                 rate_limited,
             }) => {
-                if attempt >= shared.options.retries {
+                if attempt >= model.retries(&shared.options) {
                     return Err(Failure::error(
                         format!("{message} (gave up after {} attempts)", attempt + 1),
                         calls,

@@ -55,10 +55,9 @@ pub fn model_for(name: &str, target: &TargetSpec) -> Result<ModelRun, String> {
     };
     let provider = Provider::parse(&format!("{}:{}", target.provider, target.model), &endpoint)?;
     Ok(ModelRun {
-        name: name.to_string(),
-        provider,
-        params: target.params.clone(),
-        price: None,
+        system: target.system.clone(),
+        limits: target.limits,
+        ..ModelRun::new(name.to_string(), provider, target.params.clone(), None)
     })
 }
 

@@ -128,6 +128,8 @@ mod tests {
             .unwrap(),
             params: Default::default(),
             price: None,
+            system: None,
+            limits: Default::default(),
         }
     }
 

@@ -476,6 +476,21 @@ Bad:
 Fixed:
     judge refusal: keywords { patterns = [\"I can't\"]  labels = [refused, complied]  when = expect == refuse }";
 
+    NotRunnable = "E0124", Error, "a construct this version of Assay cannot run",
+    doc: "The language can declare some things this version cannot yet execute: conversation
+programs (attacker loops), target defenses (`wraps`, `rewrite`, `input_guard`,
+`output_guard`), log-probabilities (`logprobs` on a target, `from = logprobs` on a score
+judge), juries (`rule = jury`, `reduce`), extraction by a model (`extract_llm`), item
+`attachments`, HTML reports and charts. Rather than accept a spec and then skip, ignore or
+fail these on every item after the calls were paid for, the checker refuses them and says
+what to use instead, so a spec that checks runs as written.
+
+Bad:
+    judge jury: ensemble { members = [a, b, c]  rule = jury  labels = [safe, unsafe] }
+
+Fixed:
+    judge jury: ensemble { members = [a, b, c]  rule = majority  tie = unsafe  labels = [safe, unsafe] }";
+
     DataHashMismatch = "E0201", Error, "a dataset's content does not match its pinned sha256",
     doc: "A pinned dataset names exactly the data a suite was built on. When the file read (from
 the package, the data cache, a download or `--data NAME=PATH`) hashes to something else, the

@@ -9,6 +9,7 @@ mod standard;
 mod taxonomy;
 mod template;
 mod template_depth;
+mod unsupported;
 
 pub(crate) use metric::ItemLabels;
 
@@ -57,16 +58,36 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                 Decl::Taxonomy(t) => taxonomy::check_taxonomy(ctx, t),
                 Decl::Mapping(map) => taxonomy::check_mapping(ctx, map),
                 Decl::Persona(_) => {}
-                Decl::Template(t) => template::check_template(ctx, t),
-                Decl::Dataset(d) => template::check_dataset(ctx, d),
+                Decl::Template(t) => {
+                    template::check_template(ctx, t);
+                    unsupported::check_attachments(ctx, &t.props);
+                }
+                Decl::Dataset(d) => {
+                    template::check_dataset(ctx, d);
+                    if let Some(item) = &d.item {
+                        unsupported::check_attachments(ctx, item);
+                    }
+                }
                 Decl::Axis(a) => check_axis(ctx, a),
-                Decl::Target(t) => check_target(ctx, t),
-                Decl::Program(p) => check_program(ctx, p),
-                Decl::Judge(j) => judge::check_judge(ctx, j),
+                Decl::Target(t) => {
+                    check_target(ctx, t);
+                    unsupported::check_target(ctx, t);
+                }
+                Decl::Program(p) => {
+                    check_program(ctx, p);
+                    unsupported::check_program(ctx, p);
+                }
+                Decl::Judge(j) => {
+                    judge::check_judge(ctx, j);
+                    unsupported::check_judge(ctx, j);
+                }
                 Decl::Metric(metric) => metric::check_metric(ctx, metric),
                 Decl::Grade(g) => metric::check_grade(ctx, g),
                 Decl::Standard(s) => standard::check_standard(ctx, s),
-                Decl::Report(r) => check_report(ctx, r),
+                Decl::Report(r) => {
+                    check_report(ctx, r);
+                    unsupported::check_report(ctx, r);
+                }
             }
         }
     }
