@@ -61,13 +61,7 @@ fn parse_judge_model(arg: &str) -> Result<(String, String), String> {
     }
 }
 
-/// A `--fail-if` bound.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Condition {
-    pub metric: String,
-    pub op: String,
-    pub value: f64,
-}
+pub use assay_score::validity::Condition;
 
 fn parse_condition(arg: &str) -> Result<Condition, String> {
     for op in [">=", "<=", ">", "<"] {
@@ -439,33 +433,34 @@ pub fn report_dir(
     verdict(&summary, scoring, args)
 }
 
-/// The run's verdict, always printed as its last line: invalid (exit 4) when it measured too
-/// little, else a failed gate (exit 3), else success.
+/// The run's verdict (`assay_score::validity`), always printed as its last line: invalid
+/// (exit 4) when it measured too little, else a failed gate (exit 3), else success.
 fn verdict(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<ExitCode, ToolError> {
-    let mut invalid = assay_score::validity::invalid_reasons(summary, args.max_invalid);
-    let failures = gates(summary, scoring, args, &mut invalid)?;
-    for f in &failures {
+    let gates = assay_score::validity::Gates {
+        fail_under: args.fail_under.as_deref(),
+        fail_if: &args.fail_if,
+        max_invalid: args.max_invalid,
+    };
+    let v = assay_score::validity::verdict(summary, scoring, &gates).map_err(ToolError)?;
+    for f in &v.failed_gates {
         errln!("gate failed: {f}");
     }
-    for why in &invalid {
+    for why in &v.invalid {
         errln!("invalid: {why}");
     }
-    let items: u64 = summary.counts.values().flat_map(|c| c.values()).sum();
-    let failed: u64 = summary
-        .counts
-        .values()
-        .flat_map(|c| ["error", "skipped"].map(|s| c.get(s).copied().unwrap_or(0)))
-        .sum();
-    let measured = format!("{items} results, {failed} without an answer");
-    if !invalid.is_empty() {
+    let measured = format!(
+        "{} results, {} without an answer",
+        v.results, v.without_answer
+    );
+    if !v.invalid.is_empty() {
         errln!("run invalid ({measured}): exit {RUN_INVALID}");
         return Ok(ExitCode::from(RUN_INVALID));
     }
-    if !failures.is_empty() {
+    if !v.failed_gates.is_empty() {
         errln!(
             "run valid ({measured}); {} gate{} failed: exit {GATE_FAILED}",
-            failures.len(),
-            if failures.len() == 1 { "" } else { "s" }
+            v.failed_gates.len(),
+            if v.failed_gates.len() == 1 { "" } else { "s" }
         );
         return Ok(ExitCode::from(GATE_FAILED));
     }
@@ -476,111 +471,6 @@ fn verdict(summary: &Summary, scoring: &Scoring, args: &ScoreArgs) -> Result<Exi
 /// Colour only for a terminal, and never with `NO_COLOR` set.
 fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// The gates that failed; a gated grade or metric with no value is no pass but a reason the
-/// run is invalid (`invalid`).
-fn gates(
-    summary: &Summary,
-    scoring: &Scoring,
-    args: &ScoreArgs,
-    invalid: &mut Vec<String>,
-) -> Result<Vec<String>, ToolError> {
-    let mut failures = Vec::new();
-    for grade in &scoring.grades {
-        let floor = args.fail_under.as_ref().or(grade.gate.as_ref());
-        let Some(floor) = floor else { continue };
-        let order: Vec<&str> = grade.bands.iter().map(|b| b.grade.as_str()).collect();
-        let Some(limit) = order.iter().position(|g| g.eq_ignore_ascii_case(floor)) else {
-            if args.fail_under.is_some() && scoring.grades.len() == 1 {
-                return Err(ToolError(format!(
-                    "--fail-under {floor}: grade `{}` has no band `{floor}` (bands: {})",
-                    grade.name,
-                    order.join(", ")
-                )));
-            }
-            continue;
-        };
-        let rows: Vec<_> = summary
-            .grades
-            .iter()
-            .filter(|g| g.name == grade.name)
-            .collect();
-        if rows.is_empty() {
-            invalid.push(format!(
-                "grade `{}` is gated at {floor} but graded nothing",
-                grade.name
-            ));
-        }
-        let overall: Vec<_> = rows.iter().filter(|g| g.group.is_empty()).collect();
-        let checked: Vec<_> = if overall.is_empty() {
-            rows.iter().collect()
-        } else {
-            overall
-        };
-        for g in checked {
-            let Some(result) = &g.grade else {
-                invalid.push(format!(
-                    "grade `{}` of `{}` is gated at {floor} but has no grade: {}",
-                    grade.name,
-                    g.model,
-                    g.reason.as_deref().unwrap_or("no reason given")
-                ));
-                continue;
-            };
-            let at = order
-                .iter()
-                .position(|b| b == result)
-                .unwrap_or(order.len());
-            if at > limit {
-                let group = if g.group.is_empty() {
-                    "overall".to_string()
-                } else {
-                    g.group.values().cloned().collect::<Vec<_>>().join("/")
-                };
-                failures.push(format!(
-                    "grade `{}` of `{}` ({group}) is {result}, below {floor}",
-                    grade.name, g.model
-                ));
-            }
-        }
-    }
-    for c in &args.fail_if {
-        if !scoring.metrics.iter().any(|m| m.name == c.metric) {
-            let names: Vec<&str> = scoring.metrics.iter().map(|m| m.name.as_str()).collect();
-            return Err(ToolError(format!(
-                "--fail-if: the suite has no metric `{}` (metrics: {})",
-                c.metric,
-                names.join(", ")
-            )));
-        }
-        for m in summary
-            .metrics
-            .iter()
-            .filter(|m| m.name == c.metric && m.group.is_empty())
-        {
-            let Some(v) = m.value else {
-                invalid.push(format!(
-                    "`{}` of `{}` is gated by --fail-if but has no value ({} items excluded)",
-                    c.metric, m.model, m.excluded
-                ));
-                continue;
-            };
-            let hit = match c.op.as_str() {
-                ">" => v > c.value,
-                ">=" => v >= c.value,
-                "<" => v < c.value,
-                _ => v <= c.value,
-            };
-            if hit {
-                failures.push(format!(
-                    "`{}` of `{}` is {v:.4}, {} {}",
-                    c.metric, m.model, c.op, c.value
-                ));
-            }
-        }
-    }
-    Ok(failures)
 }
 
 #[derive(clap::Args, Debug)]

@@ -8,7 +8,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+#[path = "common/http.rs"]
+mod http;
+
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 #[derive(Default)]
@@ -34,27 +37,9 @@ async fn main() -> std::io::Result<()> {
             let (read, mut write) = stream.into_split();
             let mut reader = BufReader::new(read);
             loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                let Some((line, buf)) = http::read_request(&mut reader).await else {
                     return;
-                }
-                let mut length = 0usize;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if header == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut buf = vec![0; length];
-                if reader.read_exact(&mut buf).await.is_err() {
-                    return;
-                }
+                };
                 let (status, headers, body) = if line.starts_with("GET /stats") {
                     let s = stats.lock().expect("stats");
                     let answered = s.prompts.values().filter(|(_, a)| *a > 0).count();

@@ -5,7 +5,10 @@
 //! Usage: cargo run --release -p assay-run --example latency_server -- PORT DELAY_MS
 
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+#[path = "common/http.rs"]
+mod http;
+
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -22,27 +25,9 @@ async fn main() -> std::io::Result<()> {
             let (read, mut write) = stream.into_split();
             let mut reader = BufReader::new(read);
             loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                let Some(_request) = http::read_request(&mut reader).await else {
                     return;
-                }
-                let mut length = 0usize;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if header == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut buf = vec![0; length];
-                if reader.read_exact(&mut buf).await.is_err() {
-                    return;
-                }
+                };
                 tokio::time::sleep(delay).await;
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

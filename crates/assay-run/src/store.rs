@@ -51,7 +51,7 @@ pub const MAX_RECORD_BYTES: usize = 64 << 20;
 fn journal_json(record: &ResultRecord, limit: usize) -> String {
     let json = serde_json::to_string(record).expect("a record serialises");
     if json.len() <= limit {
-        return crate::redact::redact(&json).into_owned();
+        return redacted(json);
     }
     let mut small = record.clone();
     small.state = assay_ir::State::Error;
@@ -63,7 +63,15 @@ fn journal_json(record: &ResultRecord, limit: usize) -> String {
     small.messages.clear();
     small.response = None;
     let json = serde_json::to_string(&small).expect("a record serialises");
-    crate::redact::redact(&json).into_owned()
+    redacted(json)
+}
+
+/// `text` redacted, without a copy when it holds no secret (the usual case).
+fn redacted(text: String) -> String {
+    match crate::redact::redact(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
 }
 
 /// What a run's journal holds when it starts again.

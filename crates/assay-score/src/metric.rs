@@ -18,8 +18,8 @@ use assay_ir::{
 };
 use std::collections::BTreeMap;
 
-/// Share of a judge's outcomes that may fail before the run is flagged.
-const JUDGE_ERROR_LIMIT: f64 = 0.03;
+/// Share of a judge's outcomes that may fail before the run is flagged: the validity rule's.
+const JUDGE_ERROR_LIMIT: f64 = crate::validity::DEFAULT_MAX_INVALID;
 
 /// Resamples when a metric does not say how many.
 const DEFAULT_RESAMPLES: usize = 1000;
@@ -132,9 +132,7 @@ pub fn summarize(
             let Some(c) = per_model.get(model) else {
                 continue;
             };
-            let total = c.verdicts + c.errors;
-            // An invalid verdict counted under an `invalid` rule is no valid judgement either.
-            let failed = c.errors + c.invalid;
+            let (failed, total) = crate::validity::judge_failures(c);
             if total > 0 && failed as f64 / total as f64 > JUDGE_ERROR_LIMIT {
                 let invalid = match c.invalid {
                     0 => String::new(),
