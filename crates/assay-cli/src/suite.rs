@@ -343,6 +343,7 @@ pub fn manifest(loaded: &Loaded, expansion: &Expansion, items_blake3: String) ->
         judges,
         metrics,
         scoring: expansion.scoring.clone(),
+        programs: expansion.programs.clone(),
     }
 }
 

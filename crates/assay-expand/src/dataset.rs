@@ -1329,6 +1329,7 @@ fn base(
         gold,
         group,
         program: opened.decl.props.name("program").map(|p| p.name.clone()),
+        defense: None,
         attachments,
         metadata,
         span: opened.decl.name.span,

@@ -102,6 +102,8 @@ pub struct Expansion {
     pub scoring: assay_ir::Scoring,
     /// Every target of the spec, lowered (its `system` file read), by name.
     pub targets: BTreeMap<String, assay_ir::TargetSpec>,
+    /// The conversation programs items name, lowered.
+    pub programs: BTreeMap<String, assay_ir::ProgramSpec>,
 }
 
 impl Expansion {
@@ -271,6 +273,7 @@ pub(crate) struct Base {
     pub gold: Option<String>,
     pub group: Option<String>,
     pub program: Option<String>,
+    pub defense: Option<assay_ir::DefenseSpec>,
     pub attachments: Vec<String>,
     pub metadata: BTreeMap<String, Value>,
     /// Where to point when rendering fails.
@@ -306,6 +309,8 @@ struct Content<'a> {
     group: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     program: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    defense: &'a Option<assay_ir::DefenseSpec>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     attachments: &'a [String],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -323,6 +328,7 @@ impl<'a> Content<'a> {
             gold: &item.gold,
             group: &item.group,
             program: &item.program,
+            defense: &item.defense,
             attachments: &item.attachments,
             metadata: &item.metadata,
         }
@@ -757,6 +763,7 @@ impl<'a> Expander<'a> {
             gold: take(&mut base.gold, last),
             group: take(&mut base.group, last),
             program: take(&mut base.program, last),
+            defense: take(&mut base.defense, last),
             attachments: take(&mut base.attachments, last),
             metadata: take(&mut base.metadata, last),
         };

@@ -619,6 +619,7 @@ fn base(ex: &mut Expander<'_>, plan: &Plan<'_>, combos: &Combos<'_>, i: u64) -> 
         gold: None,
         group: None,
         program: t.props.name("program").map(|p| p.name.clone()),
+        defense: None,
         attachments: Vec::new(),
         metadata,
         span: t.name.span,

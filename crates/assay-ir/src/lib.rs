@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod program;
 mod scoring;
+pub use program::*;
 pub use scoring::*;
 
 /// The version of the compiled-suite format; bumped when a field changes meaning.
@@ -38,6 +40,9 @@ pub struct Item {
     /// The conversation program the item runs under; single turn when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
+    /// A defense around whatever target runs the item (a `defense` axis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defense: Option<DefenseSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -127,6 +132,9 @@ pub struct Manifest {
     /// Judges, metrics, grades and report tables, ready to execute.
     #[serde(default)]
     pub scoring: Scoring,
+    /// The conversation programs items run under, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub programs: BTreeMap<String, ProgramSpec>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -285,6 +293,20 @@ pub struct ResultRecord {
     /// Whether the response came from the cache (no call was made).
     #[serde(default)]
     pub cached: bool,
+    /// A conversation program's transcript: every turn made, in order, including turns
+    /// dropped from the final conversation (backtracked, pruned, blocked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnRecord>,
+    /// Why a conversation ended: the stop condition that held, or the budget reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+    /// The round a conversation failed at, with `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_turn: Option<u32>,
+    /// Model calls a conversation made (target, attacker, in-loop judges, guards, rewrites),
+    /// journal and cache hits included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
 }
 
 /// `run.json`: what was run, how, and how it ended.

@@ -359,6 +359,10 @@ pub struct Judgement {
     pub model: String,
     /// Judge name → its verdict or error. Results that were not answered have none.
     pub verdicts: BTreeMap<String, JudgeOutcome>,
+    /// A conversation's target turns, each judged by every judge (`verdicts` judges the
+    /// final answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<crate::TurnVerdicts>,
 }
 
 /// What one judge decided about one response: a label (and aspects, categories, a score), or

@@ -113,6 +113,10 @@ mod tests {
             usage: None,
             cost: None,
             cached: false,
+            turns: Vec::new(),
+            stop: None,
+            failed_turn: None,
+            calls: None,
         }
     }
 

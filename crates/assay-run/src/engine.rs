@@ -429,6 +429,10 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
         usage: None,
         cost: None,
         cached: false,
+        turns: Vec::new(),
+        stop: None,
+        failed_turn: None,
+        calls: None,
     };
     if let Some(recorded) = &item.response {
         // A recorded transcript: judged as it is, no call.

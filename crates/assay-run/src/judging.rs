@@ -239,6 +239,7 @@ fn judge_batch(
             item_id: record.item_id.clone(),
             model: record.model.clone(),
             verdicts,
+            turns: Vec::new(),
         })
         .collect())
 }

@@ -38,11 +38,16 @@ pub fn item(model: &str) -> Item {
             usage: None,
             cost: None,
             cached: false,
+            turns: Vec::new(),
+            stop: None,
+            failed_turn: None,
+            calls: None,
         },
         judgement: Judgement {
             item_id: String::new(),
             model: model.into(),
             verdicts: BTreeMap::new(),
+            turns: Vec::new(),
         },
     }
 }
