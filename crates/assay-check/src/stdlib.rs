@@ -49,6 +49,10 @@ mod tests {
             "std::taxonomy::mlcommons_v05",
             "std::personas::v05",
             "std::personas::ailuminate",
+            "std::attacks::pair",
+            "std::attacks::tap",
+            "std::attacks::crescendo",
+            "std::attacks::escalation",
         ] {
             assert!(
                 modules.iter().any(|m| m == expected),
