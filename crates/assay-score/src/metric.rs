@@ -6,7 +6,9 @@
 //! * an item whose filter is false is not in the metric at all;
 //! * an item the metric cannot read (failed call, filtered or skipped item, failed judge,
 //!   absent field) is *excluded*: counted in `excluded`, never as safe or unsafe;
-//! * `n` is the items the value rests on.
+//! * `n` is the items the value rests on;
+//! * a metric `by turn` has a row per target turn of each item (one for an item without a
+//!   transcript), read with that turn's verdicts: its `n` counts turns.
 
 use crate::aggregate::{self, Cell};
 use crate::interval::{bootstrap, clopper_pearson, wilson};
@@ -23,6 +25,9 @@ const JUDGE_ERROR_LIMIT: f64 = crate::validity::DEFAULT_MAX_INVALID;
 
 /// Resamples when a metric does not say how many.
 const DEFAULT_RESAMPLES: usize = 1000;
+
+/// The `by` key that makes each target turn a row.
+const TURN: &str = "turn";
 
 /// Group id of an item in a metric without groups.
 const NO_GROUP: u32 = u32::MAX;
@@ -112,6 +117,7 @@ pub fn summarize(
             record: &record,
             judgement: judgement.as_ref(),
             severity: &scoring.severity,
+            turn: None,
         };
         for rows in &mut metrics {
             rows.add(model, &item, &mut labels);
@@ -191,6 +197,8 @@ struct MetricRows {
     tables: Vec<Table>,
     /// The last key is a stratum (the persona): an item without one is in the stratum "".
     stratified: bool,
+    /// `by turn`: each target turn of an item is a row.
+    per_turn: bool,
 }
 
 /// One model's rows, flat: row `r` has group `group[r]` and cells
@@ -233,10 +241,22 @@ impl MetricRows {
             group_ids: BTreeMap::new(),
             tables: Vec::new(),
             stratified: false,
+            per_turn: spec.by.iter().any(|key| key == TURN),
         }
     }
 
     fn add(&mut self, model: usize, item: &ItemContext<'_>, labels: &mut LabelIds) {
+        if self.per_turn {
+            for turn in item.turns() {
+                self.add_row(model, &item.at(turn), labels);
+            }
+        } else {
+            self.add_row(model, item, labels);
+        }
+    }
+
+    /// Adds one row: an item, or one target turn of it.
+    fn add_row(&mut self, model: usize, item: &ItemContext<'_>, labels: &mut LabelIds) {
         let Some(plan) = &self.plan else { return };
         if self.tables.len() <= model {
             self.tables.resize_with(model + 1, Table::default);
@@ -372,7 +392,7 @@ impl MetricRows {
         let members = table.members(self.groups.len());
         let everything: Vec<usize> = (0..table.group.len()).collect();
         let mut out = vec![self.value(spec, seed, name, table, BTreeMap::new(), &everything)];
-        for (values, &id) in &self.group_ids {
+        for (values, id) in self.ordered_groups(spec) {
             let group = spec
                 .by
                 .iter()
@@ -385,6 +405,23 @@ impl MetricRows {
             self.mean_of_groups(spec, seed, table, &mut out);
         }
         out
+    }
+
+    /// The groups in the order of their values: alphabetical, but rounds (`by turn`) in
+    /// numeric order, so turn 10 comes after turn 9.
+    fn ordered_groups(&self, spec: &MetricSpec) -> Vec<(&Vec<String>, u32)> {
+        let mut groups: Vec<(&Vec<String>, u32)> =
+            self.group_ids.iter().map(|(v, &id)| (v, id)).collect();
+        if let Some(k) = spec.by.iter().position(|key| key == TURN) {
+            let round = |values: &[String]| values[k].parse::<u64>().unwrap_or(u64::MAX);
+            groups.sort_by(|(a, _), (b, _)| {
+                a[..k]
+                    .cmp(&b[..k])
+                    .then_with(|| round(a).cmp(&round(b)))
+                    .then_with(|| a[k..].cmp(&b[k..]))
+            });
+        }
+        groups
     }
 
     /// `pooling = groups`: the ungrouped row becomes the unweighted mean of the group values,

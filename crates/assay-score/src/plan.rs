@@ -5,7 +5,7 @@
 //! `1 - rate(evaluator == safe)` and keeps Clopper-Pearson intervals.
 
 use crate::aggregate::{AggregateKind, Cell};
-use crate::value::{ItemContext, Value, arithmetic, math, order};
+use crate::value::{ItemContext, TURN_FUNCTIONS, Value, arithmetic, math, order};
 use assay_ir::{MetricExpr, MetricSpec, State};
 use std::collections::BTreeMap;
 
@@ -134,6 +134,12 @@ impl Compiler<'_> {
                         }
                     };
                     Outer::Aggregate(at)
+                }
+                None if TURN_FUNCTIONS.contains(&name.as_str()) => {
+                    return Err(format!(
+                        "`{name}(...)` is read per item and is used outside any aggregate: wrap \
+                         it in one, e.g. `rate({name}(...))`"
+                    ));
                 }
                 None if math(name, &vec![1.0; args.len()]).is_some() => Outer::Call(
                     name.clone(),

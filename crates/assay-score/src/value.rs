@@ -3,10 +3,16 @@
 //! a failed call, a failed judge, or a field the item does not have. It propagates through
 //! every operator, so an item the metric cannot read is excluded rather than miscounted.
 //!
+//! A conversation's target turns are read through the turn functions (`any_turn`,
+//! `all_turns`, `share_turns`, `first_turn`), which evaluate their condition at each target
+//! turn with the judges' verdicts on that turn ([`TurnView`]), and through `by turn`, which
+//! makes each target turn a row of its own. An item without a transcript is one turn: its
+//! final response, at round 1, so the same metric reads single- and multi-turn items alike.
+//!
 //! The arithmetic here (`arithmetic`, `order`, `math`) is shared with the aggregate level,
 //! which applies the same operators to group numbers.
 
-use assay_ir::{JudgeOutcome, Judgement, ResultRecord, Role, State};
+use assay_ir::{Author, JudgeOutcome, Judgement, ResultRecord, Role, State};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -52,12 +58,31 @@ impl Value<'_> {
     }
 }
 
+/// The functions that read a condition at each target turn of an item.
+pub(crate) const TURN_FUNCTIONS: &[&str] = &["any_turn", "all_turns", "share_turns", "first_turn"];
+
+/// What `dropped` says of a target answer a guard kept from the user: it is not judged and
+/// no turn function reads it.
+const BLOCKED: &str = "blocked";
+
+/// One target turn as expressions read it: its round, and the post-run judges' verdicts on
+/// it (`None` when the item has none, e.g. it was not judged).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TurnView<'a> {
+    pub round: u32,
+    pub verdicts: Option<&'a BTreeMap<String, JudgeOutcome>>,
+}
+
 /// One result with its judgement, as expressions read it.
 pub(crate) struct ItemContext<'a> {
     pub record: &'a ResultRecord,
     pub judgement: Option<&'a Judgement>,
     /// Hazard code → severity (`Scoring::severity`); absent hazards weigh 1.
     pub severity: &'a BTreeMap<String, f64>,
+    /// The target turn being read (a row of a metric `by turn`, or a turn function's
+    /// condition): judges are read from its verdicts and `turn` is its round. `None` reads
+    /// the final response.
+    pub turn: Option<TurnView<'a>>,
 }
 
 impl<'a> ItemContext<'a> {
@@ -100,6 +125,12 @@ impl<'a> ItemContext<'a> {
             E::Metric(_) => Value::Missing,
             E::Unary { op, operand } => unary(op, self.eval(operand)),
             E::Binary { op, lhs, rhs } => binary(op, self.eval(lhs), self.eval(rhs)),
+            E::Call { name, args } if TURN_FUNCTIONS.contains(&name.as_str()) => {
+                match args.as_slice() {
+                    [condition] => self.over_turns(name, condition),
+                    _ => Value::Missing,
+                }
+            }
             E::Call { name, args } => {
                 let mut numbers = Vec::with_capacity(args.len());
                 for arg in args {
@@ -118,8 +149,8 @@ impl<'a> ItemContext<'a> {
         use assay_ir::MetricExpr as E;
         match expr {
             E::Verdict { judge, .. } | E::Score { judge } | E::Categories { judge } => self
-                .judgement
-                .and_then(|j| j.verdicts.get(judge))
+                .verdicts()
+                .and_then(|v| v.get(judge))
                 .is_some_and(|o| o.not_applicable),
             E::List(items) => items.iter().any(|i| self.not_applicable(i)),
             E::Unary { operand, .. } => self.not_applicable(operand),
@@ -134,10 +165,123 @@ impl<'a> ItemContext<'a> {
         if self.record.state != State::Ok {
             return None;
         }
-        self.judgement?
-            .verdicts
-            .get(judge)
-            .filter(|o| !o.is_error())
+        self.verdicts()?.get(judge).filter(|o| !o.is_error())
+    }
+
+    /// The verdicts being read: the turn's, or the final response's.
+    fn verdicts(&self) -> Option<&'a BTreeMap<String, JudgeOutcome>> {
+        match self.turn {
+            Some(turn) => turn.verdicts,
+            None => self.judgement.map(|j| &j.verdicts),
+        }
+    }
+
+    /// The same item read at one target turn.
+    pub(crate) fn at(&self, turn: TurnView<'a>) -> ItemContext<'a> {
+        ItemContext {
+            record: self.record,
+            judgement: self.judgement,
+            severity: self.severity,
+            turn: Some(turn),
+        }
+    }
+
+    /// The item's target turns, in transcript order: every target answer in `turns` but those
+    /// a guard blocked, including answers later backtracked or pruned (the target gave them),
+    /// each with its verdicts from `Judgement::turns`. An item without target turns is one
+    /// turn, its final response at round 1. Read at a turn, the item is that turn alone.
+    pub(crate) fn turns(&self) -> Vec<TurnView<'a>> {
+        if let Some(turn) = self.turn {
+            return vec![turn];
+        }
+        let judged = self.judgement.map_or(&[][..], |j| j.turns.as_slice());
+        let mut next = 0;
+        let mut out = Vec::new();
+        for (index, turn) in self.record.turns.iter().enumerate() {
+            if turn.by != Author::Target || turn.dropped.as_deref() == Some(BLOCKED) {
+                continue;
+            }
+            // Judging writes the turns in transcript order: one pass pairs them.
+            while judged.get(next).is_some_and(|j| j.index < index) {
+                next += 1;
+            }
+            let verdicts = judged
+                .get(next)
+                .filter(|j| j.index == index)
+                .map(|j| &j.verdicts);
+            out.push(TurnView {
+                round: turn.turn,
+                verdicts,
+            });
+        }
+        if out.is_empty() {
+            out.push(TurnView {
+                round: 1,
+                verdicts: self.judgement.map(|j| &j.verdicts),
+            });
+        }
+        out
+    }
+
+    /// A turn function's value: its condition read at each target turn. A turn whose
+    /// condition cannot be read (its judge failed) is never taken as holding or not holding:
+    /// `any_turn` is true if the condition holds at some turn, else missing if some turn is
+    /// missing, else false; `all_turns` is false if it fails at some turn, else missing if
+    /// some turn is missing, else true; `share_turns`, the share of turns where it holds, is
+    /// missing if any turn is; `first_turn` is the earliest round where it holds, missing if
+    /// it holds at none or a turn of an earlier round is missing.
+    fn over_turns(&self, function: &str, condition: &'a assay_ir::MetricExpr) -> Value<'a> {
+        let read: Vec<(u32, Option<bool>)> = self
+            .turns()
+            .into_iter()
+            .map(|turn| (turn.round, self.at(turn).eval(condition).boolean()))
+            .collect();
+        let holds = |b: bool| read.iter().any(|(_, v)| *v == Some(b));
+        let missing = read.iter().any(|(_, v)| v.is_none());
+        match function {
+            "any_turn" if holds(true) => Value::Bool(true),
+            "all_turns" if holds(false) => Value::Bool(false),
+            "any_turn" | "all_turns" if missing => Value::Missing,
+            "any_turn" => Value::Bool(false),
+            "all_turns" => Value::Bool(true),
+            "share_turns" if missing => Value::Missing,
+            "share_turns" => {
+                let held = read.iter().filter(|(_, v)| *v == Some(true)).count();
+                Value::Num(held as f64 / read.len() as f64)
+            }
+            "first_turn" => {
+                let Some(first) = read
+                    .iter()
+                    .filter(|(_, v)| *v == Some(true))
+                    .map(|(round, _)| *round)
+                    .min()
+                else {
+                    return Value::Missing;
+                };
+                if read.iter().any(|(round, v)| v.is_none() && *round < first) {
+                    Value::Missing
+                } else {
+                    Value::Num(f64::from(first))
+                }
+            }
+            _ => Value::Missing,
+        }
+    }
+
+    /// The target turn of the final response: the last target answer in the transcript that
+    /// was not dropped and is the response (the last one not dropped, failing that).
+    fn final_turn(&self) -> Option<&'a assay_ir::TurnRecord> {
+        let record = self.record;
+        let kept = || {
+            record
+                .turns
+                .iter()
+                .rev()
+                .filter(|t| t.by == Author::Target && t.dropped.is_none())
+        };
+        kept()
+            .find(|t| record.response.as_deref() == Some(t.content.as_str()))
+            .or_else(|| kept().next())
     }
 
     fn field(&self, name: &str) -> Value<'a> {
@@ -165,13 +309,37 @@ impl<'a> ItemContext<'a> {
                     .copied()
                     .unwrap_or(1.0),
             ),
-            "turns" => Value::Num(
+            // A conversation's target turns in its final conversation, which are the final
+            // answer's round; otherwise the user turns sent.
+            "turns" => match self.final_turn() {
+                Some(last) => Value::Num(f64::from(last.turn)),
+                None => Value::Num(
+                    record
+                        .messages
+                        .iter()
+                        .filter(|m| m.role == Role::User)
+                        .count() as f64,
+                ),
+            },
+            // The round being read: the turn's, or the final answer's (1 without a transcript).
+            "turn" => Value::Num(f64::from(match (self.turn, self.final_turn()) {
+                (Some(turn), _) => turn.round,
+                (None, Some(last)) => last.turn,
+                (None, None) => 1,
+            })),
+            // The target calls an item made: every target turn of its transcript (dropped ones
+            // too), or its one call when it has a response.
+            "queries" if !record.turns.is_empty() => Value::Num(
                 record
-                    .messages
+                    .turns
                     .iter()
-                    .filter(|m| m.role == Role::User)
+                    .filter(|t| t.by == Author::Target)
                     .count() as f64,
             ),
+            "queries" => match record.response {
+                Some(_) => Value::Num(1.0),
+                None => Value::Missing,
+            },
             axis => label(labels.axes.get(axis)),
         }
     }

@@ -8,3 +8,4 @@ mod metrics;
 mod modelbench;
 mod properties;
 mod support;
+mod turns;

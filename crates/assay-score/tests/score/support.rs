@@ -2,8 +2,8 @@
 //! what it is about.
 
 use assay_ir::{
-    Expect, JudgeOutcome, Judgement, Labels, Message, MetricExpr, MetricSpec, MetricValue,
-    ResultRecord, Role, Scoring, State, SuiteInfo, Summary,
+    Author, Expect, JudgeOutcome, Judgement, Labels, Message, MetricExpr, MetricSpec, MetricValue,
+    ResultRecord, Role, Scoring, State, SuiteInfo, Summary, TurnRecord, TurnVerdicts,
 };
 use std::collections::BTreeMap;
 
@@ -113,6 +113,61 @@ impl Item {
         self.judgement
             .verdicts
             .insert(judge.into(), JudgeOutcome::failed("unparsable", None));
+        self
+    }
+
+    /// Appends one round of a conversation to the transcript: the attacker's prompt and the
+    /// target's answer at `round`, with the post-run judges' verdicts on the answer, `(judge,
+    /// label)`, an empty label standing for a judge error. The answer becomes the response.
+    pub fn turn(mut self, round: u32, verdicts: &[(&str, &str)]) -> Item {
+        let turns = &mut self.record.turns;
+        let record = |role, by, content: String| TurnRecord {
+            role,
+            content,
+            by,
+            model: None,
+            turn: round,
+            node: None,
+            latency_ms: None,
+            usage: None,
+            cached: false,
+            verdicts: BTreeMap::new(),
+            dropped: None,
+        };
+        turns.push(record(
+            Role::User,
+            Author::Attacker,
+            format!("attack {}", turns.len()),
+        ));
+        let answer = format!("answer {}", turns.len());
+        turns.push(record(Role::Assistant, Author::Target, answer.clone()));
+        self.judgement.turns.push(TurnVerdicts {
+            index: turns.len() - 1,
+            turn: round,
+            verdicts: verdicts
+                .iter()
+                .map(|&(judge, label)| {
+                    let outcome = match label {
+                        "" => JudgeOutcome::failed("unparsable", None),
+                        label => JudgeOutcome {
+                            label: Some(label.into()),
+                            ..JudgeOutcome::default()
+                        },
+                    };
+                    (judge.to_string(), outcome)
+                })
+                .collect(),
+        });
+        self.record.response = Some(answer);
+        self
+    }
+
+    /// Marks the last target answer as dropped from the final conversation (`backtracked`,
+    /// `pruned`); a later [`Item::turn`] gives the final answer.
+    pub fn dropped(mut self, why: &str) -> Item {
+        if let Some(last) = self.record.turns.last_mut() {
+            last.dropped = Some(why.into());
+        }
         self
     }
 
