@@ -23,8 +23,16 @@ pub const ITEM_FIELDS: &[&str] = &[
     "gold",
 ];
 
-/// Item-level numbers.
-pub const ITEM_NUMBERS: &[&str] = &["severity", "turns"];
+/// Item-level numbers: `turns` (target turns of the final conversation, or user turns
+/// sent), `queries` (target calls made) and `turn` (the round read: a target turn's in a turn
+/// function or a metric `by turn`, else the final answer's).
+pub const ITEM_NUMBERS: &[&str] = &["severity", "turns", "queries", "turn"];
+
+/// The `by` key that makes each target turn of a conversation a row.
+const TURN_GROUP: &str = "turn";
+
+/// Functions reading a condition at each target turn of an item.
+const TURN_FUNCTIONS: &[&str] = &["any_turn", "all_turns", "share_turns", "first_turn"];
 
 /// What an expression evaluates to.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,6 +165,7 @@ impl ItemLabels {
         ITEM_FIELDS
             .iter()
             .copied()
+            .chain([TURN_GROUP])
             .chain(self.axes.iter().map(String::as_str))
             .chain(self.judges.keys().map(String::as_str))
             .collect()
@@ -214,7 +223,7 @@ impl ItemLabels {
         self.groups()
             .into_iter()
             .chain(self.metrics.iter().map(String::as_str))
-            .chain(ITEM_NUMBERS.iter().copied())
+            .chain(ITEM_NUMBERS.iter().copied().filter(|n| *n != TURN_GROUP))
             .collect()
     }
 }
@@ -691,40 +700,87 @@ enum Param {
     Num,
 }
 
+/// What a built-in function gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gives {
+    /// A number per group (`rate`, `mean`, ...).
+    Aggregate,
+    /// A number at its arguments' level (`min`, `log`, ...).
+    Same,
+    /// A condition on each item, read over its target turns (`any_turn`, `all_turns`).
+    TurnCondition,
+    /// A number per item, read over its target turns (`share_turns`, `first_turn`).
+    TurnNumber,
+}
+
 /// Built-in functions: name, parameters, whether more of the last parameter may follow, and
-/// whether the result is an aggregate (`true`) or keeps its argument's level (`false`).
-const FUNCTIONS: &[(&str, &[Param], bool, bool)] = &[
-    ("rate", &[Param::ItemBool], false, true),
-    ("count", &[], false, true),
-    ("mean", &[Param::ItemNum], false, true),
-    ("median", &[Param::ItemNum], false, true),
-    ("sum", &[Param::ItemNum], false, true),
-    ("std", &[Param::ItemNum], false, true),
-    ("consistency", &[Param::ItemNum], false, true),
+/// what the result is.
+const FUNCTIONS: &[(&str, &[Param], bool, Gives)] = &[
+    ("rate", &[Param::ItemBool], false, Gives::Aggregate),
+    ("count", &[], false, Gives::Aggregate),
+    ("mean", &[Param::ItemNum], false, Gives::Aggregate),
+    ("median", &[Param::ItemNum], false, Gives::Aggregate),
+    ("sum", &[Param::ItemNum], false, Gives::Aggregate),
+    ("std", &[Param::ItemNum], false, Gives::Aggregate),
+    ("consistency", &[Param::ItemNum], false, Gives::Aggregate),
     (
         "weighted_rate",
         &[Param::ItemBool, Param::ItemNum],
         false,
-        true,
+        Gives::Aggregate,
     ),
-    ("accuracy", &[Param::ItemBool, Param::ItemBool], false, true),
+    (
+        "accuracy",
+        &[Param::ItemBool, Param::ItemBool],
+        false,
+        Gives::Aggregate,
+    ),
     (
         "precision",
         &[Param::ItemBool, Param::ItemBool],
         false,
-        true,
+        Gives::Aggregate,
     ),
-    ("recall", &[Param::ItemBool, Param::ItemBool], false, true),
-    ("f1", &[Param::ItemBool, Param::ItemBool], false, true),
-    ("kappa", &[Param::Label, Param::Label], false, true),
-    ("harmonic_mean", &[Param::Num, Param::Num], true, true),
-    ("min", &[Param::Num], true, false),
-    ("max", &[Param::Num], true, false),
-    ("clamp", &[Param::Num, Param::Num, Param::Num], false, false),
-    ("exp", &[Param::Num], false, false),
-    ("log", &[Param::Num], false, false),
-    ("abs", &[Param::Num], false, false),
-    ("sqrt", &[Param::Num], false, false),
+    (
+        "recall",
+        &[Param::ItemBool, Param::ItemBool],
+        false,
+        Gives::Aggregate,
+    ),
+    (
+        "f1",
+        &[Param::ItemBool, Param::ItemBool],
+        false,
+        Gives::Aggregate,
+    ),
+    (
+        "kappa",
+        &[Param::Label, Param::Label],
+        false,
+        Gives::Aggregate,
+    ),
+    (
+        "harmonic_mean",
+        &[Param::Num, Param::Num],
+        true,
+        Gives::Aggregate,
+    ),
+    ("min", &[Param::Num], true, Gives::Same),
+    ("max", &[Param::Num], true, Gives::Same),
+    (
+        "clamp",
+        &[Param::Num, Param::Num, Param::Num],
+        false,
+        Gives::Same,
+    ),
+    ("exp", &[Param::Num], false, Gives::Same),
+    ("log", &[Param::Num], false, Gives::Same),
+    ("abs", &[Param::Num], false, Gives::Same),
+    ("sqrt", &[Param::Num], false, Gives::Same),
+    ("any_turn", &[Param::ItemBool], false, Gives::TurnCondition),
+    ("all_turns", &[Param::ItemBool], false, Gives::TurnCondition),
+    ("share_turns", &[Param::ItemBool], false, Gives::TurnNumber),
+    ("first_turn", &[Param::ItemBool], false, Gives::TurnNumber),
 ];
 
 fn infer_call(
@@ -734,7 +790,7 @@ fn infer_call(
     args: &[Arg],
     span: Span,
 ) -> Ty {
-    let Some((name, params, variadic, aggregate)) = FUNCTIONS.iter().find(|f| f.0 == callee.name)
+    let Some((name, params, variadic, gives)) = FUNCTIONS.iter().find(|f| f.0 == callee.name)
     else {
         let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.0).collect();
         ctx.error(
@@ -773,6 +829,12 @@ fn infer_call(
         );
         return Ty::Unknown;
     }
+    let aggregate = *gives == Gives::Aggregate;
+    if TURN_FUNCTIONS.contains(name) {
+        for arg in args {
+            nested_turn_functions(ctx, name, &arg.value);
+        }
+    }
     let mut item_level = false;
     for (i, arg) in args.iter().enumerate() {
         let param = params
@@ -786,7 +848,7 @@ fn infer_call(
                 op: BinaryOp::Given,
                 lhs,
                 rhs,
-            } if *aggregate => {
+            } if aggregate => {
                 check_condition(ctx, labels, rhs);
                 infer(ctx, labels, lhs)
             }
@@ -816,6 +878,11 @@ fn infer_call(
                             owner.name,
                             labels.last().map_or("...", String::as_str)
                         ),
+                        Ty::Num { item: true } if *name == "rate" => {
+                            "average a number per item with `mean(...)`, or compare it, \
+                             e.g. `rate(turns > 1)`"
+                                .to_string()
+                        }
                         _ => "write a comparison such as `guard == unsafe`".to_string(),
                     },
                 ),
@@ -840,10 +907,52 @@ fn infer_call(
             );
         }
     }
-    if *aggregate {
-        Ty::Num { item: false }
-    } else {
-        Ty::Num { item: item_level }
+    match gives {
+        Gives::Aggregate => Ty::Num { item: false },
+        Gives::Same => Ty::Num { item: item_level },
+        Gives::TurnCondition => Ty::Bool { item: true },
+        Gives::TurnNumber => Ty::Num { item: true },
+    }
+}
+
+/// E0117: a turn function inside another's condition. The condition is read at one target
+/// turn at a time, where there are no turns to range over.
+fn nested_turn_functions(ctx: &mut Ctx<'_>, outer: &str, expr: &Expr) {
+    match &expr.kind {
+        ExprKind::Call { callee, .. } if TURN_FUNCTIONS.contains(&callee.name.as_str()) => {
+            // Reported once, here; what it nests in turn is its own call's to report.
+            ctx.error(
+                Diagnostic::new(
+                    Code::BadCall,
+                    callee.span,
+                    format!(
+                        "`{}` inside `{outer}`: its condition is read at one turn at a time",
+                        callee.name
+                    ),
+                )
+                .label("a turn function in a turn function")
+                .help(format!(
+                    "combine them outside: e.g. `rate({outer}(guard == unsafe) and {}(...))`",
+                    callee.name
+                )),
+            );
+        }
+        ExprKind::Call { args, .. } => {
+            for arg in args {
+                nested_turn_functions(ctx, outer, &arg.value);
+            }
+        }
+        ExprKind::List(items) => {
+            for item in items {
+                nested_turn_functions(ctx, outer, item);
+            }
+        }
+        ExprKind::Unary { operand, .. } => nested_turn_functions(ctx, outer, operand),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            nested_turn_functions(ctx, outer, lhs);
+            nested_turn_functions(ctx, outer, rhs);
+        }
+        _ => {}
     }
 }
 
