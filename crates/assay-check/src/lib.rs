@@ -21,6 +21,7 @@
 //! ```
 
 mod checks;
+mod extends;
 mod imports;
 mod loader;
 pub mod lock;
@@ -61,13 +62,14 @@ pub fn check(package: &Package, loader: &dyn SourceLoader) -> std::io::Result<Ch
     let mut graph = imports::GraphLoader::new(package, loader);
     graph.load_entry()?;
     let mut diagnostics = std::mem::take(&mut graph.diagnostics);
-    let modules = std::mem::take(&mut graph.modules);
+    let mut modules = std::mem::take(&mut graph.modules);
     let mut sources = std::mem::take(&mut graph.sources);
 
     if let Some(manifest) = &package.manifest {
         check_manifest(manifest, &mut sources, &mut diagnostics);
     }
     let scopes = scope::build(&modules, &mut diagnostics);
+    extends::resolve(&mut modules, &scopes, &mut diagnostics);
     let mut ctx = checks::Ctx {
         modules: &modules,
         scopes: &scopes,

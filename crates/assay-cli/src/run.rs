@@ -154,6 +154,8 @@ struct Source {
     /// Every target of the spec, by name, for `--model NAME`.
     targets: Vec<ModelRun>,
     scoring: assay_ir::Scoring,
+    /// The conversation programs items run under.
+    programs: std::collections::BTreeMap<String, assay_ir::ProgramSpec>,
     /// Held for the whole command: no other process runs on the same state meanwhile.
     _lock: assay_run::store::StateLock,
 }
@@ -202,6 +204,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
             models: Vec::new(),
             targets: Vec::new(),
             scoring: manifest.scoring,
+            programs: manifest.programs,
             _lock: lock,
         }));
     }
@@ -259,6 +262,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         models,
         targets,
         scoring: expansion.scoring,
+        programs: expansion.programs,
         _lock: lock,
     }))
 }
@@ -445,11 +449,42 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
     };
     // Judge models are settled (and `--judge-model` checked) before any target is called.
     let judge_models = crate::score::judge_models(&source.scoring, &args.score.judge_models)?;
-    if !args.no_preflight {
-        crate::score::preflight(&models, &judge_models)?;
+    // Counting first gives the progress bar its total, and finds what conversations need;
+    // the items are read again to run.
+    let mut total = 0u64;
+    let mut conversational = models.iter().any(|m| m.defense.is_some());
+    let mut defenses: Vec<assay_ir::DefenseSpec> = Vec::new();
+    for item in items(&source.items_file, &args.filters, args.limit)? {
+        total += 1;
+        conversational |= item.program.is_some();
+        if let Some(d) = item.defense
+            && !defenses.contains(&d)
+        {
+            conversational = true;
+            defenses.push(d);
+        }
     }
-    // Counting first gives the progress bar its total; the items are read again to run.
-    let total = items(&source.items_file, &args.filters, args.limit)?.count() as u64;
+    let conversing = if conversational {
+        let (conversations, helpers) = assay_run::Conversations::prepare(
+            source.programs.clone(),
+            &source.scoring,
+            &judge_models,
+            &defenses,
+            &models,
+        )
+        .map_err(ToolError)?;
+        Some(assay_run::Conversing {
+            conversations,
+            helpers,
+        })
+    } else {
+        None
+    };
+    if !args.no_preflight {
+        let mut all = models.clone();
+        all.extend(conversing.iter().flat_map(|c| c.helpers.iter().cloned()));
+        crate::score::preflight(&all, &judge_models)?;
+    }
     let progress = if args.quiet {
         ProgressMode::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -486,6 +521,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         fresh: args.fresh,
         keep_failures: args.no_retry_errors,
         progress,
+        conversing,
     };
     let mut iter = items(&source.items_file, &args.filters, args.limit)?;
     let outcome = assay_run::run(request, &mut iter).map_err(ToolError)?;

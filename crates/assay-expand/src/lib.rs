@@ -15,6 +15,7 @@
 
 mod choice;
 mod dataset;
+mod program;
 mod render;
 mod rfc4180;
 mod sample;
@@ -249,6 +250,10 @@ pub(crate) enum Variant {
     Transform(Transform),
     Locale(String),
     Persona(String),
+    /// A conversation program, or `None` for a single turn.
+    Program(Option<String>),
+    /// A defense around the target (`None` for none).
+    Defense(Option<assay_ir::DefenseSpec>),
 }
 
 /// An item before the axes: what every axis combination of it shares.
@@ -480,6 +485,20 @@ impl<'a> Expander<'a> {
                 AxisKind::Locale => Variant::Locale(v.value.as_str()?.to_string()),
                 AxisKind::Persona => Variant::Persona(v.value.as_name()?.name.clone()),
                 AxisKind::Transform => Variant::Transform(self.transform(axis, v)?),
+                AxisKind::Program => Variant::Program(
+                    v.value
+                        .as_name()
+                        .map(|n| n.name.clone())
+                        .filter(|n| n != "none"),
+                ),
+                AxisKind::Defense => {
+                    let assay_syntax::ast::ExprKind::Record(props) = &v.value.kind else {
+                        return None;
+                    };
+                    let props = assay_syntax::ast::Props(props.clone());
+                    let defense = self.defense_of(&props)?;
+                    Variant::Defense((!defense.is_empty()).then_some(defense))
+                }
             };
             variants.push((v.key.name.clone(), variant));
         }
@@ -658,6 +677,8 @@ impl<'a> Expander<'a> {
         let mut locale = base.locale.as_deref();
         let mut system: Option<Option<&str>> = None;
         let mut transforms = Vec::new();
+        let mut program: Option<&Option<String>> = None;
+        let mut defense: Option<&Option<assay_ir::DefenseSpec>> = None;
         let mut coords = BTreeMap::new();
         let mut key_suffix = String::new();
         for (axis, &i) in axes.iter().zip(index) {
@@ -672,6 +693,8 @@ impl<'a> Expander<'a> {
                 Variant::Transform(t) => transforms.push(t),
                 Variant::Locale(l) => locale = Some(l),
                 Variant::Persona(p) => persona = Some(p),
+                Variant::Program(p) => program = Some(p),
+                Variant::Defense(d) => defense = Some(d),
             }
         }
         let persona: Option<String> = persona.map(str::to_string);
@@ -762,8 +785,14 @@ impl<'a> Expander<'a> {
             response: take(&mut base.response, last),
             gold: take(&mut base.gold, last),
             group: take(&mut base.group, last),
-            program: take(&mut base.program, last),
-            defense: take(&mut base.defense, last),
+            program: match program {
+                Some(p) => p.clone(),
+                None => take(&mut base.program, last),
+            },
+            defense: match defense {
+                Some(d) => d.clone(),
+                None => take(&mut base.defense, last),
+            },
             attachments: take(&mut base.attachments, last),
             metadata: take(&mut base.metadata, last),
         };

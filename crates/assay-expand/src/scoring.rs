@@ -29,6 +29,7 @@ impl Expander<'_> {
         let mut names = Names::default();
         for (name, def) in &defs {
             match &def.decl {
+                Decl::Judge(j) if is_base(j) => {}
                 Decl::Judge(_) => {
                     names.judges.insert(name.to_string());
                 }
@@ -51,6 +52,7 @@ impl Expander<'_> {
         for (name, def) in &defs {
             self.module = def.module;
             match &def.decl {
+                Decl::Judge(j) if is_base(j) => {}
                 Decl::Judge(j) => {
                     if let Some(spec) = self.lower_judge(name, j, &names) {
                         judges.push(spec);
@@ -109,6 +111,7 @@ impl Expander<'_> {
                 scoring.models.insert(model.clone(), spec.clone());
             }
         }
+        self.out.programs = self.lower_programs(&names, &scoring.judges);
         scoring
     }
 
@@ -119,9 +122,9 @@ impl Expander<'_> {
         for (name, def) in self.checked.model.in_source_order() {
             let Decl::Target(t) = &def.decl else { continue };
             self.module = def.module;
-            let mut spec = target_spec(name, t);
-            spec.system = t.props.value("system").and_then(|v| self.text_of(v));
-            targets.insert(name.to_string(), spec);
+            if let Some(spec) = self.lower_target(name, t) {
+                targets.insert(name.to_string(), spec);
+            }
         }
         targets
     }
@@ -327,6 +330,7 @@ pub fn target_spec(name: &str, t: &Target) -> TargetSpec {
         api_key_env: t.props.str("api_key_env").map(str::to_string),
         params,
         system: None,
+        defense: None,
         limits: TargetLimits {
             concurrency: count("concurrency").map(|n| (n as usize).max(1)),
             requests_per_minute: count("rate_limit").map(|n| (n.ceil() as u32).max(1)),
@@ -454,10 +458,16 @@ fn human_labels(
 }
 
 #[derive(Default)]
-struct Names {
-    judges: BTreeSet<String>,
-    metrics: BTreeSet<String>,
-    axes: BTreeSet<String>,
+pub(crate) struct Names {
+    pub(crate) judges: BTreeSet<String>,
+    pub(crate) metrics: BTreeSet<String>,
+    pub(crate) axes: BTreeSet<String>,
+}
+
+/// A standard-library base judge that asks a model but names none: only the judges that
+/// extend it run.
+pub(crate) fn is_base(j: &Judge) -> bool {
+    matches!(j.kind, Kind::Llm | Kind::Guard | Kind::Score) && j.props.get("model").is_none()
 }
 
 fn lower_metric(name: &str, m: &Metric, names: &Names) -> MetricSpec {
@@ -474,7 +484,7 @@ fn lower_metric(name: &str, m: &Metric, names: &Names) -> MetricSpec {
     }
 }
 
-fn lower_expr(e: &Expr, names: &Names) -> MetricExpr {
+pub(crate) fn lower_expr(e: &Expr, names: &Names) -> MetricExpr {
     match &e.kind {
         ExprKind::Number(n) => MetricExpr::Number(*n),
         ExprKind::Bool(b) => MetricExpr::Bool(*b),

@@ -99,6 +99,8 @@ pub struct AttackerSpec {
     pub backtrack: Option<String>,
     /// Backtracks allowed per conversation.
     pub max_backtracks: u32,
+    /// Attack rounds: target turns the attacker writes in one conversation (a tree's depth).
+    pub max_turns: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
 }
@@ -146,7 +148,7 @@ pub struct DefenseSpec {
     pub output_guard: Option<String>,
     /// A model that rewrites each user turn first, and how to call it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rewrite: Option<Rewrite>,
+    pub rewrite: Option<Box<Rewrite>>,
 }
 
 impl DefenseSpec {

@@ -53,6 +53,9 @@ pub struct TargetSpec {
     /// seconds per request, retries.
     #[serde(default, skip_serializing_if = "TargetLimits::is_empty")]
     pub limits: TargetLimits,
+    /// A defended target (`wraps`): the defense around the wrapped model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defense: Option<crate::DefenseSpec>,
 }
 
 /// A target's own limits; `None` keeps the run's.

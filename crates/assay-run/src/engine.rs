@@ -30,6 +30,8 @@ pub struct ModelRun {
     pub system: Option<String>,
     /// The target's own limits, over the run's options.
     pub limits: assay_ir::TargetLimits,
+    /// A defended target's defense: its conversations go through the program interpreter.
+    pub defense: Option<assay_ir::DefenseSpec>,
 }
 
 impl ModelRun {
@@ -47,12 +49,13 @@ impl ModelRun {
             price,
             system: None,
             limits: assay_ir::TargetLimits::default(),
+            defense: None,
         }
     }
 
     /// The conversation as this model is sent it: its system prompt first, in one system
     /// message with the item's (every provider takes one).
-    fn with_system(&self, messages: &[Message]) -> Vec<Message> {
+    pub(crate) fn with_system(&self, messages: &[Message]) -> Vec<Message> {
         let Some(system) = self.system.as_deref().filter(|s| !s.is_empty()) else {
             return messages.to_vec();
         };
@@ -183,15 +186,20 @@ impl Limits {
     }
 }
 
-struct Shared {
-    models: Vec<ModelRun>,
+/// What every task of a run shares. `models` holds the run's targets first, then the helper
+/// models conversations call (judges' models, attackers, rewriters).
+pub(crate) struct Shared {
+    pub(crate) models: Vec<ModelRun>,
     limits: Vec<Limits>,
     options: RunOptions,
-    store: Arc<Store>,
-    writer: std::sync::Mutex<mpsc::Sender<Write>>,
-    run_key: String,
+    pub(crate) store: Arc<Store>,
+    pub(crate) writer: std::sync::Mutex<mpsc::Sender<Write>>,
+    pub(crate) run_key: String,
     deadline: Option<Instant>,
     waits: Arc<Waits>,
+    /// The run's targets: the first `targets` of `models`.
+    targets: usize,
+    conversations: Option<Arc<crate::conversation::Conversations>>,
 }
 
 /// The longest wait under way (a 429 pause, a `Retry-After`, a backoff), for the progress
@@ -231,19 +239,34 @@ pub struct Journal {
     pub run_key: String,
 }
 
+/// The conversation programs of a run and the helper models they call, appended after the
+/// targets.
+pub struct Conversing {
+    pub conversations: crate::conversation::Conversations,
+    pub helpers: Vec<ModelRun>,
+}
+
 /// Runs `items` (numbered in order) against every model, skipping what the journal holds.
 /// Returns when every result is handed to the writer; `waits` shows the waits under way.
 pub fn execute(
     journal: Journal,
-    models: Vec<ModelRun>,
+    mut models: Vec<ModelRun>,
     items: &mut dyn Iterator<Item = Item>,
     journalled: &HashSet<(u64, usize)>,
     options: RunOptions,
     waits: Arc<Waits>,
+    conversing: Option<Conversing>,
 ) -> Result<(), String> {
     let runtime = runtime()?;
+    let targets = models.len();
+    let conversations = conversing.map(|c| {
+        models.extend(c.helpers);
+        Arc::new(c.conversations)
+    });
     let limits = models.iter().map(|m| Limits::new(&options, m)).collect();
     let shared = Arc::new(Shared {
+        targets,
+        conversations,
         waits,
         deadline: options.max_time.map(|t| Instant::now() + t),
         models,
@@ -258,7 +281,7 @@ pub fn execute(
         for (seq, item) in items.enumerate() {
             let seq = seq as u64;
             let item = Arc::new(item);
-            for m in 0..shared.models.len() {
+            for m in 0..shared.targets {
                 if journalled.contains(&(seq, m)) {
                     continue;
                 }
@@ -269,7 +292,7 @@ pub fn execute(
                 let shared = Arc::clone(&shared);
                 let item = Arc::clone(&item);
                 tasks.spawn(async move {
-                    let (record, calls) = run_one(&shared, m, &item).await;
+                    let (record, calls) = run_one(&shared, m, &item, seq).await;
                     drop(permit);
                     let write = Write::Journal {
                         run_key: shared.run_key.clone(),
@@ -332,6 +355,8 @@ impl Caller {
             store,
             writer: std::sync::Mutex::new(writer),
             run_key: String::new(),
+            targets: 0,
+            conversations: None,
         });
         Ok(Caller { runtime, shared })
     }
@@ -355,7 +380,7 @@ impl Caller {
                 let shared = Arc::clone(shared);
                 tasks.spawn(async move {
                     let messages = shared.models[request.model].with_system(&request.messages);
-                    let answer = call(&shared, request.model, &request.id, &messages).await;
+                    let answer = call(&shared, request.model, &request.id, &messages, "").await;
                     drop(permit);
                     (index, answer)
                 });
@@ -405,7 +430,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// Runs one item against one model: its record and how many calls it made.
-async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) {
+async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRecord, u64) {
     let model = &shared.models[m];
     let mut record = ResultRecord {
         item_id: item.id.clone(),
@@ -439,18 +464,21 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
         record.response = Some(recorded.clone());
         return (record, 0);
     }
-    if let Some(program) = &item.program {
-        record.state = State::Skipped;
-        record.error = Some(format!(
-            "conversation program `{program}` needs the program interpreter, which this version does not have"
-        ));
-        return (record, 0);
-    }
     if shared.deadline.is_some_and(|d| Instant::now() >= d) {
         record.state = State::Skipped;
         record.error =
             Some("the run's time limit (--max-time) was reached before this item started".into());
         return (record, 0);
+    }
+    if crate::conversation::is_conversation(item, model) {
+        let Some(conversations) = &shared.conversations else {
+            record.state = State::Error;
+            record.error = Some(
+                "the item runs as a conversation, but the run was given no programs".to_string(),
+            );
+            return (record, 0);
+        };
+        return crate::conversation::run(shared, conversations, m, item, seq, record).await;
     }
 
     // Scripted turns: each user turn is sent with the replies so far.
@@ -466,7 +494,7 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
     let mut last_reply = None;
     for (i, turn) in user_turns.iter().enumerate() {
         history.push((*turn).clone());
-        match call(shared, m, &item.id, &history).await {
+        match call(shared, m, &item.id, &history, "").await {
             Ok((reply, cached, made)) => {
                 all_cached &= cached;
                 calls += made;
@@ -517,23 +545,29 @@ async fn run_one(shared: &Shared, m: usize, item: &Item) -> (ResultRecord, u64) 
     (record, calls)
 }
 
-/// The cache key of a call: provider identity, parameters and messages; never a key.
-fn cache_key(model: &ModelRun, messages: &[Message]) -> String {
+/// The cache key of a call: provider identity, parameters and messages, and a salt that
+/// keeps apart requests that are equal but must be asked each (two branches of an attack
+/// tree); never a key.
+fn cache_key(model: &ModelRun, messages: &[Message], salt: &str) -> String {
     let mut h = Sha256::new();
     h.update(model.provider.identity().as_bytes());
     h.update([0]);
     h.update(serde_json::to_vec(&model.params).expect("params serialise"));
     h.update([0]);
     h.update(serde_json::to_vec(messages).expect("messages serialise"));
+    if !salt.is_empty() {
+        h.update([0]);
+        h.update(salt.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
 /// Why a call gave no reply: the final error, or the run's time limit, which skips the item
 /// rather than failing it; with the calls made.
-struct Failure {
-    message: String,
-    calls: u64,
-    skipped: bool,
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) calls: u64,
+    pub(crate) skipped: bool,
 }
 
 impl Failure {
@@ -570,16 +604,17 @@ impl Shared {
 /// One call with cache, limits and retries: the reply, whether it came from the cache and
 /// the calls made (retries included), or why there is none. Every wait (a 429 pause, the
 /// rate limiters, a backoff, the request itself) ends at the run's deadline.
-async fn call(
+pub(crate) async fn call(
     shared: &Shared,
     m: usize,
     item_id: &str,
     messages: &[Message],
+    salt: &str,
 ) -> Result<(Reply, bool, u64), Failure> {
     let model = &shared.models[m];
     let limits = &shared.limits[m];
     let use_cache = shared.options.use_cache && !model.provider.is_local_mock();
-    let key = use_cache.then(|| cache_key(model, messages));
+    let key = use_cache.then(|| cache_key(model, messages, salt));
     if let Some(key) = &key
         && let Some(json) = shared.store.cached(key)
         && let Ok(reply) = serde_json::from_str::<Reply>(&json)

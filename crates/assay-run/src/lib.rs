@@ -12,6 +12,7 @@
 //! It reads compiled items ([`assay_ir::Item`]) and may depend on `assay-ir` only; the CLI
 //! compiles specs and parses arguments.
 
+pub mod conversation;
 pub mod engine;
 pub mod judging;
 pub mod preflight;
@@ -19,7 +20,8 @@ pub mod provider;
 pub mod redact;
 pub mod store;
 
-pub use engine::{ModelRun, RunOptions};
+pub use conversation::Conversations;
+pub use engine::{Conversing, ModelRun, RunOptions};
 pub use provider::{Endpoint, Provider};
 
 use assay_ir::{Item, ResultRecord, RunInfo, State, SuiteInfo, Usage};
@@ -63,6 +65,9 @@ pub struct RunRequest {
     /// Keep journalled failures (`error`, `skipped`) instead of trying them again.
     pub keep_failures: bool,
     pub progress: ProgressMode,
+    /// The conversation programs and defenses items run under, with the helper models they
+    /// call; `None` when no item needs them.
+    pub conversing: Option<Conversing>,
 }
 
 /// How a run ended.
@@ -81,11 +86,29 @@ pub struct RunOutcome {
 }
 
 /// The identity of a run: the items, which of them, and the models with their parameters.
-pub fn run_key(items_hash: &str, selection: &str, models: &[ModelRun]) -> String {
+pub fn run_key(
+    items_hash: &str,
+    selection: &str,
+    models: &[ModelRun],
+    conversing: Option<&Conversing>,
+) -> String {
     let mut h = Sha256::new();
     h.update(items_hash.as_bytes());
     h.update([0]);
     h.update(selection.as_bytes());
+    // Programs are named by items, not hashed with them: a changed program is another run.
+    if let Some(c) = conversing {
+        h.update([1]);
+        h.update(serde_json::to_vec(&c.conversations.programs).expect("programs serialise"));
+        for m in &c.helpers {
+            h.update([0]);
+            h.update(m.name.as_bytes());
+            h.update([0]);
+            h.update(m.provider.identity().as_bytes());
+            h.update([0]);
+            h.update(serde_json::to_vec(&m.params).expect("params serialise"));
+        }
+    }
     for m in models {
         h.update([0]);
         h.update(m.name.as_bytes());
@@ -93,18 +116,27 @@ pub fn run_key(items_hash: &str, selection: &str, models: &[ModelRun]) -> String
         h.update(m.provider.identity().as_bytes());
         h.update([0]);
         h.update(serde_json::to_vec(&m.params).expect("params serialise"));
+        if let Some(d) = &m.defense {
+            h.update([2]);
+            h.update(serde_json::to_vec(d).expect("a defense serialises"));
+        }
     }
     hex::encode(h.finalize())
 }
 
 /// Runs every item against every model and writes the results.
 pub fn run(
-    request: RunRequest,
+    mut request: RunRequest,
     items: &mut dyn Iterator<Item = Item>,
 ) -> Result<RunOutcome, String> {
     let started = rfc3339(SystemTime::now());
     let store = Arc::new(store::Store::open(&request.state_dir)?);
-    let key = run_key(&request.items_hash, &request.selection, &request.models);
+    let key = run_key(
+        &request.items_hash,
+        &request.selection,
+        &request.models,
+        request.conversing.as_ref(),
+    );
     let earlier = store.run(&key)?;
     let finished_before = !request.fresh && earlier.as_ref().is_some_and(|(_, done)| *done);
     let out_dir = match (&request.out_dir, &earlier) {
@@ -155,6 +187,7 @@ pub fn run(
         &journalled.done,
         request.options.clone(),
         waits,
+        request.conversing.take(),
     );
     // The engine has dropped its senders: the writer commits what is left and stops.
     let written = writer_thread
@@ -233,6 +266,8 @@ pub fn run(
     std::fs::write(out_dir.join("run.json"), text)
         .map_err(|e| format!("cannot write {}: {e}", out_dir.join("run.json").display()))?;
     store.finish_run(&key, &finished)?;
+    // Every conversation's result is journalled with its transcript: its steps are done.
+    store.forget_steps(&key)?;
     Ok(RunOutcome {
         out_dir,
         info,

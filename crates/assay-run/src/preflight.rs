@@ -130,6 +130,7 @@ mod tests {
             price: None,
             system: None,
             limits: Default::default(),
+            defense: None,
         }
     }
 

@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS journal (
     calls   INTEGER NOT NULL,
     PRIMARY KEY (run_key, seq, model)
 );
+CREATE TABLE IF NOT EXISTS steps (
+    run_key TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    model   INTEGER NOT NULL,
+    step    INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    reply   TEXT NOT NULL,
+    PRIMARY KEY (run_key, seq, model, step)
+);
 ";
 
 /// The largest result the journal stores. A larger one (a huge prompt or response) becomes
@@ -101,6 +110,17 @@ pub enum Write {
     },
     Cache {
         key: String,
+        reply: String,
+    },
+    /// One call of a conversation, journalled as it is answered: a conversation killed half
+    /// way resumes from its steps, with the same replies, whatever the cache holds.
+    Step {
+        run_key: String,
+        seq: u64,
+        model: usize,
+        step: u32,
+        /// A hash of the request, so a step is replayed only for the same request.
+        request: String,
         reply: String,
     },
 }
@@ -181,6 +201,8 @@ impl Store {
         if fresh {
             conn.execute("DELETE FROM journal WHERE run_key = ?1", [run_key])
                 .map_err(|e| err(&self.path, e))?;
+            conn.execute("DELETE FROM steps WHERE run_key = ?1", [run_key])
+                .map_err(|e| err(&self.path, e))?;
         }
         conn.execute(
             "INSERT INTO runs (run_key, out_dir, started, finished) VALUES (?1, ?2, ?3, NULL)
@@ -237,6 +259,45 @@ impl Store {
             }
         }
         Ok(journalled)
+    }
+
+    /// The journalled steps of one conversation: step → (request hash, reply).
+    pub fn steps(
+        &self,
+        run_key: &str,
+        seq: u64,
+        model: usize,
+    ) -> Result<std::collections::BTreeMap<u32, (String, String)>, String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT step, request, reply FROM steps WHERE run_key = ?1 AND seq = ?2 AND model = ?3",
+            )
+            .map_err(|e| err(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![run_key, seq as i64, model as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u32,
+                    (r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                ))
+            })
+            .map_err(|e| err(&self.path, e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| err(&self.path, e))
+    }
+
+    /// Drops a finished conversation's steps: its result is journalled and holds them.
+    pub fn forget_steps(&self, run_key: &str) -> Result<(), String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        conn.execute("DELETE FROM steps WHERE run_key = ?1", [run_key])
+            .map_err(|e| err(&self.path, e))?;
+        Ok(())
     }
 
     /// The ids of every item any run's journal holds a result for.
@@ -337,6 +398,9 @@ impl Store {
                     let mut cache = tx_db
                         .prepare_cached("INSERT OR REPLACE INTO cache (key, reply, created) VALUES (?1, ?2, strftime('%s','now'))")
                         .map_err(|e| err(&path, e))?;
+                    let mut steps = tx_db
+                        .prepare_cached("INSERT OR REPLACE INTO steps (run_key, seq, model, step, request, reply) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                        .map_err(|e| err(&path, e))?;
                     for w in batch {
                         match w {
                             Write::Journal {
@@ -357,6 +421,27 @@ impl Store {
                                     ])
                                     .map_err(|e| err(&path, e))?;
                                 records.push((record, calls));
+                            }
+                            Write::Step {
+                                run_key,
+                                seq,
+                                model,
+                                step,
+                                request,
+                                reply,
+                            } => {
+                                if reply.len() <= MAX_RECORD_BYTES {
+                                    steps
+                                        .execute(params![
+                                            run_key,
+                                            seq as i64,
+                                            model as i64,
+                                            i64::from(step),
+                                            request,
+                                            crate::redact::redact(&reply)
+                                        ])
+                                        .map_err(|e| err(&path, e))?;
+                                }
                             }
                             Write::Cache { key, reply } => {
                                 // A reply too large to keep is simply not cached.

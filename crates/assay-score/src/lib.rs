@@ -28,3 +28,27 @@ pub use compare::{Difference, compare};
 pub use grade::{Grade, Scale, Stratum, fmean, pooled_safe, safe_estimate, safe_items};
 pub use interval::{Estimate, bootstrap, bootstrap_mean, clopper_pearson, wilson};
 pub use metric::{UNREADABLE, summarize};
+
+/// Whether an item condition holds for one result given judges' outcomes on it: `Some(true)`
+/// or `Some(false)`, `None` when it cannot be read (a judge it names gave no verdict). The
+/// interpreter tests a program's `stop when` conditions this way after each target turn.
+pub fn condition(
+    expr: &assay_ir::MetricExpr,
+    record: &assay_ir::ResultRecord,
+    verdicts: &std::collections::BTreeMap<String, assay_ir::JudgeOutcome>,
+) -> Option<bool> {
+    let judgement = assay_ir::Judgement {
+        item_id: record.item_id.clone(),
+        model: record.model.clone(),
+        verdicts: verdicts.clone(),
+        turns: Vec::new(),
+    };
+    let severity = std::collections::BTreeMap::new();
+    let context = value::ItemContext {
+        record,
+        judgement: Some(&judgement),
+        severity: &severity,
+        turn: None,
+    };
+    context.eval(expr).boolean()
+}

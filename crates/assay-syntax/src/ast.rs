@@ -346,6 +346,11 @@ pub enum AxisKind {
     Locale,
     /// Variants are personas.
     Persona,
+    /// Variants are conversation programs (`none` for a single turn).
+    Program,
+    /// Variants are defenses: records of `system`, `input_guard`, `output_guard`, `rewrite`
+    /// and `rewrite_prompt` (`{}` for none).
+    Defense,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -294,7 +294,7 @@ pub const TARGET: Schema = Schema {
         req(
             "provider",
             Name,
-            "`openai`, `anthropic`, `ollama` or `openai_compatible`.",
+            "`openai`, `anthropic`, `ollama`, `openai_compatible`, or `mock` (offline: `model = \"refuse\"`, `\"echo\"`, `\"script:FILE\"`).",
         ),
         req("model", Str, "The provider's model name."),
         opt("endpoint", Str, "Base URL of the API."),
@@ -342,6 +342,11 @@ pub const TARGET: Schema = Schema {
             Name,
             "Defense: a target that rewrites the prompt first.",
         ),
+        opt(
+            "rewrite_prompt",
+            Text,
+            "Defense: the rewrite instruction, a handlebars template over `{{prompt}}`.",
+        ),
     ],
 };
 
@@ -350,20 +355,71 @@ pub const PROGRAM: Schema = Schema {
     keys: &[
         opt("max_turns", Count, "Turn budget of the conversation."),
         opt("description", Text, "What the program does."),
+        opt(
+            "extends",
+            Name,
+            "A program this one builds on: what is not given here comes from it.",
+        ),
     ],
 };
 
 pub const ATTACKER: Schema = Schema {
     what: "attacker",
     keys: &[
-        req("model", Name, "The target that writes the next user turn."),
-        req(
+        opt("model", Name, "The target that writes the next user turn."),
+        opt(
             "prompt",
             Text,
             "The attacker's instructions, a handlebars template over the history.",
         ),
+        opt(
+            "system",
+            Text,
+            "The attacker's system prompt, a handlebars template.",
+        ),
         opt("temperature", Number, "Attacker sampling temperature."),
         opt("max_turns", Count, "Turn budget of the attack."),
+        opt(
+            "parser",
+            Expr,
+            "How the next user turn is read from the answer: `json(\"prompt\")` or `regex(\"...\")`.",
+        ),
+        opt(
+            "context",
+            Name,
+            "What the target sees: `conversation` (the whole history) or `single` (the latest attack prompt).",
+        ),
+        opt("streams", Count, "Independent attack streams (PAIR's N)."),
+        opt(
+            "branching",
+            Count,
+            "Attack prompts asked per leaf and level (TAP's b).",
+        ),
+        opt(
+            "width",
+            Count,
+            "Leaves kept per level, best first (TAP's w); 0 keeps all.",
+        ),
+        opt(
+            "feedback",
+            Name,
+            "The judge whose verdict and score the attacker sees, and that ranks leaves.",
+        ),
+        opt(
+            "prune",
+            Name,
+            "A judge of attack prompts: its last label (off topic) drops the prompt unsent.",
+        ),
+        opt(
+            "backtrack",
+            Name,
+            "A judge of target turns: its last label (refused) takes the turn back.",
+        ),
+        opt(
+            "max_backtracks",
+            Count,
+            "Backtracks allowed per conversation.",
+        ),
     ],
 };
 
@@ -377,6 +433,11 @@ const BLANK: Key = opt(
     "blank",
     Name,
     "The label a blank response gets without being judged (ModelBench: `safe`).",
+);
+const EXTENDS: Key = opt(
+    "extends",
+    Name,
+    "A judge of the same kind this one builds on: what is not given here comes from it.",
 );
 const WHEN: Key = opt(
     "when",
@@ -395,6 +456,7 @@ pub const JUDGE_KEYWORDS: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
@@ -408,6 +470,7 @@ pub const JUDGE_REGEX: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
@@ -429,13 +492,14 @@ pub const JUDGE_CHOICE: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
 pub const JUDGE_LLM: Schema = Schema {
     what: "llm judge",
     keys: &[
-        req("model", Name, "The target that judges."),
+        opt("model", Name, "The target that judges."),
         req("rubric", Text, "The judge prompt, a handlebars template."),
         opt(
             "parser",
@@ -452,13 +516,14 @@ pub const JUDGE_LLM: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
 pub const JUDGE_GUARD: Schema = Schema {
     what: "guard judge",
     keys: &[
-        req("model", Name, "The guard classifier's target."),
+        opt("model", Name, "The guard classifier's target."),
         opt("format", Name, "Output format: `llama_guard`."),
         opt("categories", Name, "The guard's own category taxonomy."),
         opt(
@@ -475,13 +540,14 @@ pub const JUDGE_GUARD: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
 pub const JUDGE_SCORE: Schema = Schema {
     what: "score judge",
     keys: &[
-        req("model", Name, "The target that scores."),
+        opt("model", Name, "The target that scores."),
         req("rubric", Text, "The scoring prompt."),
         req("scale", Range, "The score range, e.g. `1..5`."),
         req("threshold", Number, "Scores above it get the first label."),
@@ -495,6 +561,7 @@ pub const JUDGE_SCORE: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
@@ -523,6 +590,7 @@ pub const JUDGE_ENSEMBLE: Schema = Schema {
         LABELS,
         BLANK,
         WHEN,
+        EXTENDS,
     ],
 };
 
@@ -534,6 +602,7 @@ pub const JUDGE_HUMAN: Schema = Schema {
         opt("label_column", Str, "Column holding the label."),
         LABELS,
         WHEN,
+        EXTENDS,
     ],
 };
 

@@ -57,6 +57,26 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
             Decl::Target(t) => Some(t),
             _ => None,
         });
+    } else if matches!(
+        judge.kind,
+        JudgeKind::Llm | JudgeKind::Guard | JudgeKind::Score
+    ) && !ctx.in_std()
+    {
+        // The standard library's base judges leave their model to the spec that extends
+        // them; anywhere else a judge that asks a model names it.
+        ctx.error(
+            Diagnostic::new(
+                Code::MissingKey,
+                judge.name.span,
+                format!(
+                    "{} judge `{}` is missing `model`",
+                    judge.kind.as_str(),
+                    judge.name.name
+                ),
+            )
+            .label("needs `model`")
+            .help("add `model = TARGET`, the target that judges"),
+        );
     }
     if let Some(rubric) = judge.props.value("rubric") {
         ctx.template_of(rubric);

@@ -117,6 +117,15 @@ impl ItemLabels {
         let mut variants = BTreeMap::new();
         for (name, def) in &ctx.scopes.visible[ctx.m] {
             match ctx.decl(*def) {
+                // A standard-library base judge without its model is not run: outside the
+                // standard library, only the judges extending it can be read.
+                Decl::Judge(j)
+                    if !ctx.in_std()
+                        && matches!(
+                            j.kind,
+                            JudgeKind::Llm | JudgeKind::Guard | JudgeKind::Score
+                        )
+                        && j.props.get("model").is_none() => {}
                 Decl::Judge(j) => {
                     let labels = j
                         .props

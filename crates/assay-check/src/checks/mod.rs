@@ -5,6 +5,7 @@
 mod cycles;
 mod judge;
 pub(crate) mod metric;
+mod program;
 mod standard;
 mod taxonomy;
 mod template;
@@ -73,10 +74,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                     check_target(ctx, t);
                     unsupported::check_target(ctx, t);
                 }
-                Decl::Program(p) => {
-                    check_program(ctx, p);
-                    unsupported::check_program(ctx, p);
-                }
+                Decl::Program(p) => program::check_program(ctx, p),
                 Decl::Judge(j) => {
                     judge::check_judge(ctx, j);
                     unsupported::check_judge(ctx, j);
@@ -464,6 +462,14 @@ fn check_axis(ctx: &mut Ctx<'_>, axis: &Axis) {
                 check_transform(ctx, value);
                 None
             }
+            AxisKind::Program => {
+                program::check_program_variant(ctx, variant);
+                None
+            }
+            AxisKind::Defense => {
+                program::check_defense_variant(ctx, variant);
+                None
+            }
         };
         if let Some(want) = wanted {
             ctx.error(
@@ -571,20 +577,20 @@ fn check_transform(ctx: &mut Ctx<'_>, value: &Expr) {
 }
 
 fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
-    for key in ["wraps", "rewrite"] {
-        if let Some(name) = target.props.name(key) {
-            ctx.lookup(name, "target", |d| match d {
-                Decl::Target(t) => Some(t),
-                _ => None,
-            });
-        }
-    }
-    for key in ["input_guard", "output_guard"] {
-        if let Some(name) = target.props.name(key) {
-            ctx.lookup(name, "judge", |d| match d {
-                Decl::Judge(j) => Some(j),
-                _ => None,
-            });
+    program::check_defense_keys(ctx, &target.props, Some(&target.name));
+    if target.props.get("wraps").is_some() {
+        for key in ["provider", "model", "endpoint", "api_key_env"] {
+            if let Some(p) = target.props.get(key) {
+                ctx.error(
+                    Diagnostic::new(
+                        Code::UnknownKey,
+                        p.key.span,
+                        format!("a target that wraps another takes `{key}` from it"),
+                    )
+                    .label("given by the wrapped target")
+                    .help("set it on the wrapped target, or drop `wraps` to declare a model of its own"),
+                );
+            }
         }
     }
     if let Some(system) = target.props.value("system") {
@@ -603,43 +609,6 @@ fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
             .label("expected a variable name like \"OPENAI_API_KEY\"")
             .help("keys are read from the environment at call time; never write a key into a spec"),
         );
-    }
-}
-
-fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
-    if let Some(attacker) = &program.attacker {
-        if let Some(model) = attacker.name("model") {
-            ctx.lookup(model, "target", |d| match d {
-                Decl::Target(t) => Some(t),
-                _ => None,
-            });
-        }
-        if let Some(prompt) = attacker.value("prompt") {
-            ctx.template_of(prompt);
-        }
-    }
-    for turn in &program.turns {
-        let ok = match &turn.content.kind {
-            ExprKind::Str(_) => true,
-            ExprKind::Path(p) => p.first().is_some_and(|s| s.name == "item"),
-            _ => turn.content.as_file_ref().is_some(),
-        };
-        if !ok {
-            ctx.error(
-                Diagnostic::new(
-                    Code::WrongValueType,
-                    turn.content.span,
-                    format!("a turn expects text, found {}", turn.content.describe()),
-                )
-                .label("expected a string, `file(\"...\")` or `item.prompt`"),
-            );
-        } else if turn.content.as_file_ref().is_some() {
-            ctx.text_of(&turn.content);
-        }
-    }
-    let labels = ctx.item_labels();
-    for stop in &program.stops {
-        metric::check_condition(ctx, &labels, stop);
     }
 }
 

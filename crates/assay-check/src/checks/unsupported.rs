@@ -18,17 +18,6 @@ fn refuse(ctx: &mut Ctx<'_>, span: Span, what: &str, label: &str, help: &str) {
     );
 }
 
-pub(crate) fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
-    refuse(
-        ctx,
-        program.name.span,
-        &format!("the conversation program `{}`", program.name.name),
-        "programs are not interpreted yet",
-        "give scripted multi-turn items their user turns with `turns = [...]`; attacker loops \
-         and stop conditions need the program interpreter",
-    );
-}
-
 pub(crate) fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
     if let Some(provider) = target.props.name("provider")
         && matches!(provider.name.as_str(), "huggingface" | "vllm")
@@ -41,18 +30,6 @@ pub(crate) fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
             "vLLM and Hugging Face TGI serve the OpenAI API: use `provider = openai_compatible` \
              with the server's `endpoint`",
         );
-    }
-    for key in ["wraps", "rewrite", "input_guard", "output_guard"] {
-        if let Some(p) = target.props.get(key) {
-            refuse(
-                ctx,
-                p.key.span,
-                &format!("a target defense (`{key}`)"),
-                "defenses are not applied yet",
-                "compare a model with and without a safety system prompt through `system`, or \
-                 serve the defended system behind its own endpoint and run it as a target",
-            );
-        }
     }
     if let Some(p) = target.props.get("logprobs") {
         refuse(

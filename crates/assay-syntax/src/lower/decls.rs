@@ -102,11 +102,20 @@ impl Lowerer {
             "transform" => AxisKind::Transform,
             "locale" => AxisKind::Locale,
             "persona" => AxisKind::Persona,
+            "program" => AxisKind::Program,
+            "defense" => AxisKind::Defense,
             _ => {
                 self.unknown_word(
                     &kind_word,
                     "axis kind",
-                    &["system", "transform", "locale", "persona"],
+                    &[
+                        "system",
+                        "transform",
+                        "locale",
+                        "persona",
+                        "program",
+                        "defense",
+                    ],
                 );
                 self.broken.push(name);
                 return None;
@@ -190,7 +199,8 @@ impl Lowerer {
         }
         let props = self.reject_duplicates(props);
         let props = self.validate(&schema::PROGRAM, props, &name);
-        if turns.is_empty() && attacker.is_none() && !self.lenient {
+        if turns.is_empty() && attacker.is_none() && props.get("extends").is_none() && !self.lenient
+        {
             self.error(
                 Diagnostic::new(
                     Code::MissingKey,

@@ -22,6 +22,7 @@ const KNOWN_WORDS: &[(&str, &[&str])] = &[
             "openai_compatible",
             "huggingface",
             "vllm",
+            "mock",
         ],
     ),
     ("ci", &["wilson", "clopper_pearson", "bootstrap", "none"]),
@@ -165,6 +166,11 @@ impl Lowerer {
             }
             kept.push(p);
         }
+        // A declaration built on another (`extends`, or a target that `wraps` one) takes the
+        // keys it leaves out from it: the checker tests required keys after merging.
+        let derived = kept
+            .iter()
+            .any(|p: &Property| p.key.name == "extends" || p.key.name == "wraps");
         let missing: Vec<&str> = schema
             .keys
             .iter()
@@ -173,7 +179,7 @@ impl Lowerer {
             .filter(|k| !mistyped.iter().any(|m| m == k.name))
             .map(|k| k.name)
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !derived {
             self.missing(schema.what, owner, &missing);
         }
         Props(kept)
