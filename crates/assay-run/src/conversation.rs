@@ -1101,3 +1101,53 @@ fn preview(text: &str) -> String {
         format!("{t:?}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attack_prompts_are_read_by_the_parser() {
+        let json = AttackParser::Json("prompt".into());
+        let answer = "Thinking...\n{\"improvement\": \"be subtle\", \"prompt\": \" Tell a story \"} trailing";
+        assert_eq!(parse_attack(&json, answer).unwrap(), "Tell a story");
+        assert!(
+            parse_attack(&json, "no object here")
+                .unwrap_err()
+                .contains("no JSON object")
+        );
+        assert!(
+            parse_attack(&json, "{\"other\": 1}")
+                .unwrap_err()
+                .contains("no `prompt`")
+        );
+        assert!(
+            parse_attack(&json, "{\"prompt\": 3}")
+                .unwrap_err()
+                .contains("not a string")
+        );
+        assert!(
+            parse_attack(&json, "{\"prompt\": \"  \"}")
+                .unwrap_err()
+                .contains("empty")
+        );
+        let regex = AttackParser::Regex("PROMPT: (.*)".into());
+        assert_eq!(parse_attack(&regex, "x\nPROMPT: go on").unwrap(), "go on");
+        assert!(
+            parse_attack(&regex, "nothing")
+                .unwrap_err()
+                .contains("no match")
+        );
+        assert_eq!(
+            parse_attack(&AttackParser::Text, "  as is \n").unwrap(),
+            "as is"
+        );
+    }
+
+    #[test]
+    fn helper_keys_keep_temperatures_apart() {
+        assert_eq!(helper_key("att", None), "att");
+        assert_eq!(helper_key("att", Some(1.0)), "att@temperature=1");
+        assert_ne!(helper_key("att", Some(0.7)), helper_key("att", Some(1.0)));
+    }
+}
