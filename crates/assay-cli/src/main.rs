@@ -291,10 +291,11 @@ fn items(
     if format == ItemsFormat::Table {
         let _ = writeln!(
             out,
-            "{:<12}  {:<18}  {:<10}  {:<10}  {:<24}  prompt",
-            "id", "source", "hazard", "persona", "axes"
+            "{:<12}  {:<18}  {:<10}  {:<10}  {:<24}  {:<12}  prompt",
+            "id", "source", "hazard", "persona", "axes", "program"
         );
     }
+    let mut programs_used = std::collections::BTreeSet::new();
     let expansion = suite::expand(&loaded, data, &mut |item, json| {
         if !suite::matches(item, filters) {
             return std::ops::ControlFlow::Continue(());
@@ -303,6 +304,9 @@ fn items(
             return std::ops::ControlFlow::Break(());
         }
         shown += 1;
+        if let Some(p) = &item.program {
+            programs_used.insert(p.clone());
+        }
         let line = match format {
             ItemsFormat::Json => String::from_utf8_lossy(json).into_owned(),
             ItemsFormat::Table => {
@@ -318,12 +322,13 @@ fn items(
                     .rfind(|m| m.role == assay_ir::Role::User)
                     .map_or("", |m| m.content.as_str());
                 format!(
-                    "{:<12}  {:<18}  {:<10}  {:<10}  {:<24}  {}",
+                    "{:<12}  {:<18}  {:<10}  {:<10}  {:<24}  {:<12}  {}",
                     &item.id[..12],
                     diff::preview(&item.source, 18),
                     diff::preview(item.labels.hazard.as_deref().unwrap_or("-"), 10),
                     diff::preview(item.labels.persona.as_deref().unwrap_or("-"), 10),
                     diff::preview(&axes.join(","), 24),
+                    diff::preview(item.program.as_deref().unwrap_or("-"), 12),
                     diff::preview(prompt, 60)
                 )
             }
@@ -341,6 +346,17 @@ fn items(
     }
     if expansion.has_errors() {
         return Ok(ExitCode::from(1));
+    }
+    // The turn plan of every program the items shown run under.
+    if format == ItemsFormat::Table {
+        for name in &programs_used {
+            if let Some(p) = expansion.programs.get(name) {
+                let _ = writeln!(out, "\nprogram {name}:");
+                for line in assay_run::conversation::describe(p) {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+        }
     }
     if format == ItemsFormat::Table {
         let more = if expansion.stopped { "at least " } else { "" };

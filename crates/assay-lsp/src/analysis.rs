@@ -238,11 +238,18 @@ pub fn hover_text(checked: &Checked, target: &Target) -> String {
                 .definitions
                 .get(name)
                 .map_or("definition", |d| d.decl.kind_name());
-            format!(
+            let mut text = format!(
                 "**{kind}** `{name}` — {}\n\n```assay\n{}\n```",
                 origin(*decl),
                 source(*decl)
-            )
+            );
+            if let Some(assay_syntax::ast::Decl::Program(p)) =
+                checked.model.definitions.get(name).map(|d| &d.decl)
+            {
+                text.push_str("\n\n");
+                text.push_str(&turn_plan(p));
+            }
+            text
         }
         Target::Category {
             taxonomy,
@@ -418,4 +425,86 @@ pub fn symbols(module: &Module) -> Vec<Symbol> {
             })
         })
         .collect()
+}
+
+/// A program's turn plan, as its hover shows it (after `extends` is merged): the scripted
+/// turns, then the attacker's rounds, the judges and the stop conditions.
+pub fn turn_plan(p: &assay_syntax::ast::Program) -> String {
+    use assay_syntax::ast::Role;
+    let mut lines = vec!["**Turn plan**".to_string()];
+    for (i, t) in p.turns.iter().enumerate() {
+        let who = match t.role {
+            Role::User => "user, then the target answers",
+            Role::Assistant => "assistant (scripted)",
+        };
+        lines.push(format!("{}. {who}", i + 1));
+    }
+    if let Some(a) = &p.attacker {
+        let rounds = a
+            .number("max_turns")
+            .or_else(|| p.props.number("max_turns"))
+            .map_or("up to 5".to_string(), |n| format!("up to {n}"));
+        let model = a
+            .name("model")
+            .map_or("(no model yet)".to_string(), |m| format!("`{}`", m.name));
+        let mut shape = Vec::new();
+        for key in [
+            "context",
+            "streams",
+            "branching",
+            "width",
+            "feedback",
+            "prune",
+            "backtrack",
+        ] {
+            if let Some(v) = a.get(key) {
+                let value = v
+                    .value
+                    .as_name()
+                    .map(|n| n.name.clone())
+                    .or_else(|| v.value.as_number().map(|n| n.to_string()))
+                    .unwrap_or_else(|| v.value.describe().to_string());
+                shape.push(format!("{key} {value}"));
+            }
+        }
+        lines.push(format!(
+            "then {rounds} attack rounds written by {model}{}",
+            if shape.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", shape.join(", "))
+            }
+        ));
+    }
+    if !p.stops.is_empty() {
+        lines.push(format!(
+            "stops early on {} condition(s), tested after each target turn",
+            p.stops.len()
+        ));
+    }
+    lines.join("\n\n")
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::turn_plan;
+    use assay_syntax::ast::Decl;
+
+    #[test]
+    fn a_program_hover_shows_its_turn_plan() {
+        let text = "program crescendo {\n  user item.prompt\n  assistant \"Sure.\"\n  attacker { model = att  prompt = \"x\"  context = conversation  backtrack = refusal  max_turns = 8 }\n  stop when refusal == complied\n}\n";
+        let (module, diagnostics) = assay_syntax::parse(assay_syntax::FileId(0), text);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let Some(Decl::Program(p)) = module.decls.first() else {
+            panic!("a program")
+        };
+        let plan = turn_plan(p);
+        assert!(plan.contains("1. user, then the target answers"), "{plan}");
+        assert!(plan.contains("2. assistant (scripted)"), "{plan}");
+        assert!(
+            plan.contains("then up to 8 attack rounds written by `att` (context conversation, backtrack refusal)"),
+            "{plan}"
+        );
+        assert!(plan.contains("stops early on 1 condition(s)"), "{plan}");
+    }
 }

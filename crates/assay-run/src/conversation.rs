@@ -1102,6 +1102,85 @@ fn preview(text: &str) -> String {
     }
 }
 
+/// A program's turn plan in words, for `assay items` and reviews: its scripted turns, its
+/// attacker and budgets, the judges it runs in the loop, its stop conditions and the most
+/// calls an item can make under it.
+pub fn describe(p: &ProgramSpec) -> Vec<String> {
+    let mut lines = Vec::new();
+    for t in &p.turns {
+        let who = match t.role {
+            Role::Assistant => "assistant",
+            _ => "user",
+        };
+        let what = match &t.content {
+            TurnText::Text(text) => format!("{:?}", preview_words(text)),
+            TurnText::ItemPrompt => "the item's prompt".to_string(),
+            TurnText::ItemTurns => "each of the item's user turns".to_string(),
+        };
+        lines.push(format!("{who}: {what}"));
+    }
+    if let Some(a) = &p.attacker {
+        let mut shape = vec![match a.context {
+            Context::Conversation => "the target sees the whole conversation".to_string(),
+            Context::Single => "the target sees only the latest attack prompt".to_string(),
+        }];
+        if a.streams > 1 {
+            shape.push(format!("{} streams", a.streams));
+        }
+        if a.branching > 1 {
+            shape.push(format!("branching {}", a.branching));
+        }
+        if a.width > 0 && (a.streams > 1 || a.branching > 1) {
+            shape.push(format!("{} best kept per level", a.width));
+        }
+        if let Some(j) = &a.feedback {
+            shape.push(format!("feedback from `{j}`"));
+        }
+        if let Some(j) = &a.prune {
+            shape.push(format!("off-topic prompts pruned by `{j}`"));
+        }
+        if let Some(j) = &a.backtrack {
+            shape.push(format!(
+                "refused turns backtracked by `{j}` (at most {})",
+                a.max_backtracks
+            ));
+        }
+        lines.push(format!(
+            "attacker `{}`: up to {} rounds; {}",
+            a.model,
+            a.max_turns,
+            shape.join("; ")
+        ));
+    }
+    if !p.judges.is_empty() {
+        lines.push(format!(
+            "judged after each target turn by {}",
+            p.judges
+                .iter()
+                .map(|j| format!("`{j}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for s in &p.stops {
+        lines.push(format!("stops when {}", s.source));
+    }
+    lines.push(format!(
+        "at most {} target turns per conversation, {} calls per item (retries and defenses aside)",
+        p.max_turns, p.worst_case_calls
+    ));
+    lines
+}
+
+fn preview_words(text: &str) -> String {
+    let t: String = text.chars().take(60).collect();
+    if t.len() < text.len() {
+        format!("{t}…")
+    } else {
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
