@@ -297,6 +297,10 @@ pub struct ResultRecord {
     /// dropped from the final conversation (backtracked, pruned, blocked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<TurnRecord>,
+    /// The index in `turns` of the final answer (`response`): in a tree or streams, the turn
+    /// of the branch the conversation ended on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_turn: Option<usize>,
     /// Why a conversation ended: the stop condition that held, or the budget reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<String>,

@@ -114,6 +114,7 @@ mod tests {
             cost: None,
             cached: false,
             turns: Vec::new(),
+            final_turn: None,
             stop: None,
             failed_turn: None,
             calls: None,

@@ -171,8 +171,9 @@ struct Node {
     depth: u32,
     /// The feedback judge's score (or label rank) of the branch's last turn.
     score: f64,
-    /// The branch's last target answer.
+    /// The branch's last target answer, and its index in the transcript.
     response: Option<String>,
+    last_turn: Option<usize>,
 }
 
 /// A conversation under way.
@@ -195,6 +196,9 @@ struct Conv<'a> {
     usage: Usage,
     /// The round under way, for errors.
     round: u32,
+    /// Why the last blocked turn was blocked: a tree goes on without the branch, and an
+    /// item none of whose turns got through ends `filtered` with it.
+    blocked: Option<String>,
 }
 
 /// One answered call.
@@ -250,6 +254,7 @@ pub(crate) async fn run(
         turns: Vec::new(),
         usage: Usage::default(),
         round: 0,
+        blocked: None,
     };
     let started = Instant::now();
     let program = item.program.as_ref().and_then(|p| conv.programs.get(p));
@@ -261,6 +266,18 @@ pub(crate) async fn run(
         (_, program) => c.converse(program).await,
     };
     record.latency_ms = Some(started.elapsed().as_millis() as u64);
+    // A conversation in which the target never answered (every attack prompt pruned or
+    // blocked) has nothing to judge: filtered when a guard blocked, else skipped.
+    let outcome = match outcome {
+        Ok((node, End::Done(reason))) if node.response.is_none() => match c.blocked.take() {
+            Some(why) => Err(End::Filtered(why)),
+            None => Err(End::Failed {
+                message: format!("the target was never asked: {reason}"),
+                skipped: true,
+            }),
+        },
+        other => other,
+    };
     match outcome {
         Ok((final_node, end)) => {
             let mut history = final_node.history;
@@ -269,6 +286,7 @@ pub(crate) async fn run(
             }
             record.messages = c.as_sent(&history);
             record.response = final_node.response;
+            record.final_turn = final_node.last_turn;
             match end {
                 End::Done(reason) => record.stop = Some(reason),
                 End::Filtered(reason) => {
@@ -404,6 +422,7 @@ impl Conv<'_> {
             depth: 0,
             score: f64::NEG_INFINITY,
             response: None,
+            last_turn: None,
         };
         let item_turns: Vec<String> = self
             .item
@@ -514,7 +533,8 @@ impl Conv<'_> {
                         Grown::Filtered(node, why) if !tree => {
                             return Ok((node, End::Filtered(why)));
                         }
-                        Grown::Filtered(..) | Grown::Pruned => {}
+                        Grown::Filtered(_, why) => self.blocked = Some(why),
+                        Grown::Pruned => {}
                         Grown::Kept(node) => children.push(node),
                     }
                 }
@@ -783,6 +803,7 @@ impl Conv<'_> {
             Some(answer.latency_ms),
         );
         let last = self.turns.len() - 1;
+        node.last_turn = Some(last);
         self.turns[last].usage = answer.reply.usage;
         self.turns[last].cached = answer.cached;
         if let Some(guard) = self.defense.output_guard.clone() {
@@ -980,6 +1001,7 @@ impl Conv<'_> {
             cost: None,
             cached: false,
             turns: Vec::new(),
+            final_turn: None,
             stop: None,
             failed_turn: None,
             calls: None,

@@ -455,6 +455,7 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         cost: None,
         cached: false,
         turns: Vec::new(),
+        final_turn: None,
         stop: None,
         failed_turn: None,
         calls: None,

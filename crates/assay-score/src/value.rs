@@ -268,10 +268,14 @@ impl<'a> ItemContext<'a> {
         }
     }
 
-    /// The target turn of the final response: the last target answer in the transcript that
-    /// was not dropped and is the response (the last one not dropped, failing that).
+    /// The target turn of the final response: the one `final_turn` names; for a transcript
+    /// without it, the last target answer that was not dropped and is the response (the last
+    /// one not dropped, failing that).
     fn final_turn(&self) -> Option<&'a assay_ir::TurnRecord> {
         let record = self.record;
+        if let Some(turn) = record.final_turn.and_then(|i| record.turns.get(i)) {
+            return Some(turn);
+        }
         let kept = || {
             record
                 .turns

@@ -39,6 +39,7 @@ pub fn item(model: &str) -> Item {
             cost: None,
             cached: false,
             turns: Vec::new(),
+            final_turn: None,
             stop: None,
             failed_turn: None,
             calls: None,
