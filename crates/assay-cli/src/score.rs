@@ -267,20 +267,35 @@ pub fn judge_dir(
     })
     .map_err(ToolError)?;
     if !calls.quiet {
-        let errors: Vec<String> = report
+        let mut errors: Vec<String> = report
             .errors
             .iter()
             .map(|(j, n)| format!("{j} failed on {n}"))
             .collect();
+        errors.extend(report.turn_errors.iter().map(|(j, n)| {
+            format!(
+                "{j} failed on {n} conversation turn{}",
+                if *n == 1 { "" } else { "s" }
+            )
+        }));
         let first = if report.errors.is_empty() {
             BTreeMap::new()
         } else {
             first_errors(run_dir)
         };
         errln!(
-            "judged {} response{} with {} judge{}; {} judge call{} made{}",
+            "judged {} response{}{} with {} judge{}; {} judge call{} made{}",
             report.judged,
             if report.judged == 1 { "" } else { "s" },
+            if report.turns > 0 {
+                format!(
+                    " and {} conversation turn{}",
+                    report.turns,
+                    if report.turns == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            },
             scoring.judges.len(),
             if scoring.judges.len() == 1 { "" } else { "s" },
             report.calls,
