@@ -345,7 +345,10 @@ Fixed:
     TypeMismatch = "E0114", Error, "a metric expression has the wrong type",
     doc: "Metric expressions are typed: `rate(...)` takes a boolean condition over one item,
 `mean(...)` a number, `and`/`or`/`not` booleans, arithmetic numbers or metrics. A judge on
-its own is a label, not a condition: compare it to one of its labels.
+its own is a label, not a condition: compare it to one of its labels. The turn functions
+(`any_turn`, `all_turns`, `share_turns`, `first_turn`) take a condition too, read at each
+target turn; `share_turns` and `first_turn` give a number per item, so average them with
+`mean(...)`.
 
 Bad:
     metric unsafe_rate = rate(guard)
@@ -355,7 +358,8 @@ Fixed:
 
     UnknownGroup = "E0115", Error, "a metric groups by something that is neither a label nor an axis",
     doc: "`by` takes item labels (`hazard`, `sub_hazard`, `persona`, `locale`, `expect`,
-`template`, `dataset`) and the names of declared axes.
+`template`, `dataset`), `turn` (each target turn of a conversation a row) and the names of
+declared axes.
 
 Bad:
     metric unsafe_rate = rate(guard == unsafe) by hazrd
@@ -386,7 +390,9 @@ Fixed:
 
     BadCall = "E0117", Error, "an unknown function or a call with the wrong arguments",
     doc: "Expressions call built-in functions (`rate`, `mean`, `f1`, `file`, `base64`, ...).
-The name must exist and the number of arguments must match.
+The name must exist and the number of arguments must match. A turn function cannot take
+another in its condition, which is read at one turn at a time: combine them outside, e.g.
+`rate(any_turn(guard == unsafe) and all_turns(refusal == complied))`.
 
 Bad:
     metric unsafe_rate = rates(guard == unsafe)
