@@ -81,6 +81,11 @@ impl Conversations {
         let mut templates = Handlebars::new();
         templates.register_escape_fn(handlebars::no_escape);
         for program in programs.values() {
+            for turn in &program.turns {
+                if let TurnText::Text(text) = &turn.content {
+                    register(&mut templates, text)?;
+                }
+            }
             if let Some(a) = &program.attacker {
                 let key = helper_key(&a.model, a.temperature);
                 let mut run = crate::judging::model_for(&a.model, &a.target)?;
@@ -438,20 +443,37 @@ impl Conv<'_> {
         let script = program.map_or(&default_script[..], |p| &p.turns[..]);
         let budget = program.map_or(u32::MAX, |p| p.max_turns.max(1));
         let loop_judges: &[String] = program.map_or(&[], |p| &p.judges[..]);
-        // Scripted turns.
-        for turn in script {
+        // Scripted turns. A user turn followed by an assistant turn is a prefilled exchange:
+        // the assistant turn is its answer, with no call. Every other user turn is sent.
+        let data = self.item_data();
+        for (i, turn) in script.iter().enumerate() {
             let texts: Vec<String> = match &turn.content {
-                TurnText::Text(t) => vec![t.clone()],
+                TurnText::Text(t) => match self.conv.render(t, &data) {
+                    Ok(text) => vec![text],
+                    Err(e) => return self.fail("a scripted turn", e),
+                },
                 TurnText::ItemPrompt => item_turns.first().cloned().into_iter().collect(),
                 TurnText::ItemTurns => item_turns.clone(),
             };
-            for text in texts {
+            let prefilled = script
+                .get(i + 1)
+                .is_some_and(|next| next.role == Role::Assistant);
+            let count = texts.len();
+            for (k, text) in texts.into_iter().enumerate() {
                 if turn.role == Role::Assistant {
                     node.history.push(Message {
                         role: Role::Assistant,
                         content: text.clone(),
                     });
                     self.record(Role::Assistant, text, Author::Script, None, &node, None);
+                    continue;
+                }
+                if prefilled && k + 1 == count {
+                    node.history.push(Message {
+                        role: Role::User,
+                        content: text.clone(),
+                    });
+                    self.record(Role::User, text, Author::Script, None, &node, None);
                     continue;
                 }
                 if node.depth >= budget {
@@ -639,6 +661,21 @@ impl Conv<'_> {
         }
     }
 
+    /// The item as templates see it: `prompt` (its first user turn), its labels and metadata.
+    fn item_data(&self) -> Value {
+        let item = &self.item;
+        json!({
+            "prompt": self.goal(),
+            "hazard": item.labels.hazard,
+            "sub_hazard": item.labels.sub_hazard,
+            "persona": item.labels.persona,
+            "locale": item.labels.locale,
+            "expect": item.expect.as_str(),
+            "axes": item.labels.axes,
+            "metadata": item.metadata,
+        })
+    }
+
     /// Asks the attacker for the next user turn: the prompt and the call's latency.
     async fn attacker_prompt(
         &mut self,
@@ -646,19 +683,9 @@ impl Conv<'_> {
         node: &Node,
         branch: u32,
     ) -> Result<(String, u64), End> {
-        let item = &self.item;
         let data = json!({
             "goal": self.goal(),
-            "item": {
-                "prompt": self.goal(),
-                "hazard": item.labels.hazard,
-                "sub_hazard": item.labels.sub_hazard,
-                "persona": item.labels.persona,
-                "locale": item.labels.locale,
-                "expect": item.expect.as_str(),
-                "axes": item.labels.axes,
-                "metadata": item.metadata,
-            },
+            "item": self.item_data(),
             "history": node.log,
             "last": node.log.last(),
             "turn": node.depth + 1,

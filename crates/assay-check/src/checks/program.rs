@@ -164,8 +164,9 @@ pub(crate) fn check_program(ctx: &mut Ctx<'_>, program: &Program) {
                 )
                 .label("expected a string, `file(\"...\")`, `item.prompt` or `item.turns`"),
             );
-        } else if turn.content.as_file_ref().is_some() {
-            ctx.text_of(&turn.content);
+        } else if !matches!(turn.content.kind, ExprKind::Path(_)) {
+            // Scripted text is a template over the item (`{{prompt}}`, `{{hazard}}`, ...).
+            ctx.template_of(&turn.content);
         }
     }
     let labels = ctx.item_labels();
