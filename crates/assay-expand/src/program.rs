@@ -85,13 +85,20 @@ impl Expander<'_> {
         }
         let loop_judges = closure(&wanted, judges);
         // Target turns of one conversation: the scripted user turns (an item's turns count
-        // as one here: their number is the item's), then the attack rounds.
+        // as one here: their number is the item's), then the attack rounds. The worst case
+        // below counts them so.
         let scripted = turns.iter().filter(|t| t.role == Role::User).count() as u32;
         let attack = attacker.as_ref().map_or(0, |a| a.max_turns);
         let natural = scripted + attack;
-        let max_turns = count(&p.props, "max_turns").map_or(natural, |m| m.min(natural.max(1)));
+        let max_turns = count(&p.props, "max_turns").map(|m| m.max(1));
         let judged: u64 = loop_judges.iter().map(|n| judge_calls(n, judges)).sum();
-        let worst_case_calls = worst_case(attacker.as_ref(), scripted, max_turns, judged, judges);
+        let worst_case_calls = worst_case(
+            attacker.as_ref(),
+            scripted,
+            max_turns.map_or(natural, |m| m.min(natural)),
+            judged,
+            judges,
+        );
         Some(ProgramSpec {
             name: name.to_string(),
             turns,

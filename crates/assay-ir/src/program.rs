@@ -28,8 +28,10 @@ pub struct ProgramSpec {
     /// tree, the attack).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stops: Vec<StopSpec>,
-    /// The most target turns of one conversation (one branch of a tree).
-    pub max_turns: u32,
+    /// The most target turns of one conversation (one branch of a tree), when the program
+    /// caps them; otherwise every scripted turn is sent and the attacker has its rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
     /// Judges run on each target turn, in dependency order (an ensemble after its members):
     /// those the stop conditions read, and the attacker's `feedback` and `backtrack` judges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -441,7 +441,7 @@ impl Conv<'_> {
             content: TurnText::ItemTurns,
         }];
         let script = program.map_or(&default_script[..], |p| &p.turns[..]);
-        let budget = program.map_or(u32::MAX, |p| p.max_turns.max(1));
+        let budget = program.and_then(|p| p.max_turns).unwrap_or(u32::MAX);
         let loop_judges: &[String] = program.map_or(&[], |p| &p.judges[..]);
         // Scripted turns. A user turn followed by an assistant turn is a prefilled exchange:
         // the assistant turn is its answer, with no call. Every other user turn is sent.
@@ -1214,9 +1214,12 @@ pub fn describe(p: &ProgramSpec) -> Vec<String> {
     for s in &p.stops {
         lines.push(format!("stops when {}", s.source));
     }
+    if let Some(n) = p.max_turns {
+        lines.push(format!("at most {n} target turns per conversation"));
+    }
     lines.push(format!(
-        "at most {} target turns per conversation, {} calls per item (retries and defenses aside)",
-        p.max_turns, p.worst_case_calls
+        "at most {} calls per item (retries and defenses aside; an item's own turns counted as one)",
+        p.worst_case_calls
     ));
     lines
 }
