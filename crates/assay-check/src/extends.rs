@@ -109,6 +109,23 @@ fn merge(
             }
             let schema = schema::judge_schema(j.kind);
             report_missing(schema, &j.props, &j.name, diagnostics);
+            if j.kind == assay_syntax::ast::JudgeKind::Llm
+                && j.props.get("labels").is_none()
+                && j.aspects.is_empty()
+            {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::MissingKey,
+                        j.name.span,
+                        format!(
+                            "llm judge `{}` is missing `labels`, which its base does not give either",
+                            j.name.name
+                        ),
+                    )
+                    .label("needs `labels` or `aspects`")
+                    .help("add `labels = [...]` to the block"),
+                );
+            }
         }
         (Decl::Program(p), Decl::Program(b)) => {
             inherit_program(p, b);

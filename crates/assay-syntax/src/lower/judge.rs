@@ -54,7 +54,12 @@ impl Lowerer {
         }
         let props = self.reject_duplicates(props);
         let props = self.validate(schema::judge_schema(kind), props, &name);
-        if kind == JudgeKind::Llm && props.get("labels").is_none() && aspects.is_empty() {
+        // A judge that extends another may take its labels from it (checked after merging).
+        if kind == JudgeKind::Llm
+            && props.get("labels").is_none()
+            && props.get("extends").is_none()
+            && aspects.is_empty()
+        {
             self.missing("llm judge", &name, &["labels"]);
         }
         Some(Judge {
