@@ -563,8 +563,15 @@ impl Conv<'_> {
             }
             // Best first, ties in the order the children were made.
             children.sort_by(|x, y| y.score.total_cmp(&x.score));
-            if a.width > 0 {
-                children.truncate(a.width as usize);
+            if a.width > 0 && children.len() > a.width as usize {
+                // The leaves cut by the width leave the conversation with this level's turns.
+                for cut in children.split_off(a.width as usize) {
+                    for t in &mut self.turns {
+                        if t.node == cut.id && t.turn == cut.depth && t.dropped.is_none() {
+                            t.dropped = Some("pruned: width".into());
+                        }
+                    }
+                }
             }
             if let Some(first) = children.first() {
                 best = Some(first.clone());
@@ -690,8 +697,13 @@ impl Conv<'_> {
             "last": node.log.last(),
             "turn": node.depth + 1,
             "max_turns": a.max_turns,
-            "stream": node.id.as_deref().and_then(|id| id.split('.').next()).unwrap_or("1"),
-            "branch": branch,
+            // A node's id starts with its stream only when there are several; a tree of one
+            // stream numbers its nodes from the root's children.
+            "stream": match node.id.as_deref() {
+                Some(id) if a.streams > 1 => id.split('.').next().unwrap_or("1"),
+                _ => "1",
+            },
+            "branch": node.id.as_deref().unwrap_or("1"),
             "backtracked": node.backtracked,
         });
         let mut messages = Vec::new();
