@@ -172,9 +172,10 @@ struct Batch<'a> {
 }
 
 /// The target turns of a conversation that are judged, by index into its `turns`: every
-/// target answer but those a guard blocked.
+/// target answer but those a guard blocked, also in a conversation a guard or a provider's
+/// filter ended later (its earlier answers were given).
 fn judged_turns(record: &ResultRecord) -> impl Iterator<Item = usize> + '_ {
-    let judged = record.state == State::Ok;
+    let judged = matches!(record.state, State::Ok | State::Filtered);
     record
         .turns
         .iter()
@@ -239,24 +240,27 @@ fn judge_batch(
     let mut unanswered: Vec<BTreeMap<String, JudgeOutcome>> = vec![BTreeMap::new(); records.len()];
     let mut subjects: Vec<Subject<'_>> = Vec::new();
     for (r, record) in records.iter().enumerate() {
-        if record.state != State::Ok {
+        if record.state == State::Ok {
+            report.judged += 1;
+            subjects.push(Subject {
+                record: std::borrow::Cow::Borrowed(record),
+                owner: r,
+                turn: None,
+            });
+        } else {
             for spec in judges.specs() {
                 if !judges.applies(spec, record) {
                     unanswered[r].insert(spec.name.clone(), JudgeOutcome::not_applicable());
                 }
             }
-            continue;
         }
-        report.judged += 1;
-        subjects.push(Subject {
-            record: std::borrow::Cow::Borrowed(record),
-            owner: r,
-            turn: None,
-        });
         let mut shell: Option<ResultRecord> = None;
         for index in judged_turns(record) {
             // The result without its transcript, made once per result.
+            // It is judged as an answered result, whatever ended the conversation later.
             let shell = shell.get_or_insert_with(|| ResultRecord {
+                state: State::Ok,
+                error: None,
                 turns: Vec::new(),
                 messages: Vec::new(),
                 response: None,

@@ -6,7 +6,7 @@
 
 use crate::aggregate::{AggregateKind, Cell};
 use crate::value::{ItemContext, TURN_FUNCTIONS, Value, arithmetic, math, order};
-use assay_ir::{MetricExpr, MetricSpec, State};
+use assay_ir::{MetricExpr, MetricSpec};
 use std::collections::BTreeMap;
 
 /// One aggregate call: what it computes, from which item values, over which items.
@@ -314,7 +314,7 @@ impl Aggregate {
                 _ => missing = true,
             }
         }
-        if missing || item.record.state != State::Ok {
+        if missing || !item.readable() {
             return Cell::Missing;
         }
         let args: Vec<Value<'a>> = self.args.iter().map(|a| item.eval(a)).collect();

@@ -160,9 +160,27 @@ impl<'a> ItemContext<'a> {
         }
     }
 
+    /// Whether metrics read the item: an answered one, or a conversation a guard or a
+    /// provider's filter ended, whose answered turns were judged (its final answer has no
+    /// verdict, so only the turn functions and fields read it).
+    pub(crate) fn readable(&self) -> bool {
+        match self.record.state {
+            State::Ok => true,
+            State::Filtered => !self.record.turns.is_empty(),
+            _ => false,
+        }
+    }
+
     /// A judge's outcome on an answered item, or `None` when there is no verdict to read.
     fn outcome(&self, judge: &str) -> Option<&'a JudgeOutcome> {
-        if self.record.state != State::Ok {
+        // A conversation a guard or a provider's filter ended still has the turns the
+        // target answered before it: read at a turn, they have verdicts.
+        let readable = match self.record.state {
+            State::Ok => true,
+            State::Filtered => self.turn.is_some() && self.readable(),
+            _ => false,
+        };
+        if !readable {
             return None;
         }
         self.verdicts()?.get(judge).filter(|o| !o.is_error())
@@ -214,6 +232,11 @@ impl<'a> ItemContext<'a> {
                 verdicts,
             });
         }
+        // A conversation ended by a guard or a provider's filter before the target answered
+        // has no target turn: no turn of it holds anything (an attack that did not succeed).
+        if out.is_empty() && self.record.state == State::Filtered && !self.record.turns.is_empty() {
+            return out;
+        }
         if out.is_empty() {
             out.push(TurnView {
                 round: 1,
@@ -244,7 +267,7 @@ impl<'a> ItemContext<'a> {
             "any_turn" | "all_turns" if missing => Value::Missing,
             "any_turn" => Value::Bool(false),
             "all_turns" => Value::Bool(true),
-            "share_turns" if missing => Value::Missing,
+            "share_turns" if missing || read.is_empty() => Value::Missing,
             "share_turns" => {
                 let held = read.iter().filter(|(_, v)| *v == Some(true)).count();
                 Value::Num(held as f64 / read.len() as f64)

@@ -172,6 +172,28 @@ impl Item {
         self
     }
 
+    /// Ends the conversation with a user turn a guard blocked: the item is `filtered`, with
+    /// no final answer, and keeps the rounds answered before.
+    pub fn blocked(mut self, round: u32) -> Item {
+        self.record.turns.push(TurnRecord {
+            role: Role::User,
+            content: "blocked attack".into(),
+            by: Author::Attacker,
+            model: None,
+            turn: round,
+            node: None,
+            latency_ms: None,
+            usage: None,
+            cached: false,
+            verdicts: BTreeMap::new(),
+            dropped: Some("blocked".into()),
+        });
+        self.record.state = State::Filtered;
+        self.record.response = None;
+        self.judgement.verdicts.clear();
+        self
+    }
+
     /// `n` copies.
     pub fn times(self, n: usize) -> Vec<Item> {
         vec![self; n]
@@ -269,7 +291,10 @@ pub fn run_against(scoring: &Scoring, items: Vec<Item>, reference: Option<&Summa
         license: None,
     };
     let mut results = items.into_iter().map(|i| {
-        let judged = i.record.state == State::Ok;
+        // Judging writes a line for every result; a conversation a guard ended has its
+        // answered turns judged.
+        let judged = i.record.state == State::Ok
+            || (i.record.state == State::Filtered && !i.record.turns.is_empty());
         (i.record, judged.then_some(i.judgement))
     });
     assay_score::summarize(scoring, &suite, &mut results, reference)
