@@ -1172,16 +1172,27 @@ fn base(
         return None;
     }
 
-    let mut user = Vec::new();
+    // `turns`: a list of user turns, or of `{role, content}` records (a recorded
+    // conversation, its assistant turns kept in place).
+    let mut user: Vec<(assay_ir::Role, String)> = Vec::new();
     match turns {
-        Some(Value::Array(t)) => user.extend(t.iter().map(value::text)),
-        Some(v) => user.push(value::text(&v)),
+        Some(Value::Array(t)) => user.extend(t.iter().map(|turn| match turn {
+            Value::Object(o) if o.contains_key("content") => {
+                let role = match o.get("role").and_then(Value::as_str) {
+                    Some("assistant") => assay_ir::Role::Assistant,
+                    _ => assay_ir::Role::User,
+                };
+                (role, o.get("content").map(value::text).unwrap_or_default())
+            }
+            other => (assay_ir::Role::User, value::text(other)),
+        })),
+        Some(v) => user.push((assay_ir::Role::User, value::text(&v))),
         None => {}
     }
     if user.is_empty()
         && let Some(p) = prompt
     {
-        user.push(p);
+        user.push((assay_ir::Role::User, p));
     }
     if user.is_empty() && response.is_none() {
         // Reported once for all rows, naming the expression and why (`finish`).

@@ -288,7 +288,8 @@ pub(crate) struct Base {
 #[derive(Clone)]
 pub(crate) enum UserTurns {
     Template(Rc<str>),
-    Fixed(Vec<String>),
+    /// Fixed turns: the user's, and, in a recorded conversation, the assistant's between them.
+    Fixed(Vec<(Role, String)>),
 }
 
 #[derive(Clone)]
@@ -718,12 +719,13 @@ impl<'a> Expander<'a> {
             locale: locale_value.as_ref(),
         };
 
-        let mut turns = match &base_ref.user {
-            UserTurns::Template(name) => vec![self.render(name, &scope, base_ref)?],
+        let mut turns: Vec<(Role, String)> = match &base_ref.user {
+            UserTurns::Template(name) => vec![(Role::User, self.render(name, &scope, base_ref)?)],
             UserTurns::Fixed(turns) => turns.clone(),
         };
         for t in transforms {
-            for turn in &mut turns {
+            // Transforms rewrite the user's turns; a recorded assistant turn stays as said.
+            for (_, turn) in turns.iter_mut().filter(|(role, _)| *role == Role::User) {
                 *turn = match t {
                     Transform::Wrap(name) => {
                         let wrapped = render::Scope {
@@ -753,10 +755,11 @@ impl<'a> Expander<'a> {
                 content: s,
             });
         }
-        messages.extend(turns.into_iter().map(|content| Message {
-            role: Role::User,
-            content,
-        }));
+        messages.extend(
+            turns
+                .into_iter()
+                .map(|(role, content)| Message { role, content }),
+        );
 
         // The last combination takes the base's fields; the others copy them.
         fn take<T: Clone + Default>(field: &mut T, last: bool) -> T {

@@ -461,8 +461,12 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         calls: None,
     };
     if let Some(recorded) = &item.response {
-        // A recorded transcript: judged as it is, no call.
+        // A recorded transcript: judged as it is, no call. A recorded conversation (its
+        // assistant turns kept) gets a transcript, so each of its answers is judged.
         record.response = Some(recorded.clone());
+        if item.messages.iter().any(|m| m.role == Role::Assistant) {
+            recorded_transcript(&mut record, &model.name);
+        }
         return (record, 0);
     }
     if shared.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -544,6 +548,55 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         });
     }
     (record, calls)
+}
+
+/// The transcript of a recorded conversation: its user turns as scripted, each assistant
+/// turn and the final response as the target's answers, one round each.
+fn recorded_transcript(record: &mut ResultRecord, model: &str) {
+    let mut round = 0u32;
+    let mut turns = Vec::new();
+    let turn = |role, content: &str, by, round| assay_ir::TurnRecord {
+        role,
+        content: content.to_string(),
+        by,
+        model: (by == assay_ir::Author::Target).then(|| model.to_string()),
+        turn: round,
+        node: None,
+        latency_ms: None,
+        usage: None,
+        cached: false,
+        verdicts: Default::default(),
+        dropped: None,
+    };
+    for m in record.messages.iter().filter(|m| m.role != Role::System) {
+        if m.role == Role::Assistant {
+            round += 1;
+            turns.push(turn(
+                Role::Assistant,
+                &m.content,
+                assay_ir::Author::Target,
+                round,
+            ));
+        } else {
+            turns.push(turn(
+                Role::User,
+                &m.content,
+                assay_ir::Author::Script,
+                round + 1,
+            ));
+        }
+    }
+    if let Some(response) = &record.response {
+        round += 1;
+        turns.push(turn(
+            Role::Assistant,
+            response,
+            assay_ir::Author::Target,
+            round,
+        ));
+        record.final_turn = Some(turns.len() - 1);
+    }
+    record.turns = turns;
 }
 
 /// The cache key of a call: provider identity, parameters and messages, and a salt that
