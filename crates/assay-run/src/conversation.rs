@@ -659,7 +659,7 @@ impl Conv<'_> {
                 "prompt": prompt.0,
                 "response": text,
                 "verdict": feedback.and_then(|(_, o)| o.label.clone()),
-                "score": feedback.and_then(|(_, o)| o.score),
+                "score": feedback.and_then(|(_, o)| o.score).map(score_value),
             }));
             if let Some(reason) = self.stopped(Some(program), &node, &verdicts) {
                 return Ok(Grown::Stopped(node, reason));
@@ -1086,6 +1086,15 @@ impl Conv<'_> {
     }
 }
 
+/// A score as templates show it: `7`, not `7.0`, when it is whole.
+fn score_value(score: f64) -> Value {
+    if score.fract() == 0.0 && score.abs() < 1e15 {
+        json!(score as i64)
+    } else {
+        json!(score)
+    }
+}
+
 enum Grown {
     Kept(Node),
     Stopped(Node, String),
@@ -1285,6 +1294,12 @@ mod tests {
             parse_attack(&AttackParser::Text, "  as is \n").unwrap(),
             "as is"
         );
+    }
+
+    #[test]
+    fn whole_scores_render_without_a_fraction() {
+        assert_eq!(score_value(10.0).to_string(), "10");
+        assert_eq!(score_value(7.5).to_string(), "7.5");
     }
 
     #[test]
