@@ -803,10 +803,12 @@ impl Conv<'_> {
                 content: text.clone(),
             });
             let outcome = self.judge_one(&guard, &record).await?;
-            if self.flagged(&guard, &outcome) {
-                let label = outcome.label.clone().unwrap_or_default();
-                let last = self.turns.len() - 1;
-                self.turns[last].verdicts.insert(guard.clone(), outcome);
+            let flagged = self.flagged(&guard, &outcome);
+            let label = outcome.label.clone().unwrap_or_default();
+            // The guard's verdict stays on the user turn it screened, passed or not.
+            let last = self.turns.len() - 1;
+            self.turns[last].verdicts.insert(guard.clone(), outcome);
+            if flagged {
                 self.turns[last].dropped = Some("blocked".into());
                 return Ok(TargetTurn::Blocked(format!(
                     "blocked by the input guard `{guard}` ({label}) at turn {}",
@@ -848,9 +850,10 @@ impl Conv<'_> {
         if let Some(guard) = self.defense.output_guard.clone() {
             let record = self.judge_record(sent.clone(), reply.clone());
             let outcome = self.judge_one(&guard, &record).await?;
-            if self.flagged(&guard, &outcome) {
-                let label = outcome.label.clone().unwrap_or_default();
-                self.turns[last].verdicts.insert(guard.clone(), outcome);
+            let flagged = self.flagged(&guard, &outcome);
+            let label = outcome.label.clone().unwrap_or_default();
+            self.turns[last].verdicts.insert(guard.clone(), outcome);
+            if flagged {
                 self.turns[last].dropped = Some("blocked".into());
                 node.history = sent;
                 node.response = None;
