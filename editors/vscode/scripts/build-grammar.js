@@ -39,7 +39,7 @@ const DECL_KEYWORDS = [
 ];
 // `judge NAME: KIND` and `axis NAME: KIND` (GRAMMAR.md section 3).
 const JUDGE_KINDS = ['llm', 'keywords', 'regex', 'choice', 'guard', 'score', 'ensemble', 'human'];
-const AXIS_KINDS = ['system', 'transform', 'locale', 'persona'];
+const AXIS_KINDS = ['system', 'transform', 'locale', 'persona', 'program', 'defense'];
 const COLUMN_TYPES = ['string', 'int', 'float', 'bool'];
 const CHART_KINDS = ['bar', 'line', 'heatmap', 'scatter'];
 const GENERATORS = ['product', 'zip'];
