@@ -82,6 +82,9 @@ struct Seen {
     by_model: BTreeMap<String, u32>,
     /// Each request's model and last user turn, in the order they came.
     requests: Vec<(String, String)>,
+    /// Requests being answered per model, and the most at once.
+    in_flight: BTreeMap<String, u32>,
+    most_in_flight: BTreeMap<String, u32>,
 }
 
 struct Server {
@@ -190,6 +193,13 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>, latency: (u64, u64)) -> std::io:
             *s.by_model.entry(request.model.clone()).or_default() += 1;
             s.requests
                 .push((request.model.clone(), request.last_user().to_string()));
+            let now = {
+                let n = s.in_flight.entry(request.model.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let most = s.most_in_flight.entry(request.model.clone()).or_default();
+            *most = (*most).max(now);
             s.total
         };
         if latency.1 > 0 {
@@ -206,6 +216,12 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>, latency: (u64, u64)) -> std::io:
                     .to_string(),
             ),
         };
+        *seen
+            .lock()
+            .unwrap()
+            .in_flight
+            .entry(request.model.clone())
+            .or_default() -= 1;
         // One write: pieces written apart wait on the client's delayed ACK.
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -905,6 +921,23 @@ fn a_tree_attacker_sees_its_stream_and_node() {
     }
 }
 
+/// A target's own `concurrency` holds for it behind an attacker and an in-loop judge as it
+/// does for a system under test (GRAMMAR.md §target): eight conversations at once, an
+/// attacker allowed two requests at a time and a judge one.
+#[test]
+fn attackers_and_loop_judges_keep_their_own_concurrency() {
+    let server = Server::start((10, 20));
+    let dir = prepare("limits", Format::OpenAi, &server);
+    let out = assay(dir.path(), &[RUN, &["--concurrency", "8"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.by_model["pair-attacker"], 8 * 3, "{:?}", seen.by_model);
+    let most = |model: &str| seen.most_in_flight[model];
+    assert!(most("target") <= 8, "{:?}", seen.most_in_flight);
+    assert!(most("pair-attacker") <= 2, "{:?}", seen.most_in_flight);
+    assert!(most("score-judge") <= 1, "{:?}", seen.most_in_flight);
+}
+
 /// Results without what differs from one run to another: latency, the cache flags, usage.
 fn strip_timing(results: &str) -> String {
     fn strip(v: &mut Value) {
@@ -961,12 +994,13 @@ fn outputs(out: &Path) -> (String, String, String) {
 
 /// Conversations killed with SIGKILL at seeded random moments and resumed with the same
 /// command, again and again, end with the results, judgements and summary of a run never
-/// killed: no item lost, none twice, every transcript the same.
+/// killed: no item lost, none twice, every transcript the same. `--no-cache`, so that what a
+/// resumed conversation does not ask again it owes to its journalled steps.
 #[cfg(unix)]
 #[test]
 fn conversations_killed_at_random_moments_resume_to_the_same_results() {
     const ITEMS: usize = 24;
-    let args = [RUN, &["--concurrency", "4"]].concat();
+    let args = [RUN, &["--concurrency", "4", "--no-cache"]].concat();
     // The run never killed, and how long it takes.
     let clean_server = Server::start((5, 20));
     let clean = prepare("kill", Format::OpenAi, &clean_server);
@@ -1033,13 +1067,16 @@ fn conversations_killed_at_random_moments_resume_to_the_same_results() {
         assert_eq!(got.0, want.0, "trial {trial}: results");
         assert_eq!(got.1, want.1, "trial {trial}: summary.json");
         assert_eq!(got.2, want.2, "trial {trial}: judgements");
-        // What the journal and the cache held was not asked again: only calls in flight at
-        // a kill (and identical calls racing each other) are made twice.
+        // Without the cache, only the journal keeps a step from being asked again: a kill
+        // loses the calls in flight (one per conversation, four conversations at a time) and
+        // any answer not yet written. (Judges are asked after the run too, and judging killed
+        // starts over: only the attacker's and the target's calls are counted.)
+        let conversing = |s: &Server| s.calls_of("chain-attacker") + s.calls_of("chatty-target");
         assert!(
-            server.total() <= clean_server.total() + 30,
-            "trial {trial}: {} requests, {} in a run never killed",
-            server.total(),
-            clean_server.total()
+            conversing(&server) <= conversing(&clean_server) + 16,
+            "trial {trial}: {} attacker and target requests, {} in a run never killed",
+            conversing(&server),
+            conversing(&clean_server)
         );
     }
     assert!(kills >= 5, "only {kills} kills landed before the run ended");
