@@ -1013,6 +1013,25 @@ impl Conv<'_> {
                 content: String::new(),
             })
             .collect();
+        // `queries` counts the target's answers so far, every branch's: one stand-in per
+        // answer, the last (this branch's, at its depth) as the final turn.
+        let queries = self.turns.iter().filter(|t| t.by == Author::Target).count();
+        record.turns = (0..queries)
+            .map(|_| TurnRecord {
+                role: Role::Assistant,
+                content: String::new(),
+                by: Author::Target,
+                model: None,
+                turn: node.depth,
+                node: None,
+                latency_ms: None,
+                usage: None,
+                cached: false,
+                verdicts: BTreeMap::new(),
+                dropped: None,
+            })
+            .collect();
+        record.final_turn = queries.checked_sub(1);
         for stop in &program.stops {
             if assay_score::condition(&stop.condition, &record, verdicts) == Some(true) {
                 return Some(format!("`{}` held at turn {}", stop.source, node.depth));
