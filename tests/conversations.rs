@@ -1081,3 +1081,22 @@ fn conversations_killed_at_random_moments_resume_to_the_same_results() {
     }
     assert!(kills >= 5, "only {kills} kills landed before the run ended");
 }
+
+#[test]
+fn stop_conditions_read_the_turns_and_queries_so_far() {
+    let (shown, runs) = same_in_every_format("stops", &[Format::OpenAi]);
+    insta::assert_snapshot!("stops", shown);
+    let stops: Vec<&str> = runs[0]
+        .records
+        .iter()
+        .map(|r| r["stop"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            "`turns >= 2` held at turn 2",
+            "`queries >= 3` held at turn 3",
+            "`queries >= 3` held at turn 2",
+        ]
+    );
+}
