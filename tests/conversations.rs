@@ -53,6 +53,21 @@ impl Format {
         )
     }
 
+    /// An answer the provider's content filter refused (Ollama has no filter).
+    fn filtered(self) -> String {
+        match self {
+            Format::Anthropic => json!({
+                "id": "msg_1", "type": "message", "role": "assistant", "content": [],
+                "stop_reason": "refusal", "usage": { "input_tokens": 11, "output_tokens": 0 }
+            }),
+            _ => json!({
+                "id": "c1", "object": "chat.completion",
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": null }, "finish_reason": "content_filter" }]
+            }),
+        }
+        .to_string()
+    }
+
     fn answer(self, model: &str, text: &str) -> String {
         match self {
             Format::OpenAi => json!({
@@ -210,6 +225,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>, latency: (u64, u64)) -> std::io:
         }
         let (status, body) = match play(&request) {
             Ok(text) => ("200 OK", format.answer(&request.model, &text)),
+            Err(FILTERED) => ("200 OK", format.filtered()),
             Err(status) => (
                 status,
                 json!({ "error": { "message": "the model is down", "type": "server_error" } })
@@ -260,7 +276,11 @@ fn judged(request: &Request) -> &str {
         .unwrap_or("")
 }
 
-/// Every model's behaviour, by its name: the answer, or an HTTP status to fail with.
+/// What `play` gives for an answer the provider's content filter refused.
+const FILTERED: &str = "filtered";
+
+/// Every model's behaviour, by its name: the answer, or an HTTP status to fail with (or
+/// [`FILTERED`]).
 fn play(request: &Request) -> Result<String, &'static str> {
     let last = request.last_user();
     match request.model.as_str() {
@@ -424,6 +444,12 @@ fn play(request: &Request) -> Result<String, &'static str> {
                 .unwrap_or("")
                 .replace("story", "tale")
         )),
+        // A target behind a content filter (OpenAI's and Anthropic's) that refuses what
+        // stream 2 asks, and a turn holding "fault:filter".
+        "filtering-target" if last.contains("Stream 2") || last.contains("fault:filter") => {
+            Err(FILTERED)
+        }
+        "filtering-target" => Ok("I'm sorry, I can't help with that.".into()),
         "broken" => Err("500 Internal Server Error"),
         other => Ok(format!("unknown model {other}")),
     }
@@ -871,6 +897,23 @@ fn a_defense_axis_crossed_with_a_program_axis_makes_four_items_per_prompt() {
             "{summary}"
         );
     }
+}
+
+#[test]
+fn a_content_filter_ends_a_conversation_or_drops_its_branch() {
+    let mut shown = Vec::new();
+    for format in [Format::OpenAi, Format::Anthropic] {
+        let run = run_fixture("filter", format);
+        assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out.stderr));
+        // Each provider says why in its own words.
+        shown.push(
+            transcripts(&run)
+                .replace("finish_reason: content_filter", "REASON")
+                .replace("stop_reason: refusal", "REASON"),
+        );
+    }
+    assert_eq!(shown[0], shown[1], "OpenAI and Anthropic differ");
+    insta::assert_snapshot!("filter", shown[0]);
 }
 
 /// A finished run started again does nothing: every result is in its journal and every
