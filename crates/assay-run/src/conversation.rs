@@ -877,15 +877,15 @@ impl Conv<'_> {
     /// target's own, in front of the conversation's.
     fn as_sent(&self, messages: &[Message]) -> Vec<Message> {
         let model = &self.shared.models[self.m];
-        let messages = match self.defense.system.as_deref() {
+        let messages = model.with_system(messages);
+        match self.defense.system.as_deref() {
             Some(system) => ModelRun {
                 system: Some(system.to_string()),
                 ..model.clone()
             }
-            .with_system(messages),
-            None => messages.to_vec(),
-        };
-        model.with_system(&messages)
+            .with_system(&messages),
+            None => messages,
+        }
     }
 
     /// Every loop judge on the node's last answer, members before ensembles. An error of
