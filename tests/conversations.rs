@@ -916,6 +916,26 @@ fn a_content_filter_ends_a_conversation_or_drops_its_branch() {
     insta::assert_snapshot!("filter", shown[0]);
 }
 
+#[test]
+fn a_guard_that_fails_is_the_items_error() {
+    let (shown, runs) = same_in_every_format("guard-failure", &[Format::OpenAi]);
+    insta::assert_snapshot!("guard-failure", shown);
+    let run = &runs[0];
+    let summary = run.summary();
+    assert_eq!(
+        summary["counts"]["in_down"],
+        json!({ "error": 1 }),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["counts"]["out_garbled"],
+        json!({ "error": 1 }),
+        "{summary}"
+    );
+    // The input guard failed before the model was asked; the output guard after.
+    assert_eq!(run.server.calls_of("target"), 1);
+}
+
 /// A finished run started again does nothing: every result is in its journal and every
 /// judgement in the cache, so the server sees no request, and the outputs are the same.
 #[test]
