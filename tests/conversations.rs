@@ -936,6 +936,13 @@ fn a_guard_that_fails_is_the_items_error() {
     assert_eq!(run.server.calls_of("target"), 1);
 }
 
+#[test]
+fn an_ensemble_in_the_loop_follows_its_members() {
+    let (shown, runs) = same_in_every_format("ensemble", &[Format::Anthropic]);
+    insta::assert_snapshot!("ensemble", shown);
+    assert_eq!(runs[0].out.status.code(), Some(0));
+}
+
 /// A finished run started again does nothing: every result is in its journal and every
 /// judgement in the cache, so the server sees no request, and the outputs are the same.
 #[test]
