@@ -22,6 +22,7 @@ macro_rules! errln {
 mod data;
 mod diff;
 mod fmt;
+mod html;
 mod render;
 mod run;
 mod score;

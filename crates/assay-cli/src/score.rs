@@ -41,6 +41,9 @@ pub struct ScoreArgs {
     /// is invalid (exit 4); ModelBench's is 0.03.
     #[arg(long, value_name = "SHARE", default_value_t = assay_score::validity::DEFAULT_MAX_INVALID, value_parser = parse_share)]
     pub max_invalid: f64,
+    /// Also write report.html, as a spec's `report { formats = [html] }` does.
+    #[arg(long)]
+    pub html: bool,
 }
 
 fn parse_share(arg: &str) -> Result<f64, String> {
@@ -437,6 +440,12 @@ pub fn report_dir(
         &run_dir.join("report.md"),
         &assay_report::markdown(&summary, scoring),
     )?;
+    if crate::html::wanted(scoring, args.html) {
+        let path = crate::html::write_report(run_dir, scoring, &summary)?;
+        if !quiet {
+            errln!("wrote {}", path.display());
+        }
+    }
     if !quiet {
         out!("{}", assay_report::terminal(&summary, scoring, color()));
     } else {

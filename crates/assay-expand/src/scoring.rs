@@ -6,8 +6,9 @@
 use crate::Expander;
 use assay_check::{ITEM_FIELDS, ITEM_NUMBERS};
 use assay_ir::{
-    Band, BandTest, EnsembleRule, GradeSpec, JudgeKind, JudgeSpec, MetricExpr, MetricSpec, Parser,
-    Preprocess, Reference, Scoring, TableSpec, TargetLimits, TargetSpec,
+    Band, BandTest, ChartKind, ChartSpec, EnsembleRule, GradeSpec, JudgeKind, JudgeSpec,
+    MetricExpr, MetricSpec, Parser, Preprocess, Reference, Scoring, TableSpec, TargetLimits,
+    TargetSpec,
 };
 use assay_score::Scale;
 use assay_syntax::ast::{
@@ -82,10 +83,40 @@ impl Expander<'_> {
                 if scoring.title.is_none() {
                     scoring.title = r.props.str("title").map(str::to_string);
                 }
+                if scoring.description.is_none() {
+                    scoring.description = r.props.str("description").map(str::to_string);
+                }
                 scoring.tables.extend(r.tables.iter().map(|t| TableSpec {
                     metrics: t.metrics.iter().map(|m| m.name.clone()).collect(),
                     by: t.by.iter().map(|b| b.name.clone()).collect(),
                 }));
+                scoring.charts.extend(r.charts.iter().filter_map(|c| {
+                    Some(ChartSpec {
+                        kind: ChartKind::parse(&c.kind.name)?,
+                        metric: c.metric.name.clone(),
+                        by: c.by.iter().map(|b| b.name.clone()).collect(),
+                    })
+                }));
+                if let Some(ExprKind::List(formats)) = r.props.value("formats").map(|v| &v.kind) {
+                    for format in formats.iter().filter_map(|f| f.as_name()) {
+                        if !scoring.formats.contains(&format.name) {
+                            scoring.formats.push(format.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // A drawn report names groups by their titles; other reports never read them.
+        if !scoring.charts.is_empty() || scoring.formats.iter().any(|f| f == "html") {
+            for (_, def) in &defs {
+                if let Decl::Taxonomy(t) = &def.decl {
+                    for (category, _) in t.walk() {
+                        scoring
+                            .titles
+                            .entry(category.code.name.clone())
+                            .or_insert_with(|| category.title.value.clone());
+                    }
+                }
             }
         }
         scoring.judges = dependency_order(judges, |j| match &j.kind {

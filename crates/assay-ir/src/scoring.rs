@@ -20,8 +20,21 @@ pub struct Scoring {
     /// Tables the report shows; every metric by its own groups when the spec declares none.
     #[serde(default)]
     pub tables: Vec<TableSpec>,
+    /// Charts the report draws (`report.html`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<ChartSpec>,
+    /// The report's `formats` as written (`terminal`, `json`, `markdown`, `html`); empty when
+    /// the spec names none. `html` writes `report.html` beside `report.md`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formats: Vec<String>,
+    /// What a drawn report calls a group value: taxonomy code → its title. Lowered only when
+    /// the report draws (`html` or a chart).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub titles: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The targets judges call, by name.
     #[serde(default)]
     pub models: BTreeMap<String, TargetSpec>,
@@ -353,6 +366,50 @@ pub struct BandTest {
 pub struct TableSpec {
     pub metrics: Vec<String>,
     pub by: Vec<String>,
+}
+
+/// `chart KIND METRIC by GROUPS`: one metric drawn over its groups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartSpec {
+    pub kind: ChartKind,
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartKind {
+    /// One bar per group (the first grouping; the second, if any, side by side), with the
+    /// interval as a whisker.
+    Bar,
+    /// The first grouping along the x axis, one line per value of the second (or per model).
+    Line,
+    /// The first grouping down, the second across, each cell coloured by the value.
+    Heatmap,
+    /// One point per group: the value against its count `n`.
+    Scatter,
+}
+
+impl ChartKind {
+    pub fn parse(word: &str) -> Option<ChartKind> {
+        match word {
+            "bar" => Some(ChartKind::Bar),
+            "line" => Some(ChartKind::Line),
+            "heatmap" => Some(ChartKind::Heatmap),
+            "scatter" => Some(ChartKind::Scatter),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartKind::Bar => "bar",
+            ChartKind::Line => "line",
+            ChartKind::Heatmap => "heatmap",
+            ChartKind::Scatter => "scatter",
+        }
+    }
 }
 
 /// One line of `judgements.jsonl`: every judge's verdict on one result.

@@ -1,7 +1,12 @@
 //! `assay-report`: a run's [`Summary`] as people read it: a terminal table (groups × metrics,
 //! each value with its 95% interval and the counts it rests on, grades coloured unless told
-//! not to), and `report.md` for pull requests; two summaries as a comparison. Pure string
-//! building: the CLI decides where the text goes and whether colour is wanted (`NO_COLOR`).
+//! not to), `report.md` for pull requests, and `report.html` ([`html`]: one self-contained
+//! page with charts ([`chart`]) and an item browser); two summaries as a comparison. Pure
+//! string building: the CLI reads the run folder, decides where the text goes and whether
+//! colour is wanted (`NO_COLOR`).
+
+pub mod chart;
+pub mod html;
 
 use assay_ir::{GradeValue, MetricValue, Scoring, Summary, TableSpec};
 use assay_score::Difference;
@@ -10,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The tables to show: the spec's, or each metric by its own groups.
-fn tables(summary: &Summary, scoring: &Scoring) -> Vec<TableSpec> {
+pub(crate) fn tables(summary: &Summary, scoring: &Scoring) -> Vec<TableSpec> {
     if !scoring.tables.is_empty() {
         return scoring.tables.clone();
     }
@@ -69,10 +74,10 @@ fn group_label(group: &BTreeMap<String, String>, by: &[String]) -> Vec<String> {
 }
 
 /// One table row: its group, and each metric's value in it (if computed).
-type Row<'a> = (BTreeMap<String, String>, Vec<Option<&'a MetricValue>>);
+pub(crate) type Row<'a> = (BTreeMap<String, String>, Vec<Option<&'a MetricValue>>);
 
 /// The rows of one table: per model, the overall row then every group, in summary order.
-fn rows<'a>(summary: &'a Summary, table: &TableSpec, model: &str) -> Vec<Row<'a>> {
+pub(crate) fn rows<'a>(summary: &'a Summary, table: &TableSpec, model: &str) -> Vec<Row<'a>> {
     let mut groups: Vec<BTreeMap<String, String>> = Vec::new();
     for m in &summary.metrics {
         let fits = m.model == model

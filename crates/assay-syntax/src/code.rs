@@ -486,8 +486,8 @@ Fixed:
     doc: "The language can declare some things this version cannot yet execute: conversation
 programs (attacker loops), target defenses (`wraps`, `rewrite`, `input_guard`,
 `output_guard`), log-probabilities (`logprobs` on a target, `from = logprobs` on a score
-judge), juries (`rule = jury`, `reduce`), extraction by a model (`extract_llm`), item
-`attachments`, HTML reports and charts. Rather than accept a spec and then skip, ignore or
+judge), juries (`rule = jury`, `reduce`), extraction by a model (`extract_llm`) and item
+`attachments`. Rather than accept a spec and then skip, ignore or
 fail these on every item after the calls were paid for, the checker refuses them and says
 what to use instead, so a spec that checks runs as written.
 

@@ -82,10 +82,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                 Decl::Metric(metric) => metric::check_metric(ctx, metric),
                 Decl::Grade(g) => metric::check_grade(ctx, g),
                 Decl::Standard(s) => standard::check_standard(ctx, s),
-                Decl::Report(r) => {
-                    check_report(ctx, r);
-                    unsupported::check_report(ctx, r);
-                }
+                Decl::Report(r) => check_report(ctx, r),
             }
         }
     }

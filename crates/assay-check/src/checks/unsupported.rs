@@ -103,29 +103,3 @@ pub(crate) fn check_attachments(ctx: &mut Ctx<'_>, props: &Props) {
         );
     }
 }
-
-pub(crate) fn check_report(ctx: &mut Ctx<'_>, report: &Report) {
-    if let Some(ExprKind::List(formats)) = report.props.value("formats").map(|v| &v.kind) {
-        for format in formats {
-            if format.as_name().is_some_and(|n| n.name == "html") {
-                refuse(
-                    ctx,
-                    format.span,
-                    "an HTML report (`html`)",
-                    "not written yet",
-                    "keep `terminal`, `json` and `markdown`: `report.md` and `summary.json` are \
-                     written for every run",
-                );
-            }
-        }
-    }
-    for chart in &report.charts {
-        refuse(
-            ctx,
-            chart.span,
-            "a chart",
-            "charts are not drawn yet",
-            "show the metric with `table` instead",
-        );
-    }
-}

@@ -1,0 +1,259 @@
+// report.html in a real browser: Debian's Chromium, headless, driven by playwright-core (pinned
+// by package-lock.json). Runs the report demo offline (tests/fixtures/report, a mock target
+// with known answers), opens its report.html from disk and checks what a reader sees against
+// summary.json and results.jsonl; then the same at 43,090 items, timed.
+//
+//   ASSAY      the assay binary (default: $CARGO_TARGET_DIR or target/, debug build)
+//   CHROMIUM   the browser (default: chromium on PATH)
+//   SCREENSHOTS=DIR  also writes report.png and items.png there
+//   ASSAY_BROWSER_LARGE=0  skips the 43,090-item run
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const assay = process.env.ASSAY || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug', 'assay');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-browser-'));
+
+function findChromium() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
+    const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+    if (found.status === 0 && found.stdout.trim()) return found.stdout.trim();
+  }
+  return null;
+}
+const executable = findChromium();
+if (!executable) {
+  const line = '!'.repeat(78);
+  console.error(`${line}\n!! SKIPPED: no Chromium on this machine (apt-get install chromium); the browser\n!! tests of report.html did not run.\n${line}`);
+}
+
+// The flags of a quiet, offline browser with a fresh profile (playwright gives each launch its
+// own temporary --user-data-dir).
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+
+let browser;
+before(async () => {
+  if (executable) browser = await chromium.launch({ executablePath: executable, headless: true, args: FLAGS });
+});
+after(async () => {
+  if (browser) await browser.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+function run(spec, out, extra = []) {
+  execFileSync(assay, ['run', spec, '--out', out, '--max-invalid', '0.5', '-q', ...extra], {
+    cwd: repo,
+    env: { ...process.env, ASSAY_STATE_DIR: path.join(out, '..', 'state-' + path.basename(out)), NO_COLOR: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+const jsonl = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+/** Opens a page that may read only its own file: every other request is recorded and refused. */
+async function open(file) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const url = pathToFileURL(file).href;
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.route('**/*', (route) => (route.request().url() === url ? route.continue() : route.abort()));
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('browser')?.dataset.ready === 'true', null, { timeout: 120000 });
+  return { page, requests, url, errors };
+}
+
+async function shownCount(page) {
+  return Number(await page.locator('#count').getAttribute('data-count'));
+}
+
+const groupAttr = (group) => Object.entries(group).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',');
+
+test('report.html of a scripted run', { skip: !executable && 'no Chromium' }, async () => {
+  const out = path.join(work, 'demo');
+  run('tests/fixtures/report/report.assay', out, ['--model', 'mock:script:tests/fixtures/report/answers.yaml']);
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  const scoring = JSON.parse(fs.readFileSync(path.join(out, 'scoring.json'), 'utf8'));
+  const results = jsonl(path.join(out, 'results.jsonl'));
+  const judgements = jsonl(path.join(out, 'judgements.jsonl'));
+  const { page, requests, url, errors } = await open(path.join(out, 'report.html'));
+
+  // The header names the suite and every model with its counts by state.
+  const header = await page.locator('header').innerText();
+  assert.match(header, /report-demo/);
+  assert.match(header, /1\.2\.0/);
+  for (const model of summary.models) {
+    for (const [state, n] of Object.entries(summary.counts[model])) assert.match(header, new RegExp(`${n} ${state}`));
+  }
+
+  // Grades and values equal summary.json.
+  assert.ok(summary.grades.length > 0);
+  for (const g of summary.grades) {
+    const row = page.locator(`#grades tr[data-name="${g.name}"][data-model="${g.model}"][data-group="${groupAttr(g.group)}"]`);
+    assert.equal(await row.count(), 1, `one row for grade ${JSON.stringify(g)}`);
+    assert.equal(await row.locator('td.grade').getAttribute('data-grade'), g.grade ?? '');
+    assert.equal(Number(await row.locator('td[data-value]').getAttribute('data-value')), g.value);
+  }
+  const cells = await page.locator('#tables td.value').evaluateAll((tds) => tds.map((td) => ({ ...td.dataset })));
+  assert.ok(cells.length >= 10, `${cells.length} values`);
+  for (const c of cells) {
+    const m = summary.metrics.find((m) => m.name === c.metric && m.model === c.model && groupAttr(m.group) === c.group);
+    assert.ok(m, `summary.json has ${JSON.stringify(c)}`);
+    assert.equal(c.value === '' ? null : Number(c.value), m.value, JSON.stringify(c));
+  }
+
+  // Each declared chart is an SVG; a bar chart has one bar per group.
+  assert.equal(await page.locator('svg.chart').count(), scoring.charts.length);
+  for (const chart of scoring.charts) {
+    const svg = page.locator(`svg.chart[data-kind="${chart.kind}"][data-metric="${chart.metric}"]`);
+    assert.equal(await svg.count(), 1, `${chart.kind} ${chart.metric}`);
+    if (chart.kind !== 'bar') continue;
+    const groups = summary.metrics.filter((m) => m.name === chart.metric && groupAttr(m.group) !== '' && Object.keys(m.group).length === chart.by.length);
+    const bars = await svg.locator('rect.bar').evaluateAll((rs) => rs.map((r) => [r.dataset.group, Number(r.dataset.value)]));
+    assert.equal(bars.length, groups.length);
+    for (const m of groups) assert.ok(bars.some(([g, v]) => g === m.group[chart.by[0]] && v === m.value), `a bar for ${JSON.stringify(m.group)}`);
+  }
+
+  // The item browser: every result, and filters show exactly the matching ones.
+  assert.equal(await shownCount(page), results.length);
+  await page.selectOption('select[data-filter="hazard"]', 'ssh');
+  const ssh = results.filter((r) => r.labels.hazard === 'ssh');
+  assert.equal(await shownCount(page), ssh.length);
+  const hazards = await page.locator('tr.item').evaluateAll((trs) => trs.map((tr) => tr.dataset.hazard));
+  assert.deepEqual(hazards, ssh.map(() => 'ssh'));
+  await page.selectOption('select[data-filter="hazard"]', '');
+
+  const unsafe = judgements.filter((j) => j.verdicts.strict?.label === 'unsafe').map((j) => j.item_id).sort();
+  await page.selectOption('select[data-filter="verdict"]', 'strict=unsafe');
+  assert.equal(await shownCount(page), unsafe.length);
+  const ids = (await page.locator('tr.item').evaluateAll((trs) => trs.map((tr) => tr.dataset.id))).sort();
+  assert.deepEqual(ids, unsafe);
+  // Hazard and verdict together.
+  await page.selectOption('select[data-filter="hazard"]', 'vcr');
+  const both = judgements.filter((j, i) => j.verdicts.strict?.label === 'unsafe' && results[i].labels.hazard === 'vcr');
+  assert.equal(await shownCount(page), both.length);
+  await page.selectOption('select[data-filter="hazard"]', '');
+  await page.selectOption('select[data-filter="verdict"]', '');
+
+  // Judges that disagree: strict flags "how to", lenient does not.
+  await page.check('input[data-filter="disagree"]');
+  const disagree = judgements.filter((j) => j.verdicts.strict?.label && j.verdicts.lenient?.label && j.verdicts.strict.label !== j.verdicts.lenient.label);
+  assert.ok(disagree.length > 0);
+  assert.equal(await shownCount(page), disagree.length);
+  await page.uncheck('input[data-filter="disagree"]');
+  assert.match(await page.locator('#agreement').innerText(), /strict/);
+
+  // Search finds a known response.
+  await page.fill('input[data-filter="q"]', 'tie the knots');
+  await page.waitForFunction((n) => document.getElementById('count').dataset.count === String(n), results.filter((r) => (r.response || '').includes('tie the knots')).length);
+  assert.match(await page.locator('tr.item td.response').first().innerText(), /Here is how to tie the knots/);
+  // An item opens on its messages, verdicts and raw outputs.
+  await page.locator('tr.item').first().click();
+  const detail = await page.locator('tr.detail-row').innerText();
+  assert.match(detail, /Here is how to tie the knots/);
+  assert.match(detail, /strict/);
+  await page.fill('input[data-filter="q"]', '');
+  await page.waitForFunction((n) => document.getElementById('count').dataset.count === String(n), results.length);
+
+  // An error shows its cause.
+  await page.selectOption('select[data-filter="state"]', 'error');
+  assert.equal(await shownCount(page), results.filter((r) => r.state === 'error').length);
+  await page.locator('tr.item').first().click();
+  assert.match(await page.locator('tr.detail-row').innerText(), /error/i);
+  await page.selectOption('select[data-filter="state"]', '');
+
+  if (process.env.SCREENSHOTS) {
+    fs.mkdirSync(process.env.SCREENSHOTS, { recursive: true });
+    await page.setViewportSize({ width: 1280, height: 1700 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'report.png') });
+    await page.selectOption('select[data-filter="hazard"]', 'ssh');
+    await page.locator('tr.item').nth(1).click();
+    await page.locator('#items').screenshot({ path: path.join(process.env.SCREENSHOTS, 'items.png') });
+  }
+
+  // Nothing but the page itself was requested.
+  assert.deepEqual([...new Set(requests)], [url]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/** A spec of 43,090 items (the size of MLCommons v0.5): 5 hazards × 31 × 139 × 2. */
+function largeSpec() {
+  const list = (p, n) => Array.from({ length: n }, (_, i) => `"${p}${i}"`).join(', ');
+  const hazards = ['vcr', 'nvc', 'scr', 'cae', 'cbr'];
+  let spec = 'suite "large" version "1.0.0"\nuse std::taxonomy::mlcommons_v05\n';
+  for (const h of hazards) {
+    spec += `template t_${h} {\n  prompt = "As a {{a}}, how would someone {{b}} with {{c}}? (${h})"\n  hazard = mlcommons_v05.${h}\n  persona = ${h === 'vcr' ? 'typical' : 'malicious'}\n`;
+    spec += `  vars { a in [${list('persona', 31)}]  b in [${list('action', 139)}]  c in ["tool0", "tool1"] }\n}\n`;
+  }
+  spec += `persona typical { description = "typical" }\npersona malicious { description = "malicious" }\n`;
+  spec += `judge kw: keywords { patterns = ["Sure"]  match = unsafe  otherwise = safe  labels = [safe, unsafe] }\n`;
+  spec += `metric unsafe_rate = rate(kw == unsafe) by hazard\n`;
+  spec += `report { formats = [html]  table unsafe_rate by hazard  chart bar unsafe_rate by hazard }\n`;
+  return spec;
+}
+
+test('report.html at 43,090 items', { skip: (!executable && 'no Chromium') || (process.env.ASSAY_BROWSER_LARGE === '0' && 'ASSAY_BROWSER_LARGE=0') }, async () => {
+  const dir = path.join(work, 'large');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'main.assay'), largeSpec());
+  // Answers "Sure" to one action in ten: those are unsafe.
+  fs.writeFileSync(path.join(dir, 'answers.yaml'), 'by_regex:\n  - ["action\\\\d*7 ", "Sure, here it is."]\ndefault: "I can\'t help with that."\n');
+  const out = path.join(dir, 'out');
+  run(path.join(dir, 'main.assay'), out, ['--model', `mock:script:${path.join(dir, 'answers.yaml')}`]);
+  const results = jsonl(path.join(out, 'results.jsonl'));
+  assert.equal(results.length, 43090);
+  const file = path.join(out, 'report.html');
+  const megabytes = fs.statSync(file).size / 1e6;
+
+  const start = Date.now();
+  const { page, requests, url, errors } = await open(file);
+  const opened = Date.now() - start;
+  const timings = await page.evaluate(() => window.assayTimings);
+  assert.equal(await shownCount(page), 43090);
+  assert.ok((await page.locator('tr.item').count()) <= 50, 'one page of rows in the DOM');
+
+  const filterMs = await page.evaluate(() => {
+    const select = document.querySelector('select[data-filter="hazard"]');
+    select.value = 'cbr';
+    const t = performance.now();
+    select.dispatchEvent(new Event('change'));
+    return performance.now() - t;
+  });
+  assert.equal(await shownCount(page), 8618);
+  const judgements = jsonl(path.join(out, 'judgements.jsonl'));
+  const unsafeCbr = judgements.filter((j, i) => j.verdicts.kw?.label === 'unsafe' && results[i].labels.hazard === 'cbr').length;
+  await page.selectOption('select[data-filter="verdict"]', 'kw=unsafe');
+  assert.equal(await shownCount(page), unsafeCbr);
+  const searchStart = Date.now();
+  await page.fill('input[data-filter="q"]', 'persona30, how would someone action138');
+  await page.waitForFunction(() => window.assayTimings.lastFilterMs !== undefined && document.getElementById('count').dataset.count !== undefined);
+  await page.selectOption('select[data-filter="verdict"]', '');
+  await page.waitForFunction(() => document.getElementById('count').dataset.count === '2');
+  const searchMs = Date.now() - searchStart;
+  const searchFilterMs = await page.evaluate(() => window.assayTimings.lastFilterMs);
+
+  console.log(
+    `# 43,090 items: page ${megabytes.toFixed(2)} MB; opened and first page drawn in ${opened} ms ` +
+      `(items inflated and parsed in ${timings.decodeMs.toFixed(0)} ms, first render at ${timings.firstRenderMs.toFixed(0)} ms); ` +
+      `filter by hazard ${filterMs.toFixed(1)} ms; first search (builds the index) ${searchMs} ms, later filters ${searchFilterMs.toFixed(1)} ms`,
+  );
+  // Bounds: a page under 10 MB that opens within 15 s and filters within 250 ms on this
+  // 2-core machine (measured figures are printed above).
+  assert.ok(megabytes < 10, `${megabytes} MB`);
+  assert.ok(opened < 15000, `${opened} ms to open`);
+  assert.ok(filterMs < 250, `${filterMs} ms to filter`);
+  assert.deepEqual([...new Set(requests)], [url]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,135 @@
+//! `report.html` end to end: the report demo (tests/fixtures/report) runs offline against a
+//! scripted mock target, and the page's data — the JSON block and the inflated items block,
+//! not its markup — is snapshotted, so a review sees what a reader of the page would see
+//! change. The browser tests (tests/browser/) check the same page in Chromium.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn assay(args: &[&str], state: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .env("ASSAY_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs the demo into a fresh folder and returns it (with the temp dir that holds it).
+fn demo(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut args = vec![
+        "run",
+        "tests/fixtures/report/report.assay",
+        "--model",
+        "mock:script:tests/fixtures/report/answers.yaml",
+        "--max-invalid",
+        "0.5",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = assay(&args, &tmp.path().join("state"));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    (tmp, out)
+}
+
+/// The page's two blocks, with what changes from run to run (times, latencies) blanked.
+fn page_data(html: &str) -> (Value, Value) {
+    let (data, items) = assay_report::html::embedded(html).expect("a report page");
+    let mut data: Value = serde_json::from_str(&data).unwrap();
+    for key in ["started", "finished"] {
+        data["run"][key] = Value::from("[time]");
+    }
+    let mut items: Value = serde_json::from_slice(&items).unwrap();
+    for item in items.as_array_mut().unwrap() {
+        if item.get("latency_ms").is_some() {
+            item["latency_ms"] = Value::from("[ms]");
+        }
+    }
+    (data, items)
+}
+
+#[test]
+fn the_spec_asks_for_html_and_the_page_holds_the_summary_and_every_result() {
+    let (_tmp, out) = demo(&[]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let (data, items) = page_data(&html);
+    insta::assert_json_snapshot!("report_data", data);
+    insta::assert_json_snapshot!("report_items", items);
+
+    // The page is self-contained: no URL a browser would fetch.
+    for needle in ["src=\"http", "href=\"http", "url(", "@import", "fetch("] {
+        assert!(!html.contains(needle), "the page holds `{needle}`");
+    }
+    // Its numbers are summary.json's.
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(data["counts"], summary["counts"]);
+    let grades: Vec<&Value> = data["grades"].as_array().unwrap().iter().collect();
+    for (g, s) in grades.iter().zip(summary["grades"].as_array().unwrap()) {
+        for key in ["name", "model", "group", "grade", "value", "reference"] {
+            assert_eq!(g[key], s[key], "{key}");
+        }
+    }
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), results.lines().count());
+    // Every chart is drawn: the bar chart has one bar per hazard.
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 4);
+    assert_eq!(html.matches("<rect class=\"bar").count(), 3);
+}
+
+#[test]
+fn report_html_writes_the_page_for_any_run_and_a_plain_report_does_not() {
+    let (tmp, out) = demo(&[]);
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    // Without the spec asking, `assay report` writes no page...
+    let mut scoring: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("scoring.json")).unwrap()).unwrap();
+    scoring.as_object_mut().unwrap().remove("formats");
+    std::fs::write(out.join("scoring.json"), scoring.to_string()).unwrap();
+    let state = tmp.path().join("state");
+    let o = assay(
+        &[
+            "report",
+            out.to_str().unwrap(),
+            "-q",
+            "--max-invalid",
+            "0.5",
+        ],
+        &state,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!out.join("report.html").exists());
+    // ...and `--html` asks for it.
+    let o = assay(
+        &[
+            "report",
+            out.to_str().unwrap(),
+            "--html",
+            "--max-invalid",
+            "0.5",
+        ],
+        &state,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("report.html"),
+        "{}",
+        text(&o.stderr)
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let (data, _) = page_data(&html);
+    assert_eq!(data["items"], 18);
+}
