@@ -187,6 +187,26 @@ test('report.html of a scripted run', { skip: !executable && 'no Chromium' }, as
   await page.close();
 });
 
+test('a conversation opens on its transcript and its turn verdicts', { skip: !executable && 'no Chromium' }, async () => {
+  const out = path.join(work, 'conversation');
+  run('tests/fixtures/report/conversation.assay', out, ['--model', 'mock:script:tests/fixtures/report/answers.yaml']);
+  const { page, requests, url, errors } = await open(path.join(out, 'report.html'));
+  assert.equal(await shownCount(page), 1);
+  await page.locator('tr.item').first().click();
+  const transcript = await page.locator('tr.detail-row').innerText();
+  assert.match(transcript, /Conversation/);
+  assert.match(transcript, /round 1 · user \(script\)/);
+  assert.match(transcript, /Hello! How can I help\?/);
+  assert.match(transcript, /round 2 · assistant \(target/);
+  // Every judge also judged each target turn: the first answer was safe, the last unsafe.
+  assert.match(transcript, /Hello! How can I help\?\s*\[strict: safe\]/);
+  assert.match(transcript, /exactly what you asked for\.\s*\[strict: unsafe\]/);
+  assert.match(transcript, /stop\s+the script ended/);
+  assert.deepEqual([...new Set(requests)], [url]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 /** A spec of 43,090 items (the size of MLCommons v0.5): 5 hazards × 31 × 139 × 2. */
 function largeSpec() {
   const list = (p, n) => Array.from({ length: n }, (_, i) => `"${p}${i}"`).join(', ');
