@@ -357,7 +357,16 @@ impl Conv<'_> {
         } else {
             format!("{}#{salt}", self.item.id)
         };
-        match call(self.shared, model, &id, messages, salt).await {
+        // The target's place is held by the conversation's task; a helper model's is taken
+        // for this call only (never the target's again, which would wait on itself).
+        let permit = if model == self.m {
+            None
+        } else {
+            self.shared.permit(model).await
+        };
+        let result = call(self.shared, model, &id, messages, salt).await;
+        drop(permit);
+        match result {
             Ok((reply, cached, made)) => {
                 self.sent += made;
                 self.all_cached &= cached;
@@ -802,7 +811,10 @@ impl Conv<'_> {
                 role: Role::User,
                 content: text.clone(),
             });
-            let outcome = self.judge_one(&guard, &record).await?;
+            let outcome = self
+                .judge_one(&guard, &record)
+                .await
+                .map_err(|e| as_role(e, "input guard"))?;
             let flagged = self.flagged(&guard, &outcome);
             let label = outcome.label.clone().unwrap_or_default();
             // The guard's verdict stays on the user turn it screened, passed or not.
@@ -810,6 +822,9 @@ impl Conv<'_> {
             self.turns[last].verdicts.insert(guard.clone(), outcome);
             if flagged {
                 self.turns[last].dropped = Some("blocked".into());
+                // The record shows the conversation up to the turn that was blocked.
+                node.history = sent;
+                node.response = None;
                 return Ok(TargetTurn::Blocked(format!(
                     "blocked by the input guard `{guard}` ({label}) at turn {}",
                     self.round.max(1)
@@ -827,6 +842,12 @@ impl Conv<'_> {
             self.usage.completion_tokens += u.completion_tokens;
         }
         if let Some(reason) = &answer.reply.filtered {
+            // The user turn the provider refused, as a guard's block is marked.
+            if let Some(user) = self.turns.iter_mut().rev().find(|t| t.role == Role::User) {
+                user.dropped = Some("filtered".into());
+            }
+            node.history = sent;
+            node.response = None;
             return Ok(TargetTurn::Blocked(format!(
                 "refused by the provider's content filter: {reason}"
             )));
@@ -849,7 +870,10 @@ impl Conv<'_> {
         self.turns[last].cached = answer.cached;
         if let Some(guard) = self.defense.output_guard.clone() {
             let record = self.judge_record(sent.clone(), reply.clone());
-            let outcome = self.judge_one(&guard, &record).await?;
+            let outcome = self
+                .judge_one(&guard, &record)
+                .await
+                .map_err(|e| as_role(e, "output guard"))?;
             let flagged = self.flagged(&guard, &outcome);
             let label = outcome.label.clone().unwrap_or_default();
             self.turns[last].verdicts.insert(guard.clone(), outcome);
@@ -1105,6 +1129,17 @@ impl Conv<'_> {
             verdicts: BTreeMap::new(),
             dropped: None,
         });
+    }
+}
+
+/// A failure of a judge named for the role it played: "the input guard `g` failed ...".
+fn as_role(end: End, role: &str) -> End {
+    match end {
+        End::Failed { message, skipped } => End::Failed {
+            message: message.replacen("the judge `", &format!("the {role} `"), 1),
+            skipped,
+        },
+        other => other,
     }
 }
 

@@ -643,6 +643,16 @@ impl Failure {
 }
 
 impl Shared {
+    /// Holds one of model `m`'s places in flight, for a call made inside a task that holds
+    /// another model's (a conversation calling its attacker, judges, guards or rewriter):
+    /// their own `concurrency` holds there too.
+    pub(crate) async fn permit(&self, m: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.limits[m].permits)
+            .acquire_owned()
+            .await
+            .ok()
+    }
+
     /// Time left before the run's deadline; `None` without one.
     fn time_left(&self) -> Option<Duration> {
         self.deadline
