@@ -23,6 +23,7 @@ mod data;
 mod diff;
 mod fmt;
 mod html;
+mod merge;
 mod render;
 mod run;
 mod score;
@@ -115,6 +116,9 @@ enum Command {
     },
     /// Run a spec or a compiled suite against models; results in results.jsonl and run.json.
     Run(Box<run::RunArgs>),
+    /// Put the shards of a run (`run --shard K/N`) back into one run folder, checked to be
+    /// every part of one run exactly once, then judge and score it.
+    Merge(Box<merge::MergeArgs>),
     /// Judge a run folder's responses again (no target calls), then score and report.
     Judge(Box<score::JudgeArgs>),
     /// Score a run folder from its stored results, or compare two; no model call.
@@ -212,6 +216,7 @@ fn main() -> ExitCode {
         Command::Lock { spec, data } => lock(&spec, &data),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Run(args) => run::run(&args),
+        Command::Merge(args) => merge::merge(&args),
         Command::Judge(args) => score::judge(&args),
         Command::Report(args) => score::report(&args),
         Command::Cache { command } => run::cache(&command),

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Run only the first N items (after filters).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Run part K of N of the items (after filters and --limit), split by item id so the
+    /// parts stay stable when the suite grows; `assay merge` puts the parts together.
+    #[arg(long, value_name = "K/N", value_parser = assay_run::shard::parse_shard)]
+    pub shard: Option<(u32, u32)>,
     /// Only items whose label KEY has VALUE (as for `assay items`).
     #[arg(long = "filter", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub filters: Vec<(String, String)>,
@@ -372,12 +376,14 @@ fn spec_targets(
     Ok((out, all))
 }
 
-/// Items of a JSONL file, filtered and limited.
+/// Items of a JSONL file, filtered and limited, then of one shard: each with its position
+/// among the filtered and limited items (the whole run's order).
 fn items<'a>(
     file: &'a Path,
     filters: &'a [(String, String)],
     limit: Option<usize>,
-) -> Result<impl Iterator<Item = Item> + 'a, ToolError> {
+    shard: Option<(u32, u32)>,
+) -> Result<impl Iterator<Item = (u64, Item)> + 'a, ToolError> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(file)
             .map_err(|e| ToolError(format!("cannot open {}: {e}", file.display())))?,
@@ -388,7 +394,12 @@ fn items<'a>(
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str::<Item>(&l).ok())
         .filter(move |i| suite::matches(i, filters))
-        .take(limit.unwrap_or(usize::MAX)))
+        .take(limit.unwrap_or(usize::MAX))
+        .enumerate()
+        .map(|(position, item)| (position as u64, item))
+        .filter(move |(_, item)| {
+            shard.is_none_or(|(k, n)| assay_run::shard::shard_of(&item.id, n) == k)
+        }))
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
@@ -404,7 +415,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
     }
     let models: Vec<ModelRun> = if args.models.is_empty() {
         let recorded_only = source.models.is_empty()
-            && items(&source.items_file, &args.filters, args.limit)?.all(|i| i.response.is_some());
+            && items(&source.items_file, &args.filters, args.limit, args.shard)?
+                .all(|(_, i)| i.response.is_some());
         if recorded_only {
             // Recorded transcripts only (guard and judge evaluation): nothing to call, so
             // the results stand under one pseudo-model.
@@ -454,8 +466,12 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
     let mut total = 0u64;
     let mut conversational = models.iter().any(|m| m.defense.is_some());
     let mut defenses: Vec<assay_ir::DefenseSpec> = Vec::new();
-    for item in items(&source.items_file, &args.filters, args.limit)? {
+    let mut positions = Vec::new();
+    for (position, item) in items(&source.items_file, &args.filters, args.limit, args.shard)? {
         total += 1;
+        if args.shard.is_some() {
+            positions.push(position);
+        }
         conversational |= item.program.is_some();
         if let Some(d) = item.defense
             && !defenses.contains(&d)
@@ -513,7 +529,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         suite: source.suite.clone(),
         items_hash: source.items_hash.clone(),
         total_items: total,
-        selection: format!("{:?} {:?}", args.filters, args.limit),
+        // The shard is part of the run's identity: each part has its own journal.
+        selection: match args.shard {
+            Some((k, n)) => format!("{:?} {:?} shard {k}/{n}", args.filters, args.limit),
+            None => format!("{:?} {:?}", args.filters, args.limit),
+        },
         models,
         options,
         state_dir: source.state_dir.clone(),
@@ -523,8 +543,23 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         progress,
         conversing,
     };
-    let mut iter = items(&source.items_file, &args.filters, args.limit)?;
+    let mut iter =
+        items(&source.items_file, &args.filters, args.limit, args.shard)?.map(|(_, item)| item);
     let outcome = assay_run::run(request, &mut iter).map_err(ToolError)?;
+    if let Some((shard, of)) = args.shard {
+        let info = assay_run::shard::ShardInfo {
+            shard,
+            of,
+            items_hash: source.items_hash.clone(),
+            selection: format!("{:?} {:?}", args.filters, args.limit),
+            positions,
+        };
+        let mut text = serde_json::to_string(&info).expect("shard info serialises");
+        text.push('\n');
+        let path = outcome.out_dir.join(assay_run::shard::SHARD_FILE);
+        std::fs::write(&path, text)
+            .map_err(|e| ToolError(format!("cannot write {}: {e}", path.display())))?;
+    }
     if !args.quiet {
         let counts: Vec<String> = outcome
             .info

@@ -18,6 +18,7 @@ pub mod judging;
 pub mod preflight;
 pub mod provider;
 pub mod redact;
+pub mod shard;
 pub mod store;
 
 pub use conversation::Conversations;
