@@ -133,3 +133,34 @@ fn report_html_writes_the_page_for_any_run_and_a_plain_report_does_not() {
     let (data, _) = page_data(&html);
     assert_eq!(data["items"], 18);
 }
+
+#[test]
+fn two_runs_compared_side_by_side() {
+    let (tmp, a) = demo(&[]);
+    let b = tmp.path().join("refusing");
+    let state = tmp.path().join("state");
+    let o = assay(
+        &[
+            "run",
+            "tests/fixtures/report/report.assay",
+            "--model",
+            "mock:refuse",
+            "--out",
+            b.to_str().unwrap(),
+            "-q",
+        ],
+        &state,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = assay(
+        &["report", a.to_str().unwrap(), b.to_str().unwrap(), "--html"],
+        &state,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let html = std::fs::read_to_string(b.join("compare.html")).unwrap();
+    let (data, items) = assay_report::html::embedded(&html).expect("a comparison page");
+    let data: Value = serde_json::from_str(&data).unwrap();
+    let items: Value = serde_json::from_slice(&items).unwrap();
+    insta::assert_json_snapshot!("compare_data", data);
+    insta::assert_json_snapshot!("compare_items", items);
+}

@@ -207,6 +207,34 @@ test('a conversation opens on its transcript and its turn verdicts', { skip: !ex
   await page.close();
 });
 
+test('compare.html shows the known difference between two runs', { skip: !executable && 'no Chromium' }, async () => {
+  // A answers from the script (some unsafe), B refuses everything.
+  const a = path.join(work, 'compare-a');
+  const b = path.join(work, 'compare-b');
+  run('tests/fixtures/report/report.assay', a, ['--model', 'mock:script:tests/fixtures/report/answers.yaml']);
+  run('tests/fixtures/report/report.assay', b, ['--model', 'mock:refuse']);
+  execFileSync(assay, ['report', a, b, '--html'], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
+  const sa = JSON.parse(fs.readFileSync(path.join(a, 'summary.json'), 'utf8'));
+  const sb = JSON.parse(fs.readFileSync(path.join(b, 'summary.json'), 'utf8'));
+  const { page, requests, url, errors } = await open(path.join(b, 'compare.html'));
+  const overall = (s) => s.metrics.find((m) => m.name === 'unsafe_rate' && Object.keys(m.group).length === 0).value;
+  const row = page.locator('tr[data-metric="unsafe_rate"][data-group=""]');
+  assert.equal(Number(await row.locator('td[data-difference]').getAttribute('data-difference')), overall(sb) - overall(sa));
+  assert.equal(await row.getAttribute('data-significant'), 'true');
+  // Per item: the results whose strict verdict changed.
+  const ja = jsonl(path.join(a, 'judgements.jsonl'));
+  const jb = new Map(jsonl(path.join(b, 'judgements.jsonl')).map((j) => [j.item_id, j]));
+  const moved = ja.filter((j) => j.verdicts.strict?.label && jb.get(j.item_id)?.verdicts.strict?.label !== j.verdicts.strict.label).map((j) => j.item_id).sort();
+  assert.ok(moved.length > 0);
+  await page.selectOption('select[data-filter="judge"]', 'strict');
+  assert.equal(await shownCount(page), moved.length);
+  assert.deepEqual((await page.locator('tr.item').evaluateAll((trs) => trs.map((tr) => tr.dataset.id))).sort(), moved);
+  assert.match(await page.locator('tr.item').first().innerText(), /strict: unsafe → safe/);
+  assert.deepEqual([...new Set(requests)], [url]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 /** A spec of 43,090 items (the size of MLCommons v0.5): 5 hazards × 31 × 139 × 2. */
 function largeSpec() {
   const list = (p, n) => Array.from({ length: n }, (_, i) => `"${p}${i}"`).join(', ');

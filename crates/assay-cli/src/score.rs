@@ -634,6 +634,10 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, ToolError> {
                 "{}",
                 assay_report::comparison(&diffs, &la, &lb, args.markdown)
             );
+            if args.score.html {
+                let path = crate::html::write_comparison((a, &sa), (b, &sb), (la, lb), &diffs)?;
+                errln!("wrote {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(ToolError("give one run folder, or two to compare".into())),

@@ -434,11 +434,16 @@ impl<'a> Page<'a> {
         let data = self.data();
         let mut items = self.items;
         items.push(b']');
-        let packed = miniz_oxide::deflate::compress_to_vec_zlib(&items, 6);
+        let encoded = pack(&items);
         drop(items);
-        let encoded = base64::engine::general_purpose::STANDARD.encode(packed);
         render(&data, &encoded)
     }
+}
+
+/// An items block as embedded: zlib (what `DecompressionStream("deflate")` reads), base64.
+pub(crate) fn pack(json: &[u8]) -> String {
+    let packed = miniz_oxide::deflate::compress_to_vec_zlib(json, 6);
+    base64::engine::general_purpose::STANDARD.encode(packed)
 }
 
 /// A written page's two blocks, read back: the data block's JSON and the items block's JSON
@@ -461,9 +466,9 @@ pub fn embedded(page: &str) -> Option<(String, Vec<u8>)> {
 }
 
 /// The group name of a missing label, as scoring names it.
-const NOT_SET: &str = "(not set)";
+pub(crate) const NOT_SET: &str = "(not set)";
 
-fn verdict_word(outcome: &JudgeOutcome) -> &str {
+pub(crate) fn verdict_word(outcome: &JudgeOutcome) -> &str {
     if outcome.not_applicable {
         "not applicable"
     } else if outcome.error.is_some() {
@@ -511,11 +516,11 @@ fn kappa(pairs: &Confusion) -> Option<f64> {
     Some((observed - chance) / (1.0 - chance))
 }
 
-const CSS: &str = include_str!("../assets/report.css");
+pub(crate) const CSS: &str = include_str!("../assets/report.css");
 const JS: &str = include_str!("../assets/report.js");
 
 /// JSON safe inside `<script>`: no `<` can close the element.
-fn script_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn script_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value)
         .expect("report data serialises")
         .replace('<', "\\u003c")

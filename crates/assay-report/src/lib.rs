@@ -6,6 +6,7 @@
 //! colour is wanted (`NO_COLOR`).
 
 pub mod chart;
+pub mod compare_page;
 pub mod html;
 
 use assay_ir::{GradeValue, MetricValue, Scoring, Summary, TableSpec};
