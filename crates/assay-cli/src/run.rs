@@ -70,6 +70,15 @@ pub struct RunArgs {
     /// Tokens per minute per model (estimated from the prompt).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub tpm: Option<u32>,
+    /// Stop starting calls once the run has spent this many dollars (from the usage the
+    /// providers report and `--price`); what is left is skipped, the run exits 5, and a rerun
+    /// with a larger budget goes on.
+    #[arg(long, value_name = "USD", value_parser = parse_dollars)]
+    pub max_cost: Option<f64>,
+    /// Stop starting calls once the run has sent this many (retries included), as
+    /// `--max-cost` does.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_calls: Option<u64>,
     /// Dollars per million prompt and completion tokens, as PROMPT/COMPLETION, for `cost`.
     #[arg(long, value_parser = parse_price)]
     pub price: Option<(f64, f64)>,
@@ -104,6 +113,16 @@ fn parse_price(arg: &str) -> Result<(f64, f64), String> {
         )),
     };
     Ok((num(p)?, num(c)?))
+}
+
+/// Dollars above 0.
+fn parse_dollars(arg: &str) -> Result<f64, String> {
+    match arg.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(d) if d.is_finite() && d > 0.0 => Ok(d),
+        _ => Err(format!(
+            "`{arg}` is not an amount of dollars above 0 (e.g. 25 or 2.50)"
+        )),
+    }
 }
 
 /// A byte count from 1 KiB to 1 GiB.
@@ -523,8 +542,17 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         tokens_per_minute: args.tpm,
         use_cache: !args.no_cache,
         max_response_bytes: args.max_response_bytes,
+        budget: assay_run::engine::Budget {
+            max_calls: args.max_calls,
+            max_cost: args.max_cost,
+            ..Default::default()
+        },
     };
-    let judge_options = options.clone();
+    // The budget bounds the run's calls; judging afterwards is not cut short by it.
+    let judge_options = RunOptions {
+        budget: Default::default(),
+        ..options.clone()
+    };
     let request = RunRequest {
         suite: source.suite.clone(),
         items_hash: source.items_hash.clone(),
@@ -614,7 +642,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         &calls,
         &source.state_dir,
     )?;
-    crate::score::report_dir(&out_dir, &source.scoring, &args.score, args.quiet)
+    let code = crate::score::report_dir(&out_dir, &source.scoring, &args.score, args.quiet)?;
+    if outcome.over_budget > 0 {
+        errln!(
+            "budget spent: {} result{} skipped; run again with a larger --max-cost or --max-calls to go on",
+            outcome.over_budget,
+            if outcome.over_budget == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::from(5));
+    }
+    Ok(code)
 }
 
 #[derive(clap::Subcommand, Debug)]

@@ -114,6 +114,51 @@ pub struct RunOptions {
     /// The most bytes read of one answer; a larger one is that call's error. Default
     /// [`DEFAULT_MAX_RESPONSE_BYTES`] (1 MiB).
     pub max_response_bytes: usize,
+    /// The run's budget: once it is spent no new call starts, and what is left is skipped.
+    pub budget: Budget,
+}
+
+/// A run's budget, in calls sent and in dollars (from the usage providers report and the
+/// models' prices; a model without a price costs nothing here). What earlier invocations of
+/// the same run spent counts: a rerun with a larger budget goes on where the last stopped.
+#[derive(Clone, Debug, Default)]
+pub struct Budget {
+    pub max_calls: Option<u64>,
+    pub max_cost: Option<f64>,
+    /// Spent before this invocation.
+    pub spent_calls: u64,
+    pub spent_cost: f64,
+}
+
+/// What the run has spent, against its budget.
+#[derive(Debug, Default)]
+pub(crate) struct Spending {
+    calls: AtomicU64,
+    /// Micro-dollars, so that concurrent calls add without a lock.
+    micro_dollars: AtomicU64,
+}
+
+impl Spending {
+    /// Why no new call may start, once the budget is spent.
+    fn exhausted(&self, budget: &Budget) -> Option<String> {
+        let calls = budget.spent_calls + self.calls.load(Ordering::SeqCst);
+        if let Some(max) = budget.max_calls
+            && calls >= max
+        {
+            return Some(format!(
+                "not sent: the run's budget of {max} calls (--max-calls) is spent"
+            ));
+        }
+        let cost = budget.spent_cost + self.micro_dollars.load(Ordering::SeqCst) as f64 / 1e6;
+        if let Some(max) = budget.max_cost
+            && cost >= max
+        {
+            return Some(format!(
+                "not sent: the run's budget of ${max:.2} (--max-cost) is spent (${cost:.4})"
+            ));
+        }
+        None
+    }
 }
 
 impl Default for RunOptions {
@@ -128,6 +173,7 @@ impl Default for RunOptions {
             tokens_per_minute: None,
             use_cache: true,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            budget: Budget::default(),
         }
     }
 }
@@ -199,6 +245,8 @@ pub(crate) struct Shared {
     waits: Arc<Waits>,
     /// The run's targets: the first `targets` of `models`.
     targets: usize,
+    /// Calls and dollars spent by this invocation, against `options.budget`.
+    spending: Spending,
     conversations: Option<Arc<crate::conversation::Conversations>>,
 }
 
@@ -265,6 +313,7 @@ pub fn execute(
     });
     let limits = models.iter().map(|m| Limits::new(&options, m)).collect();
     let shared = Arc::new(Shared {
+        spending: Spending::default(),
         targets,
         conversations,
         waits,
@@ -357,6 +406,7 @@ impl Caller {
             run_key: String::new(),
             targets: 0,
             conversations: None,
+            spending: Spending::default(),
         });
         Ok(Caller { runtime, shared })
     }
@@ -473,6 +523,11 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         record.state = State::Skipped;
         record.error =
             Some("the run's time limit (--max-time) was reached before this item started".into());
+        return (record, 0);
+    }
+    if let Some(why) = shared.spending.exhausted(&shared.options.budget) {
+        record.state = State::Skipped;
+        record.error = Some(why);
         return (record, 0);
     }
     if crate::conversation::is_conversation(item, model) {
@@ -741,7 +796,15 @@ pub(crate) async fn call(
             Some(left) => model.timeout(&shared.options).min(left),
             None => model.timeout(&shared.options),
         };
+        if let Some(why) = shared.spending.exhausted(&shared.options.budget) {
+            return Err(Failure {
+                message: why,
+                calls,
+                skipped: true,
+            });
+        }
         calls += 1;
+        shared.spending.calls.fetch_add(1, Ordering::SeqCst);
         let result = model
             .provider
             .call(
@@ -774,6 +837,14 @@ pub(crate) async fn call(
         match result {
             Ok(reply) => {
                 limits.answered.store(true, Ordering::SeqCst);
+                if let (Some((p, c)), Some(u)) = (model.price, reply.usage) {
+                    let dollars =
+                        (u.prompt_tokens as f64 * p + u.completion_tokens as f64 * c) / 1_000_000.0;
+                    shared
+                        .spending
+                        .micro_dollars
+                        .fetch_add((dollars * 1e6).round() as u64, Ordering::SeqCst);
+                }
                 if let Some(key) = key
                     && let Ok(json) = serde_json::to_string(&reply)
                     && let Ok(writer) = shared.writer.lock()

@@ -84,6 +84,8 @@ pub struct RunOutcome {
     pub already_finished: bool,
     /// Calls made by this invocation.
     pub calls_now: u64,
+    /// Items skipped because the budget (`--max-cost`, `--max-calls`) was spent.
+    pub over_budget: u64,
 }
 
 /// The identity of a run: the items, which of them, and the models with their parameters.
@@ -160,6 +162,12 @@ pub fn run(
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     store.start_run(&key, &out_dir, &started, request.fresh)?;
     let journalled = store.journalled(&key, request.keep_failures)?;
+    // A budget covers the whole run: what earlier invocations spent counts.
+    if request.options.budget.max_calls.is_some() || request.options.budget.max_cost.is_some() {
+        let (calls, cost) = store.spent(&key)?;
+        request.options.budget.spent_calls = calls;
+        request.options.budget.spent_cost = cost;
+    }
     let resumed = journalled.done.len() as u64;
     let retried = journalled.retried;
     let already_finished = finished_before && retried == 0;
@@ -203,6 +211,7 @@ pub fn run(
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage = Usage::default();
     let mut calls = 0u64;
+    let mut over_budget = 0u64;
     let tmp = out_dir.join(".results.jsonl.tmp");
     let file =
         std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
@@ -211,6 +220,14 @@ pub fn run(
         let record: ResultRecord =
             serde_json::from_str(json).map_err(|e| format!("journal: {e}"))?;
         *counts.entry(record.state.as_str().to_string()).or_default() += 1;
+        if record.state == State::Skipped
+            && record
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("(--max-cost)") || e.contains("(--max-calls)"))
+        {
+            over_budget += 1;
+        }
         if let Some(u) = record.usage {
             usage.prompt_tokens += u.prompt_tokens;
             usage.completion_tokens += u.completion_tokens;
@@ -276,6 +293,7 @@ pub fn run(
         retried,
         already_finished,
         calls_now,
+        over_budget,
     })
 }
 

@@ -261,6 +261,20 @@ impl Store {
         Ok(journalled)
     }
 
+    /// What a run's journal says it has spent: calls sent, and dollars (the results' `cost`).
+    pub fn spent(&self, run_key: &str) -> Result<(u64, f64), String> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| "state lock poisoned".to_string())?;
+        conn.query_row(
+            "SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(json_extract(record, '$.cost')), 0.0) FROM journal WHERE run_key = ?1",
+            [run_key],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)?)),
+        )
+        .map_err(|e| err(&self.path, e))
+    }
+
     /// The journalled steps of one conversation: step → (request hash, reply).
     pub fn steps(
         &self,

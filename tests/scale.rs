@@ -1,7 +1,9 @@
-//! Shards: `assay run --shard K/N` on N ∈ {1, 2, 3, 7}, merged by `assay merge`, equal the
-//! unsharded run (results with timing and cache fields aside, judgements and summary byte for
-//! byte); a missing shard, a shard given twice, or a shard of another suite or selection
-//! makes `merge` fail with the reason and write nothing.
+//! Running past one process. Shards: `assay run --shard K/N` on N ∈ {1, 2, 3, 7}, merged by
+//! `assay merge`, equal the unsharded run (results with timing and cache fields aside,
+//! judgements and summary byte for byte); a missing shard, a shard given twice, or a shard of
+//! another suite or selection makes `merge` fail with the reason and write nothing. Budgets:
+//! `--max-calls` and `--max-cost` stop new calls, skip the rest, exit 5, and a rerun with a
+//! larger budget goes on.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -145,4 +147,68 @@ fn a_merge_of_parts_that_do_not_make_one_run_fails_and_writes_nothing() {
     let o = assay(d, &["merge", "--quiet", "-o", "bad", "k1", "k2", "k3"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("did not finish"));
     assert!(!d.join("bad").exists());
+}
+
+fn states(dir: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(dir.join("results.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        *counts
+            .entry(v["state"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_budget_stops_new_calls_and_a_larger_one_goes_on() {
+    let dir = setup();
+    let d = dir.path();
+    let m = model(d);
+    let base = [
+        "run",
+        "s.assay",
+        "--model",
+        &m,
+        "--quiet",
+        "--out",
+        "b",
+        "--concurrency",
+        "1",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        assay(d, &args)
+    };
+    let o = with(&["--max-calls", "10"]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("budget spent: 36 results skipped"));
+    assert_eq!(
+        states(&d.join("b")),
+        [("ok".into(), 10), ("skipped".into(), 36)].into()
+    );
+    let skipped = std::fs::read_to_string(d.join("b/results.jsonl")).unwrap();
+    assert!(skipped.contains("the run's budget of 10 calls (--max-calls) is spent"));
+    // The same budget again: nothing more is sent.
+    assert_eq!(with(&["--max-calls", "10"]).status.code(), Some(5));
+    assert_eq!(states(&d.join("b"))["ok"], 10);
+    // A larger one goes on from there: 30 calls in all.
+    assert_eq!(with(&["--max-calls", "30"]).status.code(), Some(5));
+    assert_eq!(states(&d.join("b"))["ok"], 30);
+    // In dollars: mock answers report their tokens; at $1,000,000 per million tokens each
+    // call costs its token count in dollars, so a $1 budget is spent by the first call.
+    let o = with(&["--max-cost", "1", "--price", "1000000/1000000"]);
+    assert_eq!(o.status.code(), Some(5));
+    // Without a budget the run finishes.
+    assert_eq!(with(&[]).status.code(), Some(0));
+    assert_eq!(states(&d.join("b")), [("ok".into(), 46)].into());
 }
