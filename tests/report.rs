@@ -164,3 +164,58 @@ fn two_runs_compared_side_by_side() {
     insta::assert_json_snapshot!("compare_data", data);
     insta::assert_json_snapshot!("compare_items", items);
 }
+
+#[test]
+fn a_site_over_two_runs_publishes_each_with_its_grades_and_the_spec() {
+    let (tmp, a) = demo(&[]);
+    let b = tmp.path().join("refusing");
+    let state = tmp.path().join("state");
+    let o = assay(
+        &[
+            "run",
+            "tests/fixtures/report/report.assay",
+            "--model",
+            "mock:refuse",
+            "--out",
+            b.to_str().unwrap(),
+            "-q",
+        ],
+        &state,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let site = tmp.path().join("site");
+    let o = assay(
+        &[
+            "site",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "-o",
+            site.to_str().unwrap(),
+            "--spec",
+            "tests/fixtures/report/report.assay",
+        ],
+        &state,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    let open = "<script type=\"application/json\" id=\"assay-site\">";
+    let start = index.find(open).unwrap() + open.len();
+    let end = start + index[start..].find("</script>").unwrap();
+    let mut data: Value = serde_json::from_str(&index[start..end]).unwrap();
+    for model in data["models"].as_array_mut().unwrap() {
+        model["finished"] = Value::from("[time]");
+    }
+    insta::assert_json_snapshot!("site_index", data);
+    for page in [
+        "mock-refuse",
+        "mock-script-tests-fixtures-report-answers.yaml",
+    ] {
+        let html = std::fs::read_to_string(site.join(page).join("index.html")).unwrap();
+        assert!(html.contains("href=\"../index.html\""), "{page} links home");
+        assert!(site.join(page).join("summary.json").is_file());
+    }
+    assert_eq!(
+        std::fs::read(site.join("report.assay")).unwrap(),
+        std::fs::read(repo().join("tests/fixtures/report/report.assay")).unwrap()
+    );
+}

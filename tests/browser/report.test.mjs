@@ -58,13 +58,15 @@ function run(spec, out, extra = []) {
 
 const jsonl = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
-/** Opens a page that may read only its own file: every other request is recorded and refused. */
-async function open(file) {
+/** Opens a page that may read only its own file (or, with `under`, files under that folder):
+ * every other request is recorded and refused. */
+async function open(file, under = null) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const url = pathToFileURL(file).href;
+  const allowed = (u) => (under ? u.startsWith(pathToFileURL(under).href + '/') : u === url);
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
-  await page.route('**/*', (route) => (route.request().url() === url ? route.continue() : route.abort()));
+  await page.route('**/*', (route) => (allowed(route.request().url()) ? route.continue() : route.abort()));
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(url);
@@ -232,6 +234,39 @@ test('compare.html shows the known difference between two runs', { skip: !execut
   assert.match(await page.locator('tr.item').first().innerText(), /strict: unsafe → safe/);
   assert.deepEqual([...new Set(requests)], [url]);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a site lists each model with its grades and opens its report', { skip: !executable && 'no Chromium' }, async () => {
+  const a = path.join(work, 'site-a');
+  const b = path.join(work, 'site-b');
+  run('tests/fixtures/report/report.assay', a, ['--model', 'mock:script:tests/fixtures/report/answers.yaml']);
+  run('tests/fixtures/report/report.assay', b, ['--model', 'mock:refuse']);
+  const site = path.join(work, 'site');
+  execFileSync(assay, ['site', a, b, '-o', site, '--spec', 'tests/fixtures/report/report.assay'], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
+  const page = await browser.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.route('**/*', (route) => (route.request().url().startsWith(pathToFileURL(site).href + '/') ? route.continue() : route.abort()));
+  await page.goto(pathToFileURL(path.join(site, 'index.html')).href);
+  for (const dir of [a, b]) {
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    const model = summary.models[0];
+    const row = page.locator(`tr[data-model="${model}"]`);
+    for (const g of summary.grades) {
+      const cell = Object.keys(g.group).length
+        ? row.locator(`td[data-group="${Object.values(g.group)[0]}"]`)
+        : row.locator(`td[data-grade-name="${g.name}"]`);
+      assert.equal(await cell.getAttribute('data-grade'), g.grade ?? '', `${model} ${JSON.stringify(g.group)}`);
+    }
+  }
+  // A model's page is its report, with its item browser, and links home.
+  await page.locator('tr[data-model="mock:refuse"] a').click();
+  await page.waitForFunction(() => document.getElementById('browser')?.dataset.ready === 'true');
+  assert.equal(await shownCount(page), 18);
+  await page.locator('nav a', { hasText: 'all models' }).click();
+  await page.waitForSelector('#models');
+  assert.ok(requests.every((u) => u.startsWith(pathToFileURL(site).href + '/')), requests.join('\n'));
   await page.close();
 });
 

@@ -13,7 +13,7 @@ pub fn wanted(scoring: &Scoring, flag: bool) -> bool {
 }
 
 /// Calls `each` with every result of a run folder and its judgement (when judged).
-fn each_result(
+pub fn each_result(
     run_dir: &Path,
     mut each: impl FnMut(&ResultRecord, Option<&Judgement>),
 ) -> Result<(), ToolError> {

@@ -27,6 +27,7 @@ mod merge;
 mod render;
 mod run;
 mod score;
+mod site;
 mod suite;
 
 use assay_check::{FsLoader, Package, manifest};
@@ -123,6 +124,9 @@ enum Command {
     Judge(Box<score::JudgeArgs>),
     /// Score a run folder from its stored results, or compare two; no model call.
     Report(Box<score::ReportArgs>),
+    /// Build a static result site over run folders (one per model): an index of models
+    /// with their grades, and each run's report page.
+    Site(Box<site::SiteArgs>),
     /// The response cache under .assay/.
     Cache {
         #[command(subcommand)]
@@ -219,6 +223,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge::merge(&args),
         Command::Judge(args) => score::judge(&args),
         Command::Report(args) => score::report(&args),
+        Command::Site(args) => site::site(&args),
         Command::Cache { command } => run::cache(&command),
         Command::Lsp => assay_lsp::run_stdio()
             .map(|()| ExitCode::SUCCESS)

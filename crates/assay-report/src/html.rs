@@ -431,12 +431,17 @@ impl<'a> Page<'a> {
 
     /// The page.
     pub fn render(self) -> String {
+        self.render_in_site(None)
+    }
+
+    /// The page as one of a site's: `home` links back to the site's index.
+    pub fn render_in_site(self, home: Option<&str>) -> String {
         let data = self.data();
         let mut items = self.items;
         items.push(b']');
         let encoded = pack(&items);
         drop(items);
-        render(&data, &encoded)
+        render_page(&data, &encoded, home)
     }
 }
 
@@ -570,6 +575,10 @@ fn grade_class(g: &Grade) -> String {
 
 /// The whole page from its data and the encoded items block.
 pub fn render(data: &ReportData, items_block: &str) -> String {
+    render_page(data, items_block, None)
+}
+
+fn render_page(data: &ReportData, items_block: &str, home: Option<&str>) -> String {
     let mut out = String::with_capacity(items_block.len() + 64 * 1024);
     let title = escape(&data.title);
     let _ = write!(
@@ -584,8 +593,12 @@ pub fn render(data: &ReportData, items_block: &str) -> String {
         let _ = write!(out, "<p class=\"description\">{}</p>", escape(d));
     }
     header_facts(&mut out, data);
+    out.push_str("<nav>");
+    if let Some(home) = home {
+        let _ = write!(out, "<a href=\"{}\">← all models</a> ", escape(home));
+    }
     out.push_str(
-        "<nav><a href=\"#grades\">Grades</a> <a href=\"#tables\">Tables</a> <a href=\"#charts\">Charts</a> \
+        "<a href=\"#grades\">Grades</a> <a href=\"#tables\">Tables</a> <a href=\"#charts\">Charts</a> \
          <a href=\"#agreement\">Judge agreement</a> <a href=\"#items\">Items</a></nav></header><main>",
     );
     if !data.warnings.is_empty() {

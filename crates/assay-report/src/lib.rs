@@ -8,6 +8,7 @@
 pub mod chart;
 pub mod compare_page;
 pub mod html;
+pub mod site;
 
 use assay_ir::{GradeValue, MetricValue, Scoring, Summary, TableSpec};
 use assay_score::Difference;
