@@ -29,6 +29,7 @@ mod run;
 mod score;
 mod site;
 mod suite;
+mod view;
 
 use assay_check::{FsLoader, Package, manifest};
 use assay_syntax::Code;
@@ -117,6 +118,9 @@ enum Command {
     },
     /// Run a spec or a compiled suite against models; results in results.jsonl and run.json.
     Run(Box<run::RunArgs>),
+    /// What a run would cost, without calling a model: items, calls, tokens, dollars and
+    /// time per model and judge (takes `run`'s options).
+    Plan(Box<run::PlanArgs>),
     /// Put the shards of a run (`run --shard K/N`) back into one run folder, checked to be
     /// every part of one run exactly once, then judge and score it.
     Merge(Box<merge::MergeArgs>),
@@ -127,6 +131,9 @@ enum Command {
     /// Build a static result site over run folders (one per model): an index of models
     /// with their grades, and each run's report page.
     Site(Box<site::SiteArgs>),
+    /// Serve the run folders under .assay/runs (or RUNS_DIR) on 127.0.0.1: the list of runs,
+    /// each run's report, two runs compared.
+    View(Box<view::ViewArgs>),
     /// The response cache under .assay/.
     Cache {
         #[command(subcommand)]
@@ -221,9 +228,11 @@ fn main() -> ExitCode {
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Run(args) => run::run(&args),
         Command::Merge(args) => merge::merge(&args),
+        Command::Plan(args) => run::plan(&args),
         Command::Judge(args) => score::judge(&args),
         Command::Report(args) => score::report(&args),
         Command::Site(args) => site::site(&args),
+        Command::View(args) => view::view(&args),
         Command::Cache { command } => run::cache(&command),
         Command::Lsp => assay_lsp::run_stdio()
             .map(|()| ExitCode::SUCCESS)

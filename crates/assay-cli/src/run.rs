@@ -421,18 +421,14 @@ fn items<'a>(
         }))
 }
 
-pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
-    let source = match load(args)? {
-        Ok(s) => s,
-        Err(code) => return Ok(code),
-    };
-    let params = params_of(&args.params);
-    for (name, value) in &args.params {
-        if assay_run::redact::name_looks_secret(name) {
-            assay_run::redact::register(value);
-        }
-    }
-    let models: Vec<ModelRun> = if args.models.is_empty() {
+/// The models a run calls: `--model` (a provider's model, or a target the spec declares), else
+/// the spec's systems under test, else, for recorded responses only, one pseudo-model.
+fn models_of(
+    args: &RunArgs,
+    source: &Source,
+    params: &assay_run::provider::Params,
+) -> Result<Vec<ModelRun>, ToolError> {
+    Ok(if args.models.is_empty() {
         let recorded_only = source.models.is_empty()
             && items(&source.items_file, &args.filters, args.limit, args.shard)?
                 .all(|(_, i)| i.response.is_some());
@@ -452,7 +448,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
         } else {
             source
                 .models
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|mut m| {
                     m.params.extend(params.clone());
                     m.price = args.price;
@@ -477,7 +474,21 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
                     .map_err(|e| ToolError(format!("--model {spec}: {e}")))
             })
             .collect::<Result<_, _>>()?
+    })
+}
+
+pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
+    let source = match load(args)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
     };
+    let params = params_of(&args.params);
+    for (name, value) in &args.params {
+        if assay_run::redact::name_looks_secret(name) {
+            assay_run::redact::register(value);
+        }
+    }
+    let models = models_of(args, &source, &params)?;
     // Judge models are settled (and `--judge-model` checked) before any target is called.
     let judge_models = crate::score::judge_models(&source.scoring, &args.score.judge_models)?;
     // Counting first gives the progress bar its total, and finds what conversations need;
@@ -681,6 +692,142 @@ pub fn cache(command: &CacheCommand) -> Result<ExitCode, ToolError> {
                 store.path().display()
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Dollars per million prompt and completion tokens by model name, as a JSON object:
+    /// `{"gpt-4o-mini": [0.15, 0.6]}`; `--price` holds for every target over it.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Completion tokens a call is assumed to take when its model sets no max_tokens.
+    #[arg(long, default_value_t = 256)]
+    pub completion_tokens: u64,
+    /// Seconds a call is assumed to take, for models bounded by their concurrency.
+    #[arg(long, default_value = "2", value_parser = parse_seconds)]
+    pub latency: Duration,
+    /// `table` (for people) or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `assay plan`: the calls, tokens, dollars and time a run would take, without a call.
+pub fn plan(args: &PlanArgs) -> Result<ExitCode, ToolError> {
+    let run = &args.run;
+    if !matches!(args.format.as_str(), "table" | "json") {
+        return Err(ToolError(format!(
+            "--format {}: expected `table` or `json`",
+            args.format
+        )));
+    }
+    let source = match load(run)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let params = params_of(&run.params);
+    let models = models_of(run, &source, &params)?;
+    let judge_models = crate::score::judge_models(&source.scoring, &run.score.judge_models)?;
+    let prices: std::collections::BTreeMap<String, (f64, f64)> = match &args.prices {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ToolError(format!("cannot read {}: {e}", path.display())))?;
+            serde_json::from_str(&text).map_err(|e| {
+                ToolError(format!(
+                    "{}: expected {{\"MODEL\": [PROMPT, COMPLETION], ...}} in dollars per million tokens: {e}",
+                    path.display()
+                ))
+            })?
+        }
+        None => Default::default(),
+    };
+    let options = RunOptions {
+        concurrency: run.concurrency as usize,
+        requests_per_minute: run.rpm,
+        ..RunOptions::default()
+    };
+    let plan_options = assay_run::plan::PlanOptions {
+        completion_tokens: args.completion_tokens,
+        latency: args.latency,
+        prices,
+    };
+    let mut iter = items(&source.items_file, &run.filters, run.limit, run.shard)?.map(|(_, i)| i);
+    let plan = assay_run::plan::plan(
+        &mut iter,
+        &models,
+        &judge_models,
+        &source.scoring,
+        &source.programs,
+        &options,
+        &plan_options,
+    );
+    if args.format == "json" {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("a plan serialises")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let money = |c: Option<f64>| c.map_or("no price".to_string(), |c| format!("${c:.2}"));
+    let time = |s: f64| {
+        if s >= 3600.0 {
+            format!("{:.1} h", s / 3600.0)
+        } else if s >= 60.0 {
+            format!("{:.1} min", s / 60.0)
+        } else {
+            format!("{s:.0} s")
+        }
+    };
+    outln!(
+        "{:<28} {:>8} {:>9} {:>12} {:>12} {:>10} {:>9}  bound",
+        "model",
+        "items",
+        "calls",
+        "prompt tok",
+        "output tok",
+        "cost",
+        "time"
+    );
+    for (kind, rows) in [
+        ("", &plan.models),
+        ("", &plan.programs),
+        ("judge ", &plan.judges),
+    ] {
+        for m in rows {
+            outln!(
+                "{:<28} {:>8} {:>9} {:>12} {:>12} {:>10} {:>9}  {}; {}",
+                format!("{kind}{}", m.name),
+                m.items,
+                m.calls,
+                m.prompt_tokens,
+                m.completion_tokens,
+                money(m.cost),
+                time(m.wall_seconds),
+                m.bound,
+                m.tokenizer
+            );
+        }
+    }
+    let t = &plan.total;
+    outln!(
+        "{:<28} {:>8} {:>9} {:>12} {:>12} {:>10} {:>9}",
+        "total",
+        t.items,
+        t.calls,
+        t.prompt_tokens,
+        t.completion_tokens,
+        if t.priced_all {
+            format!("${:.2}", t.cost)
+        } else {
+            format!("${:.2}+", t.cost)
+        },
+        time(t.wall_seconds)
+    );
+    for a in &plan.assumptions {
+        outln!("  {a}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use crate::Expander;
 use crate::scoring::{Names, lower_expr};
 use assay_ir::{
     AttackParser, AttackerSpec, Context, DEFAULT_REWRITE_PROMPT, DefenseSpec, JudgeKind, JudgeSpec,
-    MetricExpr, ProgramSpec, Rewrite, Role, ScriptTurn, StopSpec, TargetSpec, TurnText,
+    MetricExpr, ProgramSpec, Rewrite, Role, ScriptTurn, StopSpec, TargetSpec, TurnText, WorstCase,
 };
 use assay_syntax::ast::{Decl, Expr, ExprKind, Program, Props, Role as AstRole};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,7 +92,7 @@ impl Expander<'_> {
         let natural = scripted + attack;
         let max_turns = count(&p.props, "max_turns").map(|m| m.max(1));
         let judged: u64 = loop_judges.iter().map(|n| judge_calls(n, judges)).sum();
-        let worst_case_calls = worst_case(
+        let worst_case = worst_case(
             attacker.as_ref(),
             scripted,
             max_turns.map_or(natural, |m| m.min(natural)),
@@ -106,7 +106,11 @@ impl Expander<'_> {
             stops,
             max_turns,
             judges: loop_judges,
-            worst_case_calls,
+            worst_case_calls: worst_case
+                .target
+                .saturating_add(worst_case.attacker)
+                .saturating_add(worst_case.judges),
+            worst_case,
             description: p.props.str("description").map(str::to_string),
         })
     }
@@ -305,28 +309,37 @@ fn judge_calls(name: &str, judges: &[JudgeSpec]) -> u64 {
 /// The most calls an item can make: every target turn of every branch and its judging by
 /// the loop judges (`judged` calls per turn), every attack prompt asked and (with `prune`)
 /// judged, every backtrack's new prompt, turn and judging. Defenses add theirs per target
-/// call, at run time; retries are not counted.
+/// call, at run time; retries are not counted. Scripted turns come once, before any stream.
 fn worst_case(
     attacker: Option<&AttackerSpec>,
     scripted: u32,
     max_turns: u32,
     judged: u64,
     judges: &[JudgeSpec],
-) -> u64 {
+) -> WorstCase {
+    let scripted = u64::from(scripted.min(max_turns));
+    let mut w = WorstCase {
+        target: scripted,
+        attacker: 0,
+        judges: scripted.saturating_mul(judged),
+    };
     let Some(a) = attacker else {
-        return u64::from(max_turns).saturating_mul(1 + judged);
+        w.target = u64::from(max_turns);
+        w.judges = w.target.saturating_mul(judged);
+        return w;
     };
     let prune = a.prune.as_ref().map_or(0, |p| judge_calls(p, judges));
     let streams = u64::from(a.streams);
-    let rounds = u64::from(max_turns.saturating_sub(scripted));
-    let mut calls = u64::from(scripted.min(max_turns))
-        .saturating_mul(1 + judged)
-        .saturating_mul(streams);
+    let rounds = u64::from(max_turns).saturating_sub(scripted);
     // Leaves at each level: streams × branching^level, down to `width` after each level.
     let mut leaves = streams;
     for _ in 0..rounds {
         let children = leaves.saturating_mul(u64::from(a.branching));
-        calls = calls.saturating_add(children.saturating_mul(1 + prune + 1 + judged));
+        w.attacker = w.attacker.saturating_add(children);
+        w.target = w.target.saturating_add(children);
+        w.judges = w
+            .judges
+            .saturating_add(children.saturating_mul(prune.saturating_add(judged)));
         leaves = if a.width == 0 {
             children
         } else {
@@ -334,9 +347,12 @@ fn worst_case(
         };
     }
     if a.backtrack.is_some() {
-        calls = calls.saturating_add(
-            u64::from(a.max_backtracks).saturating_mul(streams.saturating_mul(2 + judged)),
-        );
+        let again = u64::from(a.max_backtracks).saturating_mul(streams);
+        w.attacker = w.attacker.saturating_add(again);
+        w.target = w.target.saturating_add(again);
+        w.judges = w
+            .judges
+            .saturating_add(again.saturating_mul(prune.saturating_add(judged)));
     }
-    calls
+    w
 }

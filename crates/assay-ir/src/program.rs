@@ -39,8 +39,23 @@ pub struct ProgramSpec {
     /// The most model calls one item can make under this program (targets, attacker, in-loop
     /// judges, guards and rewrites; retries aside).
     pub worst_case_calls: u64,
+    /// Those calls by whom they go to.
+    #[serde(default)]
+    pub worst_case: WorstCase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// The most calls one item makes under a program, by the model they go to (retries and
+/// defenses aside; an item's own turns counted as one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorstCase {
+    /// Target turns, over every branch and backtrack.
+    pub target: u64,
+    /// Attack prompts asked.
+    pub attacker: u64,
+    /// In-loop judge calls (pruning, feedback, backtracking, stop conditions) that ask a model.
+    pub judges: u64,
 }
 
 /// A scripted turn.
