@@ -217,8 +217,17 @@ fn a_budget_stops_new_calls_and_a_larger_one_goes_on() {
 /// An OpenAI-compatible server on 127.0.0.1 that counts usage as OpenAI documents it: the
 /// o200k tokens of each message's content plus 3 per message, plus 3 priming the reply.
 fn openai_server(answer: &'static str) -> String {
+    openai_server_counting(answer).0
+}
+
+/// [`openai_server`], with the number of requests it answered.
+fn openai_server_counting(
+    answer: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&answered);
     std::thread::spawn(move || {
         let bpe = tiktoken_rs::o200k_base_singleton();
         for mut stream in listener.incoming().flatten() {
@@ -266,6 +275,9 @@ fn openai_server(answer: &'static str) -> String {
                           "total_tokens": prompt + completion}
             })
             .to_string();
+            // A little latency, so that requests overlap and load can spread.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
@@ -273,7 +285,7 @@ fn openai_server(answer: &'static str) -> String {
             );
         }
     });
-    url
+    (url, answered)
 }
 
 #[test]
@@ -358,4 +370,59 @@ fn a_plan_is_close_to_what_the_run_measures() {
     );
     let cost = (measured_prompt * 0.15 + measured_completion * 0.6) / 1e6;
     assert!((m["cost"].as_f64().unwrap() - cost).abs() <= 0.10 * cost);
+}
+
+#[test]
+fn replicas_share_the_load_skip_the_one_down_and_share_the_cache() {
+    use std::sync::atomic::Ordering;
+    let dir = setup();
+    let d = dir.path();
+    let answer = "I'm sorry, I can't help with that.";
+    let (a, served_a) = openai_server_counting(answer);
+    let (b, served_b) = openai_server_counting(answer);
+    // A port nothing listens on: the replica that is down.
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    let spec = SPEC.to_string()
+        + &format!(
+            "target served {{ provider = openai_compatible  model = \"llama\"  base_urls = [\"{down}\", \"{a}\", \"{b}\"] }}\n"
+        );
+    std::fs::write(d.join("s.assay"), spec).unwrap();
+    let run = |out: &str, fresh: bool| {
+        let mut args = vec![
+            "run",
+            "s.assay",
+            "--model",
+            "served",
+            "--quiet",
+            "--out",
+            out,
+            "--concurrency",
+            "6",
+        ];
+        if fresh {
+            args.push("--fresh");
+        }
+        assay(d, &args)
+    };
+    let o = run("r", false);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(states(&d.join("r")), [("ok".into(), 46)].into());
+    let (na, nb) = (
+        served_a.load(Ordering::SeqCst),
+        served_b.load(Ordering::SeqCst),
+    );
+    // Every item answered once, by the live replicas, both of them busy.
+    assert_eq!(na + nb, 46, "{na} + {nb}");
+    assert!(na >= 8 && nb >= 8, "load not spread: {na} and {nb}");
+    // One cache for the model, whichever replica answered: a fresh run asks nobody.
+    let o = run("r2", true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        served_a.load(Ordering::SeqCst) + served_b.load(Ordering::SeqCst),
+        46
+    );
+    assert_eq!(states(&d.join("r2")), [("ok".into(), 46)].into());
 }

@@ -358,6 +358,14 @@ pub fn target_spec(name: &str, t: &Target) -> TargetSpec {
             .map_or("openai".to_string(), |p| p.name.clone()),
         model: t.props.str("model").unwrap_or(name).to_string(),
         endpoint: t.props.str("endpoint").map(str::to_string),
+        replicas: match t.props.value("base_urls").map(|v| &v.kind) {
+            Some(ExprKind::List(items)) => items
+                .iter()
+                .filter_map(|e| e.as_str())
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        },
         api_key_env: t.props.str("api_key_env").map(str::to_string),
         params,
         system: None,

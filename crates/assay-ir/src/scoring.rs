@@ -54,6 +54,9 @@ pub struct TargetSpec {
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Replicas serving the same model (`base_urls`); the first is its identity in the cache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
     /// temperature, max_tokens, seed, top_p, stop, and the target's `params` passed through.

@@ -32,6 +32,10 @@ pub struct ModelRun {
     pub limits: assay_ir::TargetLimits,
     /// A defended target's defense: its conversations go through the program interpreter.
     pub defense: Option<assay_ir::DefenseSpec>,
+    /// Replicas serving the same model at other endpoints (`base_urls`): each call goes to
+    /// the live one with the fewest requests in flight. The cache and the run's identity stay
+    /// the model's (`provider`), whichever replica answers.
+    pub replicas: Vec<Provider>,
 }
 
 impl ModelRun {
@@ -50,6 +54,7 @@ impl ModelRun {
             system: None,
             limits: assay_ir::TargetLimits::default(),
             defense: None,
+            replicas: Vec::new(),
         }
     }
 
@@ -190,6 +195,78 @@ struct Limits {
     /// Connections refused since the start, while it never answered, and the last reason.
     refused: AtomicU32,
     last_refusal: std::sync::Mutex<String>,
+    /// The model's replicas, when it has several.
+    replicas: Vec<Replica>,
+}
+
+/// One replica's load and health.
+#[derive(Debug, Default)]
+struct Replica {
+    /// Requests in flight.
+    outstanding: AtomicU32,
+    /// Failures in a row (refused connections, server errors, timeouts).
+    failures: AtomicU32,
+    /// Taken out of rotation until then.
+    down_until: std::sync::Mutex<Option<Instant>>,
+}
+
+/// How long a replica that refuses connections, or fails [`REPLICA_FAILURES`] times in a row,
+/// stays out of rotation before it is tried again.
+const REPLICA_PAUSE: Duration = Duration::from_secs(30);
+const REPLICA_FAILURES: u32 = 3;
+
+impl Replica {
+    fn live(&self, now: Instant) -> bool {
+        self.down_until
+            .lock()
+            .map(|d| d.is_none_or(|until| until <= now))
+            .unwrap_or(true)
+    }
+
+    fn take_out(&self) {
+        if let Ok(mut d) = self.down_until.lock() {
+            *d = Some(Instant::now() + REPLICA_PAUSE);
+        }
+    }
+}
+
+/// Holds a replica's place in flight for one request.
+struct InFlight<'a>(&'a Replica);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Limits {
+    /// The replica a request goes to: among the live ones the one with the fewest requests in
+    /// flight (the first of equals); when none is live, the one back soonest.
+    fn pick_replica(&self) -> usize {
+        let now = Instant::now();
+        let load = |i: usize| self.replicas[i].outstanding.load(Ordering::SeqCst);
+        (0..self.replicas.len())
+            .filter(|&i| self.replicas[i].live(now))
+            .min_by_key(|&i| load(i))
+            .unwrap_or_else(|| {
+                (0..self.replicas.len())
+                    .min_by_key(|&i| {
+                        self.replicas[i]
+                            .down_until
+                            .lock()
+                            .ok()
+                            .and_then(|d| *d)
+                            .unwrap_or(now)
+                    })
+                    .unwrap_or(0)
+            })
+    }
+
+    /// Whether another replica than `i` is live.
+    fn another_live(&self, i: usize) -> bool {
+        let now = Instant::now();
+        (0..self.replicas.len()).any(|j| j != i && self.replicas[j].live(now))
+    }
 }
 
 /// Refused connections after which a model that never answered is given up on: its endpoint
@@ -213,6 +290,7 @@ impl Limits {
             answered: AtomicBool::new(false),
             refused: AtomicU32::new(0),
             last_refusal: std::sync::Mutex::new(String::new()),
+            replicas: model.replicas.iter().map(|_| Replica::default()).collect(),
         }
     }
 
@@ -742,6 +820,8 @@ pub(crate) async fn call(
     }
     let mut attempt = 0u32;
     let mut calls = 0u64;
+    // Replicas switched to after a refused connection, in this call.
+    let mut switches = 0usize;
     let deadline = shared.deadline.map(tokio::time::Instant::from_std);
     loop {
         if let Some(why) = limits.given_up() {
@@ -805,8 +885,17 @@ pub(crate) async fn call(
         }
         calls += 1;
         shared.spending.calls.fetch_add(1, Ordering::SeqCst);
-        let result = model
-            .provider
+        let (provider, replica) = if model.replicas.is_empty() {
+            (&model.provider, None)
+        } else {
+            let i = limits.pick_replica();
+            limits.replicas[i]
+                .outstanding
+                .fetch_add(1, Ordering::SeqCst);
+            (&model.replicas[i], Some(i))
+        };
+        let in_flight = replica.map(|i| InFlight(&limits.replicas[i]));
+        let result = provider
             .call(
                 item_id,
                 messages,
@@ -817,6 +906,32 @@ pub(crate) async fn call(
                 },
             )
             .await;
+        drop(in_flight);
+        if let Some(i) = replica {
+            let r = &limits.replicas[i];
+            match &result {
+                Ok(_) => r.failures.store(0, Ordering::SeqCst),
+                Err(CallError::Unreachable(_)) => r.take_out(),
+                Err(CallError::Retryable {
+                    rate_limited: false,
+                    ..
+                }) => {
+                    if r.failures.fetch_add(1, Ordering::SeqCst) + 1 >= REPLICA_FAILURES {
+                        r.take_out();
+                    }
+                }
+                Err(_) => {}
+            }
+            // A replica that refused the connection: another live one is asked at once,
+            // and the refusal costs no retry.
+            if matches!(result, Err(CallError::Unreachable(_)))
+                && switches < model.replicas.len()
+                && limits.another_live(i)
+            {
+                switches += 1;
+                continue;
+            }
+        }
         if result.is_err() && shared.time_left().is_some_and(|left| left.is_zero()) {
             return Err(Failure::out_of_time("during the call", calls));
         }

@@ -66,15 +66,31 @@ pub fn model_for(name: &str, target: &TargetSpec) -> Result<ModelRun, String> {
     if let Some(env) = &target.api_key_env {
         crate::redact::register_env(env);
     }
-    let endpoint = Endpoint {
-        base_url: target.endpoint.clone(),
-        api_key_env: target.api_key_env.clone(),
+    let spec = format!("{}:{}", target.provider, target.model);
+    let at = |base_url: Option<String>| {
+        Provider::parse(
+            &spec,
+            &Endpoint {
+                base_url,
+                api_key_env: target.api_key_env.clone(),
+            },
+        )
     };
-    let provider = Provider::parse(&format!("{}:{}", target.provider, target.model), &endpoint)?;
+    // With replicas, the model is known (and cached) by its endpoint, else its first replica.
+    let provider = at(target
+        .endpoint
+        .clone()
+        .or_else(|| target.replicas.first().cloned()))?;
+    let replicas = target
+        .replicas
+        .iter()
+        .map(|url| at(Some(url.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ModelRun {
         system: target.system.clone(),
         limits: target.limits,
         defense: target.defense.clone(),
+        replicas,
         ..ModelRun::new(name.to_string(), provider, target.params.clone(), None)
     })
 }

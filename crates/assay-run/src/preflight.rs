@@ -67,11 +67,31 @@ pub fn check(uses: &[ModelUse<'_>], timeout: Duration) -> Vec<Problem> {
         if proxied {
             continue;
         }
-        let outcome = reached
-            .entry(url.to_string())
-            .or_insert_with(|| reach(url, timeout));
-        if let Err(why) = outcome {
-            problems.push(problem(format!("its endpoint {url} {why}")));
+        // A model with replicas needs one of them up: the others are retried during the run.
+        let urls: Vec<&str> = if u.model.replicas.is_empty() {
+            vec![url]
+        } else {
+            u.model
+                .replicas
+                .iter()
+                .filter_map(|r| r.needs().1)
+                .collect()
+        };
+        let mut failures = Vec::new();
+        for url in &urls {
+            let outcome = reached
+                .entry(url.to_string())
+                .or_insert_with(|| reach(url, timeout));
+            match outcome {
+                Ok(()) => {
+                    failures.clear();
+                    break;
+                }
+                Err(why) => failures.push(format!("its endpoint {url} {why}")),
+            }
+        }
+        if !failures.is_empty() {
+            problems.push(problem(failures.join("; ")));
         }
     }
     problems
@@ -131,6 +151,7 @@ mod tests {
             system: None,
             limits: Default::default(),
             defense: None,
+            replicas: Vec::new(),
         }
     }
 

@@ -299,6 +299,11 @@ pub const TARGET: Schema = Schema {
         req("model", Str, "The provider's model name."),
         opt("endpoint", Str, "Base URL of the API."),
         opt(
+            "base_urls",
+            Strs,
+            "Replicas of the model at several base URLs: calls go to the least busy live one.",
+        ),
+        opt(
             "api_key_env",
             Str,
             "Name of the environment variable holding the API key.",
