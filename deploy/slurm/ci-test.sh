@@ -6,11 +6,14 @@
 # single-node slurm.conf in a temp folder (controller and node on this machine, on loopback,
 # linuxproc process tracking, no cgroups, state, spool and logs in the temp folder), starts
 # munged, slurmctld and slurmd in the foreground in the background and records their PIDs,
-# compiles deploy/test/suite.assay (48 items), submits the shard array with 4 tasks against
-# the deterministic `mock:script:deploy/test/answers.yaml` model and the merge job after it,
-# waits for the merge job, and compares: results.jsonl (without latency_ms and cached),
-# judgements.jsonl and summary.json byte for byte. The daemons it started are stopped by PID
-# on every exit. Before Slurm, it checks the array-id-to-shard mapping of the shard script.
+# compiles deploy/test/suite.assay (48 items), starts a deterministic OpenAI-compatible model
+# server on loopback (deploy/test/model_server.py, which wants an API key), submits the shard
+# array with 4 tasks against it (`--model openai:gpt-4o-mini`, the key and OPENAI_BASE_URL
+# passed on by sbatch) and the merge job after it, waits for the merge job, and compares:
+# results.jsonl (without latency_ms and cached), judgements.jsonl and summary.json byte for
+# byte, and that the key is written nowhere. The daemons and the server it started are stopped
+# by PID on every exit. Before Slurm, it checks the array-id-to-shard mapping of the shard
+# script.
 #
 # Uses ASSAY, or the debug binary of the CI build (${CARGO_TARGET_DIR:-target}/debug/assay).
 # Prints `N passed, N failed` at the end; exits 1 when a check fails.
@@ -31,12 +34,16 @@ ok() { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 
 # ---- Packages ------------------------------------------------------------------------------
+if [ "$(id -u)" -ne 0 ]; then
+  echo "slurm test: needs root (to install packages and run slurmd as SlurmUser=root)" >&2
+  exit 1
+fi
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null ||
-  ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
-  echo "slurm test: installing slurm-wlm and munge"
+  ! command -v sbatch >/dev/null || ! command -v munged >/dev/null || ! command -v jq >/dev/null; then
+  echo "slurm test: installing slurm-wlm, munge and jq"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q slurm-wlm munge >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null && apt-get install -y -q slurm-wlm munge >/dev/null; }
+  apt-get install -y -q slurm-wlm munge jq >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q slurm-wlm munge jq >/dev/null; }
 fi
 
 tmp=$(mktemp -d /tmp/assay-slurm.XXXXXX)
@@ -73,7 +80,7 @@ trap 'exit 130' INT TERM
 
 suite=$tmp/suite
 runs=$tmp/runs
-model="mock:script:$repo/deploy/test/answers.yaml"
+model=openai:gpt-4o-mini
 "$assay" compile deploy/test/suite.assay --locked -o "$suite" 2>/dev/null
 
 # ---- The shard script's task ids, without Slurm --------------------------------------------
@@ -93,6 +100,13 @@ check_shard 3 0 "assay shard 4/4"
 check_shard 0 1 "is no shard of 1..4"
 check_shard 4 0 "is no shard of 1..4"
 rm -rf "$tmp/ids"
+
+# ---- The model server, on loopback ----------------------------------------------------------
+export OPENAI_API_KEY=sk-assay-slurm-test-0123456789
+python3 deploy/test/model_server.py "$tmp/model.port" --key "$OPENAI_API_KEY" --lifetime 300 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/model.port" ] && break; sleep 0.1; done
+export OPENAI_BASE_URL=http://127.0.0.1:$(cat "$tmp/model.port")/v1
 
 # ---- A cluster of one machine ----------------------------------------------------------------
 host=$(hostname -s)
@@ -201,6 +215,8 @@ for k in 1 2 3 4; do
   items=$((items + $(wc -l <"$part/results.jsonl")))
 done
 [ "$items" -eq 48 ] && ok "the 4 shards hold the 48 items once" || fail "the shards hold $items results, not 48"
+answered=$(jq -r 'select(.state == "ok") | .item_id' "$runs/merged/results.jsonl" | sort -u | wc -l)
+[ "$answered" -eq 48 ] && ok "the model server answered the 48 items" || fail "$answered of 48 items answered"
 
 # ---- The same suite unsharded ----------------------------------------------------------------
 ASSAY_STATE_DIR=$tmp/whole-state "$assay" run "$suite" --model "$model" --out "$tmp/whole" --quiet 2>/dev/null
@@ -218,6 +234,11 @@ for file in judgements.jsonl summary.json; do
     fail "$file differs from the unsharded run's"
   fi
 done
+if grep -rq "$OPENAI_API_KEY" "$runs" "$tmp/whole"; then
+  fail "the API key is written in a run folder, state or log"
+else
+  ok "the API key is written nowhere"
+fi
 grep -q "unsafe_rate" "$runs/logs/merge.out" && ok "the merge job printed the report" ||
   fail "the merge job's output has no report"
 
