@@ -106,7 +106,8 @@ export OPENAI_API_KEY=sk-assay-slurm-test-0123456789
 python3 deploy/test/model_server.py "$tmp/model.port" --key "$OPENAI_API_KEY" --lifetime 300 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/model.port" ] && break; sleep 0.1; done
-export OPENAI_BASE_URL=http://127.0.0.1:$(cat "$tmp/model.port")/v1
+port=$(cat "$tmp/model.port")
+export OPENAI_BASE_URL=http://127.0.0.1:$port/v1
 
 # ---- A cluster of one machine ----------------------------------------------------------------
 host=$(hostname -s)
