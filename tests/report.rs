@@ -219,3 +219,110 @@ fn a_site_over_two_runs_publishes_each_with_its_grades_and_the_spec() {
         std::fs::read(repo().join("tests/fixtures/report/report.assay")).unwrap()
     );
 }
+
+/// `GET path` on the view server; the status line and the body.
+fn get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The item count of a report page served by the view.
+fn items_on(page: &str) -> usize {
+    let (_, items) = assay_report::html::embedded(page).expect("a report page");
+    serde_json::from_slice::<Value>(&items)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// Kills the server this test started when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_view_serves_runs_and_a_run_still_being_written() {
+    use std::io::BufRead;
+    let (tmp, done) = demo(&[]);
+    let runs = tmp.path();
+    // A run still being written: its scoring, and results arriving a few lines at a time (the
+    // last one cut in half).
+    let live = runs.join("live");
+    std::fs::create_dir(&live).unwrap();
+    std::fs::copy(done.join("scoring.json"), live.join("scoring.json")).unwrap();
+    let results = std::fs::read_to_string(done.join("results.jsonl")).unwrap();
+    let lines: Vec<&str> = results.lines().collect();
+    let half = &lines[5][..lines[5].len() / 2];
+    std::fs::write(
+        live.join("results.jsonl"),
+        format!("{}\n{half}", lines[..5].join("\n")),
+    )
+    .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["view", runs.to_str().unwrap(), "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    let (status, index) = get(&addr, "/");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        index.contains("data-run=\"run\" data-status=\"scored\" data-results=\"18\""),
+        "{index}"
+    );
+    assert!(
+        index.contains("data-run=\"live\" data-status=\"answered\" data-results=\"5\""),
+        "{index}"
+    );
+    // A live run reloads itself.
+    assert!(index.contains("http-equiv=\"refresh\""));
+
+    let (status, page) = get(&addr, "/run/run/");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(items_on(&page), 18);
+    assert_eq!(items_on(&get(&addr, "/run/live/").1), 5);
+    // More results arrive: the next request shows them.
+    std::fs::write(live.join("results.jsonl"), &results).unwrap();
+    assert_eq!(items_on(&get(&addr, "/run/live/").1), 18);
+
+    let (status, compare) = get(&addr, "/compare?a=run&b=live");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(compare.contains("id=\"assay-items\""));
+    // Only run folders under the root, by name.
+    assert_eq!(
+        get(&addr, "/run/..%2F..%2Fetc/").0,
+        "HTTP/1.1 404 Not Found"
+    );
+    assert_eq!(get(&addr, "/nothing").0, "HTTP/1.1 404 Not Found");
+    drop(server);
+}

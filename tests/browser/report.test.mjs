@@ -9,7 +9,7 @@
 //   ASSAY_BROWSER_LARGE=0  skips the 43,090-item run
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -268,6 +268,57 @@ test('a site lists each model with its grades and opens its report', { skip: !ex
   await page.waitForSelector('#models');
   assert.ok(requests.every((u) => u.startsWith(pathToFileURL(site).href + '/')), requests.join('\n'));
   await page.close();
+});
+
+test('assay view lists runs, opens a report, compares two, and follows a run being written', { skip: !executable && 'no Chromium' }, async () => {
+  const runs = path.join(work, 'view');
+  const done = path.join(runs, 'done');
+  run('tests/fixtures/report/report.assay', done, ['--model', 'mock:script:tests/fixtures/report/answers.yaml']);
+  const live = path.join(runs, 'live');
+  fs.mkdirSync(live);
+  fs.copyFileSync(path.join(done, 'scoring.json'), path.join(live, 'scoring.json'));
+  const lines = fs.readFileSync(path.join(done, 'results.jsonl'), 'utf8').split('\n').filter(Boolean);
+  fs.writeFileSync(path.join(live, 'results.jsonl'), lines.slice(0, 4).join('\n') + '\n' + lines[4].slice(0, 40));
+
+  const server = spawn(assay, ['view', runs, '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const base = await new Promise((resolve, reject) => {
+      let text = '';
+      server.stdout.on('data', (d) => {
+        text += d;
+        const m = text.match(/http:\/\/127\.0\.0\.1:\d+\//);
+        if (m) resolve(m[0]);
+      });
+      server.on('exit', (code) => reject(new Error(`assay view exited ${code}`)));
+    });
+    const page = await browser.newPage();
+    const requests = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+    await page.goto(base);
+    assert.equal(await page.locator('tr[data-run="done"]').getAttribute('data-status'), 'scored');
+    assert.equal(await page.locator('tr[data-run="live"]').getAttribute('data-results'), '4');
+    // The live run's report shows what is there now, and more after a reload.
+    await page.locator('tr[data-run="live"] a').click();
+    await page.waitForFunction(() => document.getElementById('browser')?.dataset.ready === 'true');
+    assert.equal(await shownCount(page), 4);
+    fs.writeFileSync(path.join(live, 'results.jsonl'), lines.join('\n') + '\n');
+    await page.reload();
+    await page.waitForFunction(() => document.getElementById('browser')?.dataset.ready === 'true');
+    assert.equal(await shownCount(page), lines.length);
+    // Back to the list, then compare the two.
+    await page.locator('nav a.home').click();
+    await page.selectOption('select[name="a"]', 'done');
+    await page.selectOption('select[name="b"]', 'live');
+    await page.locator('form button[type="submit"]').click();
+    await page.waitForFunction(() => document.getElementById('browser')?.dataset.ready === 'true');
+    assert.match(await page.locator('header').innerText(), /Comparison/);
+    assert.equal(await shownCount(page), 0, 'the same answers: nothing changed');
+    assert.ok(requests.every((u) => u.startsWith(base)), requests.join('\n'));
+    await page.close();
+  } finally {
+    server.kill();
+  }
 });
 
 /** A spec of 43,090 items (the size of MLCommons v0.5): 5 hazards × 31 × 139 × 2. */

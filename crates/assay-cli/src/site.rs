@@ -59,7 +59,7 @@ pub fn site(args: &SiteArgs) -> Result<ExitCode, ToolError> {
         crate::html::each_result(dir, |record, judgement| page.add(record, judgement))?;
         write(
             &page_dir.join("index.html"),
-            &page.render_in_site(Some("../index.html")),
+            &page.render_in_site(Some(("../index.html", "all models"))),
         )?;
         write(&page_dir.join("summary.json"), &pretty(&summary))?;
         write(&page_dir.join("scoring.json"), &pretty(&scoring))?;

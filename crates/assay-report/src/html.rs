@@ -434,8 +434,8 @@ impl<'a> Page<'a> {
         self.render_in_site(None)
     }
 
-    /// The page as one of a site's: `home` links back to the site's index.
-    pub fn render_in_site(self, home: Option<&str>) -> String {
+    /// The page as one of a site's: `home` is the link back to the site's index and its text.
+    pub fn render_in_site(self, home: Option<(&str, &str)>) -> String {
         let data = self.data();
         let mut items = self.items;
         items.push(b']');
@@ -521,7 +521,7 @@ fn kappa(pairs: &Confusion) -> Option<f64> {
     Some((observed - chance) / (1.0 - chance))
 }
 
-pub(crate) const CSS: &str = include_str!("../assets/report.css");
+pub const CSS: &str = include_str!("../assets/report.css");
 const JS: &str = include_str!("../assets/report.js");
 
 /// JSON safe inside `<script>`: no `<` can close the element.
@@ -578,7 +578,7 @@ pub fn render(data: &ReportData, items_block: &str) -> String {
     render_page(data, items_block, None)
 }
 
-fn render_page(data: &ReportData, items_block: &str, home: Option<&str>) -> String {
+fn render_page(data: &ReportData, items_block: &str, home: Option<(&str, &str)>) -> String {
     let mut out = String::with_capacity(items_block.len() + 64 * 1024);
     let title = escape(&data.title);
     let _ = write!(
@@ -594,8 +594,13 @@ fn render_page(data: &ReportData, items_block: &str, home: Option<&str>) -> Stri
     }
     header_facts(&mut out, data);
     out.push_str("<nav>");
-    if let Some(home) = home {
-        let _ = write!(out, "<a href=\"{}\">← all models</a> ", escape(home));
+    if let Some((href, text)) = home {
+        let _ = write!(
+            out,
+            "<a class=\"home\" href=\"{}\">← {}</a> ",
+            escape(href),
+            escape(text)
+        );
     }
     out.push_str(
         "<a href=\"#grades\">Grades</a> <a href=\"#tables\">Tables</a> <a href=\"#charts\">Charts</a> \
