@@ -118,6 +118,9 @@ enum Command {
     },
     /// Run a spec or a compiled suite against models; results in results.jsonl and run.json.
     Run(Box<run::RunArgs>),
+    /// What a run would cost, without calling a model: items, calls, tokens, dollars and
+    /// time per model and judge (takes `run`'s options).
+    Plan(Box<run::PlanArgs>),
     /// Put the shards of a run (`run --shard K/N`) back into one run folder, checked to be
     /// every part of one run exactly once, then judge and score it.
     Merge(Box<merge::MergeArgs>),
@@ -225,6 +228,7 @@ fn main() -> ExitCode {
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Run(args) => run::run(&args),
         Command::Merge(args) => merge::merge(&args),
+        Command::Plan(args) => run::plan(&args),
         Command::Judge(args) => score::judge(&args),
         Command::Report(args) => score::report(&args),
         Command::Site(args) => site::site(&args),
