@@ -19,18 +19,6 @@ fn refuse(ctx: &mut Ctx<'_>, span: Span, what: &str, label: &str, help: &str) {
 }
 
 pub(crate) fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
-    if let Some(provider) = target.props.name("provider")
-        && matches!(provider.name.as_str(), "huggingface" | "vllm")
-    {
-        refuse(
-            ctx,
-            provider.span,
-            &format!("the provider `{}`", provider.name),
-            "no client for it yet",
-            "vLLM and Hugging Face TGI serve the OpenAI API: use `provider = openai_compatible` \
-             with the server's `endpoint`",
-        );
-    }
     if let Some(p) = target.props.get("logprobs") {
         refuse(
             ctx,

@@ -123,12 +123,24 @@ impl Provider {
             "anthropic" => {
                 Provider::Anthropic(anthropic::Anthropic::new(model, endpoint, client()?))
             }
+            "vllm" => Provider::OpenAi(openai::OpenAi::of(
+                &openai::VLLM,
+                model,
+                endpoint,
+                client()?,
+            )),
+            "huggingface" => Provider::OpenAi(openai::OpenAi::of(
+                &openai::HUGGING_FACE,
+                model,
+                endpoint,
+                client()?,
+            )),
             "ollama" => Provider::Ollama(ollama::Ollama::new(model, endpoint, client()?)),
             "exec" => Provider::Exec(exec::Exec::new(model)?),
             "mock" => Provider::Mock(mock::Mock::new(model)?),
             other => {
                 return Err(format!(
-                    "unknown provider `{other}`; providers: openai, anthropic, ollama, exec, mock"
+                    "unknown provider `{other}`; providers: openai, openai_compatible, anthropic, ollama, vllm, huggingface, exec, mock"
                 ));
             }
         })
@@ -147,8 +159,7 @@ impl Provider {
     pub fn needs(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Provider::OpenAi(p) => (
-                (p.base_url.starts_with("https://api.openai.com") || p.key_env != "OPENAI_API_KEY")
-                    .then_some(p.key_env.as_str()),
+                p.key_required.then_some(p.key_env.as_str()),
                 Some(&p.base_url),
             ),
             Provider::Anthropic(p) => (Some(&p.key_env), Some(&p.base_url)),
@@ -486,6 +497,65 @@ mod tests {
     }
 
     const ANSWER: &str = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+
+    #[tokio::test]
+    async fn vllm_and_hugging_face_speak_chat_completions_with_their_own_keys() {
+        let server = TestServer::start(|_, stream| {
+            write(
+                stream,
+                &response("200 OK", "application/json", ANSWER.as_bytes()),
+            )
+        });
+        // vLLM at the target's endpoint: no key needed, none sent.
+        let vllm = Provider::parse(
+            "vllm:meta-llama/Llama-3.1-8B-Instruct",
+            &Endpoint {
+                base_url: Some(format!("{}/v1", server.url)),
+                api_key_env: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            vllm.needs(),
+            (None, Some(format!("{}/v1", server.url).as_str()))
+        );
+        assert_eq!(call(&vllm, LIMITS).await.unwrap().text, "hi");
+        // A TGI server or Inference Endpoint: the token from the variable the target names
+        // (here one every test process has, standing in for HF_TOKEN).
+        let token = std::env::var("PATH").unwrap_or_default();
+        let tgi = Provider::parse(
+            "huggingface:tgi",
+            &Endpoint {
+                base_url: Some(format!("{}/v1", server.url)),
+                api_key_env: Some("PATH".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(tgi.needs().0, Some("PATH"));
+        assert_eq!(call(&tgi, LIMITS).await.unwrap().text, "hi");
+        let requests = server.requests();
+        assert!(
+            requests[0].starts_with("POST /v1/chat/completions"),
+            "{}",
+            requests[0]
+        );
+        assert!(!requests[0].to_ascii_lowercase().contains("authorization"));
+        assert!(requests[1].contains("\"model\":\"tgi\""));
+        assert!(requests[1].to_ascii_lowercase().contains(&format!(
+            "authorization: bearer {}",
+            token.to_ascii_lowercase()
+        )));
+        // The hosted default (Hugging Face's router) needs HF_TOKEN.
+        let hosted = Provider::parse(
+            "huggingface:meta-llama/Llama-3.1-8B-Instruct",
+            &Endpoint::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            hosted.needs(),
+            (Some("HF_TOKEN"), Some("https://router.huggingface.co/v1"))
+        );
+    }
 
     #[tokio::test]
     async fn an_endless_body_stops_at_the_limit() {

@@ -15,18 +15,67 @@ pub struct OpenAi {
     pub model: String,
     pub base_url: String,
     pub(super) key_env: String,
+    /// Whether a call without a key is an error before it is sent (a hosted API, or a target
+    /// naming its key's variable); local servers often need none.
+    pub(super) key_required: bool,
     client: reqwest::Client,
 }
 
+/// The conventions of a server family that speaks the Chat Completions API: where its base
+/// URL and key are read from when the target does not say.
+pub(super) struct Flavour {
+    pub base_env: &'static str,
+    pub default_base: &'static str,
+    pub key_env: &'static str,
+}
+
+/// OpenAI's own API and every compatible server.
+pub(super) const OPENAI: Flavour = Flavour {
+    base_env: "OPENAI_BASE_URL",
+    default_base: "https://api.openai.com/v1",
+    key_env: "OPENAI_API_KEY",
+};
+
+/// vLLM's OpenAI-compatible server (`vllm serve`): local by default, a key only if started
+/// with `--api-key`.
+pub(super) const VLLM: Flavour = Flavour {
+    base_env: "VLLM_BASE_URL",
+    default_base: "http://localhost:8000/v1",
+    key_env: "VLLM_API_KEY",
+};
+
+/// Hugging Face: the Inference Providers router by default, or a TGI server or Inference
+/// Endpoint given as the target's `endpoint` (its `/v1`); the token from `HF_TOKEN`.
+pub(super) const HUGGING_FACE: Flavour = Flavour {
+    base_env: "HF_BASE_URL",
+    default_base: "https://router.huggingface.co/v1",
+    key_env: "HF_TOKEN",
+};
+
 impl OpenAi {
     pub fn new(model: &str, endpoint: &Endpoint, client: reqwest::Client) -> Self {
+        Self::of(&OPENAI, model, endpoint, client)
+    }
+
+    pub(super) fn of(
+        flavour: &Flavour,
+        model: &str,
+        endpoint: &Endpoint,
+        client: reqwest::Client,
+    ) -> Self {
+        let base_url = base_url(endpoint, flavour.base_env, flavour.default_base);
+        // A hosted default needs its key; a server the user points at needs one only if the
+        // target names the variable.
+        let hosted = base_url.starts_with("https://api.openai.com")
+            || base_url.starts_with("https://router.huggingface.co");
         OpenAi {
             model: model.to_string(),
-            base_url: base_url(endpoint, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            key_required: hosted || endpoint.api_key_env.is_some(),
             key_env: endpoint
                 .api_key_env
                 .clone()
-                .unwrap_or_else(|| "OPENAI_API_KEY".into()),
+                .unwrap_or_else(|| flavour.key_env.into()),
+            base_url,
             client,
         }
     }
@@ -48,7 +97,9 @@ impl OpenAi {
         // Local servers often need no key; a hosted one answers 401, which is fatal.
         match key_from_env(&self.key_env) {
             Ok(key) => request = request.bearer_auth(key),
-            Err(e) if self.base_url.starts_with("https://api.openai.com") => return Err(e),
+            Err(e) if self.key_required && self.base_url.starts_with("https://") => {
+                return Err(e);
+            }
             Err(_) => {}
         }
         send(request, limits)
