@@ -85,6 +85,18 @@ fn the_spec_asks_for_html_and_the_page_holds_the_summary_and_every_result() {
     }
     let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     assert_eq!(items.as_array().unwrap().len(), results.lines().count());
+    // report.md links each chart, drawn as an .svg file beside it.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for name in [
+        "chart-1-bar-unsafe_rate.svg",
+        "chart-2-heatmap-unsafe_by_prompt.svg",
+        "chart-3-line-unsafe_by_prompt.svg",
+        "chart-4-scatter-unsafe_rate.svg",
+    ] {
+        let svg = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{name}");
+        assert!(md.contains(&format!("]({name})")), "{md}");
+    }
     // Every chart is drawn: the bar chart has one bar per hazard.
     assert_eq!(html.matches("<svg class=\"chart\"").count(), 4);
     assert_eq!(html.matches("<rect class=\"bar").count(), 3);

@@ -440,6 +440,9 @@ pub fn report_dir(
         &run_dir.join("report.md"),
         &assay_report::markdown(&summary, scoring),
     )?;
+    for (name, _, svg) in assay_report::chart_files(&summary, scoring) {
+        write_atomically(&run_dir.join(name), &svg)?;
+    }
     if crate::html::wanted(scoring, args.html) {
         let path = crate::html::write_report(run_dir, scoring, &summary)?;
         if !quiet {

@@ -258,6 +258,44 @@ fn height(chart: &ChartData) -> f64 {
 const HEATMAP_TOP: f64 = TOP + 40.0;
 const HEATMAP_ROW: f64 = 40.0;
 
+/// Styles a chart needs when it stands alone (an `.svg` file beside `report.md`); in
+/// `report.html` the page's stylesheet gives the same.
+const STANDALONE_STYLE: &str = "<style>text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
+.grid{stroke:#e5e8eb}.axis{stroke:#57606a}.tick{font-size:11px;fill:#333}\
+.axis-label{font-size:12px;fill:#111;font-weight:600}.whisker line{stroke:#111;stroke-width:1.4}\
+.legend text,.point-label{font-size:11px;fill:#222}</style><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>";
+
+/// A chart as an `.svg` file of its own: the SVG with its styles and a white background;
+/// `None` when there is nothing to draw.
+pub fn standalone(chart: &ChartData, titles: &BTreeMap<String, String>) -> Option<String> {
+    if chart.note.is_some() {
+        return None;
+    }
+    let svg = svg(chart, titles);
+    let at = svg.find("</title>")? + "</title>".len();
+    Some(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}{STANDALONE_STYLE}{}\n",
+        &svg[..at],
+        &svg[at..]
+    ))
+}
+
+/// The file name of a report's `index`-th chart (from 1) beside `report.md`.
+pub fn file_name(index: usize, chart: &ChartData) -> String {
+    let metric: String = chart
+        .metric
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("chart-{index}-{}-{metric}.svg", chart.kind.as_str())
+}
+
 /// The y axis (ticks, grid lines, the metric's name) for a value scale.
 fn y_axis(out: &mut String, scale: &Scale, name: &str) {
     let (from, to) = (HEIGHT - BOTTOM, TOP);
@@ -744,6 +782,21 @@ mod tests {
         assert!(
             html.contains("by persona") && html.contains("(hazard)"),
             "{html}"
+        );
+    }
+
+    #[test]
+    fn a_chart_stands_alone_with_its_styles() {
+        let data = data(&spec(ChartKind::Bar), &summary(), &[]);
+        let file = standalone(&data, &BTreeMap::new()).unwrap();
+        assert!(file.starts_with("<?xml"), "{file}");
+        assert!(file.contains("</title><style>"), "{file}");
+        assert_eq!(file_name(2, &data), "chart-2-bar-unsafe_rate.svg");
+        let mut empty = spec(ChartKind::Bar);
+        empty.by = vec!["persona".into()];
+        assert_eq!(
+            standalone(&super::data(&empty, &summary(), &[]), &BTreeMap::new()),
+            None
         );
     }
 

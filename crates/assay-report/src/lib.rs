@@ -347,6 +347,13 @@ pub fn markdown(summary: &Summary, scoring: &Scoring) -> String {
             }
         }
     }
+    let charts = chart_files(summary, scoring);
+    if !charts.is_empty() {
+        let _ = writeln!(out, "\n## Charts\n");
+        for (name, alt, _) in &charts {
+            let _ = writeln!(out, "![{}]({name})", md_escape(alt));
+        }
+    }
     let described: Vec<_> = scoring
         .metrics
         .iter()
@@ -369,6 +376,37 @@ pub fn markdown(summary: &Summary, scoring: &Scoring) -> String {
         "\nErrors (failed calls or judgements) are left out of every value and counted as excluded; intervals are 95% unless the metric says otherwise."
     );
     out
+}
+
+/// The spec's charts as `.svg` files to write beside `report.md` (the ones with something to
+/// draw): file name, a description, and the SVG; `report.md` links them.
+pub fn chart_files(summary: &Summary, scoring: &Scoring) -> Vec<(String, String, String)> {
+    scoring
+        .charts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, spec)| {
+            let metric_by = scoring
+                .metrics
+                .iter()
+                .find(|m| m.name == spec.metric)
+                .map(|m| m.by.as_slice())
+                .unwrap_or_default();
+            let data = chart::data(spec, summary, metric_by);
+            let svg = chart::standalone(&data, &scoring.titles)?;
+            let alt = format!(
+                "{} of {} by {}",
+                spec.kind.as_str(),
+                spec.metric,
+                if data.by.is_empty() {
+                    "model".to_string()
+                } else {
+                    data.by.join(", ")
+                }
+            );
+            Some((chart::file_name(i + 1, &data), alt, svg))
+        })
+        .collect()
 }
 
 /// Two runs side by side: `b − a` per metric and group with its interval.
