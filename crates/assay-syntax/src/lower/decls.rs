@@ -347,6 +347,15 @@ impl Lowerer {
         });
         let props = self.reject_duplicates(props);
         let props = self.validate(&schema::REPORT, props, &owner);
+        // A misspelt format would be no format at all: no page, and no error.
+        const FORMATS: [&str; 4] = ["terminal", "json", "markdown", "html"];
+        if let Some(ExprKind::List(formats)) = props.value("formats").map(|v| &v.kind) {
+            for format in formats.iter().filter_map(|f| f.as_name()) {
+                if !FORMATS.contains(&format.name.as_str()) {
+                    self.unknown_word(format, "report format", &FORMATS);
+                }
+            }
+        }
         Report {
             name,
             props,
