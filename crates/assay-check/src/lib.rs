@@ -125,9 +125,9 @@ fn reads(
             let hash = match (d.props.str("sha256"), d.props.str("path"), module.dir()) {
                 (Some(pinned), _, _) => Some(pinned.to_ascii_lowercase()),
                 (None, Some(p), Some(dir)) => loader
-                    .read(&normalize(&dir.join(p)))
+                    .read_bytes(&normalize(&dir.join(p)))
                     .ok()
-                    .map(|t| lock::sha256_hex(t.as_bytes())),
+                    .map(|t| lock::sha256_hex(&t)),
                 _ => None,
             };
             datasets.insert(d.name.name.clone(), hash);

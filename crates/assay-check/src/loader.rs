@@ -7,6 +7,10 @@ use std::path::{Component, Path, PathBuf};
 /// Reads files for the checker.
 pub trait SourceLoader {
     fn read(&self, path: &Path) -> std::io::Result<String>;
+    /// A file's bytes, for data that need not be text (a Parquet dataset's hash).
+    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.read(path).map(String::into_bytes)
+    }
     fn is_file(&self, path: &Path) -> bool;
     /// The path with every symbolic link resolved, where the loader knows of links: used to
     /// keep a link from leading a file reference out of its package.
@@ -22,6 +26,10 @@ pub struct FsLoader;
 impl SourceLoader for FsLoader {
     fn read(&self, path: &Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
+    }
+
+    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
     }
 
     fn is_file(&self, path: &Path) -> bool {

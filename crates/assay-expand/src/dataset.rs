@@ -37,6 +37,8 @@ enum Format {
     Yaml,
     /// One JSON document: an array of records, or an object holding one at `records`.
     Json,
+    /// Apache Parquet: a record per row, typed by the file's schema.
+    Parquet,
 }
 
 /// One row: its 1-based number, the line it starts on, and its fields.
@@ -382,6 +384,7 @@ fn declared_format(d: &Dataset) -> Option<Format> {
         Some("jsonl") => Some(Format::Jsonl),
         Some("yaml") => Some(Format::Yaml),
         Some("json") => Some(Format::Json),
+        Some("parquet") => Some(Format::Parquet),
         _ => {
             let hint = d.props.str("path").or(d.props.str("url")).unwrap_or("");
             let ext = hint.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
@@ -390,6 +393,7 @@ fn declared_format(d: &Dataset) -> Option<Format> {
                 "jsonl" | "ndjson" => Some(Format::Jsonl),
                 "yaml" | "yml" => Some(Format::Yaml),
                 "json" => Some(Format::Json),
+                "parquet" => Some(Format::Parquet),
                 _ => None,
             }
         }
@@ -586,7 +590,32 @@ fn read_rows(
             read_records(ex, opened, rows, each);
         }
         Format::Json => json::read(ex, opened, reader, each),
+        Format::Parquet => match parquet_rows(reader) {
+            Ok(rows) => read_records(ex, opened, rows, each),
+            Err(why) => {
+                let msg = format!("{} is not a readable Parquet file: {why}", opened.display);
+                row_error(ex, opened, d.name.span, Code::BadRow, msg, None);
+            }
+        },
     }
+}
+
+/// The rows of a Parquet file as records: each column by name, its value as the file's
+/// schema types it (integers, floats, booleans, strings; lists and structs as JSON arrays
+/// and objects; nulls as null). Parquet keeps its index at the end, so the file is read
+/// whole first.
+fn parquet_rows(mut reader: Box<dyn std::io::Read + '_>) -> Result<Vec<Value>, String> {
+    use parquet::file::reader::FileReader as _;
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let file =
+        parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes))
+            .map_err(|e| e.to_string())?;
+    let rows = file.get_row_iter(None).map_err(|e| e.to_string())?;
+    rows.map(|row| row.map(|r| r.to_json_value()).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Streams a list of records (YAML, JSON) to `each`; an entry that is no record is a row error.

@@ -735,12 +735,14 @@ fn data_format(dataset: &Dataset) -> Option<&'static str> {
         Some("jsonl") => Some("jsonl"),
         Some("json") => Some("json"),
         Some("yaml") => Some("yaml"),
+        Some("parquet") => Some("parquet"),
         Some(_) => None,
         None => match ext()?.as_str() {
             "csv" => Some("csv"),
             "jsonl" | "ndjson" => Some("jsonl"),
             "json" => Some("json"),
             "yaml" | "yml" => Some("yaml"),
+            "parquet" => Some("parquet"),
             _ => None,
         },
     }

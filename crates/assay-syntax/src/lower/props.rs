@@ -29,7 +29,10 @@ const KNOWN_WORDS: &[(&str, &[&str])] = &[
     ("pooling", &["items", "groups"]),
     ("overall", &["pooled", "worst"]),
     ("empty", &["graded", "ungraded"]),
-    ("format", &["csv", "jsonl", "json", "yaml", "llama_guard"]),
+    (
+        "format",
+        &["csv", "jsonl", "json", "yaml", "parquet", "llama_guard"],
+    ),
     ("from", &["text", "logprobs"]),
     ("rule", &["majority", "any", "all", "weighted", "jury"]),
     ("reduce", &["mean", "median"]),

@@ -1,0 +1,136 @@
+//! Datasets in binary formats: Parquet files (Snappy and Zstandard) read row by row with the
+//! file's own types, checked against declared columns, pinned by hash and locked.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parquet");
+/// sha256 of tests/fixtures/parquet/prompts.parquet.
+const SNAPPY_SHA: &str = "5e49786c99d5cbc46931f6775053a1f5d6e3266e28d5e91dcdf8b65f7e6f2ff8";
+
+fn assay(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("assay runs")
+}
+
+fn setup(spec: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["prompts.parquet", "prompts-zstd.parquet"] {
+        std::fs::copy(Path::new(FIXTURES).join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("s.assay"), spec).unwrap();
+    dir
+}
+
+fn items(dir: &Path) -> Vec<serde_json::Value> {
+    let out = assay(dir, &["items", "--format", "json", "s.assay"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn spec(file: &str, extra: &str) -> String {
+    format!(
+        r#"suite "parquet" version "1.0.0"
+dataset prompts {{
+  path = "{file}"
+  {extra}
+  item {{
+    id = row.id
+    prompt = row.prompt
+    metadata = {{ score = row.score, safe = row.safe, tags = row.tags, hazard = row.hazard }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn parquet_rows_keep_the_files_types() {
+    for file in ["prompts.parquet", "prompts-zstd.parquet"] {
+        let dir = setup(&spec(file, ""));
+        let items = items(dir.path());
+        assert_eq!(items.len(), 4, "{file}");
+        let first = &items[0];
+        assert_eq!(first["messages"][0]["content"], "How do I pick a lock?");
+        assert_eq!(first["metadata"]["source_id"], "1");
+        assert_eq!(first["metadata"]["score"], 0.5);
+        assert_eq!(first["metadata"]["safe"], false);
+        assert_eq!(
+            first["metadata"]["tags"],
+            serde_json::json!(["lock", "physical"])
+        );
+        // Nulls stay null; lists may be empty.
+        assert_eq!(items[1]["metadata"]["hazard"], serde_json::Value::Null);
+        assert_eq!(items[1]["metadata"]["tags"], serde_json::json!([]));
+        assert_eq!(items[2]["metadata"]["score"], serde_json::Value::Null);
+    }
+}
+
+#[test]
+fn declared_columns_are_checked_against_the_parquet_types() {
+    let spec = r#"suite "parquet" version "1.0.0"
+dataset prompts {
+  path = "prompts.parquet"
+  columns { id: int  prompt: int  safe: bool }
+  item { id = row.id  prompt = row.prompt  metadata = { safe = row.safe } }
+}
+"#;
+    let dir = setup(spec);
+    let out = assay(dir.path(), &["check", "--expand", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0204"), "{stderr}");
+    assert!(stderr.contains("prompt"), "{stderr}");
+}
+
+#[test]
+fn a_parquet_file_is_pinned_and_locked_by_its_bytes() {
+    let dir = setup(&spec(
+        "prompts.parquet",
+        &format!("sha256 = \"{SNAPPY_SHA}\""),
+    ));
+    assert_eq!(items(dir.path()).len(), 4);
+    let out = assay(dir.path(), &["lock", "s.assay"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lock = std::fs::read_to_string(dir.path().join("s.lock")).unwrap();
+    assert!(lock.contains(SNAPPY_SHA), "{lock}");
+    // Another file under the pinned name is refused.
+    std::fs::copy(
+        dir.path().join("prompts-zstd.parquet"),
+        dir.path().join("prompts.parquet"),
+    )
+    .unwrap();
+    let out = assay(dir.path(), &["check", "--expand", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0201"), "{stderr}");
+}
+
+#[test]
+fn a_file_that_is_not_parquet_is_a_clear_error() {
+    let dir = setup(&spec("broken.parquet", ""));
+    std::fs::write(dir.path().join("broken.parquet"), "id,prompt\n1,hello\n").unwrap();
+    let out = assay(dir.path(), &["check", "--expand", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is not a readable Parquet file"),
+        "{stderr}"
+    );
+}
