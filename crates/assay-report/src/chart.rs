@@ -362,19 +362,34 @@ fn legend(out: &mut String, series: &[&str]) {
     if series.len() < 2 && series.first().is_none_or(|s| s.is_empty()) {
         return;
     }
+    // Each entry gets an equal share of the width; a longer name keeps its end (a model's
+    // name and the variant after it), the whole name in its tooltip.
+    let share = (WIDTH - LEFT - RIGHT) / series.len() as f64;
+    let chars = ((share - 28.0) / 6.5).max(6.0) as usize;
     let mut x = LEFT;
     for (i, s) in series.iter().enumerate() {
         let _ = write!(
             out,
-            "<g class=\"legend\"><rect x=\"{}\" y=\"10\" width=\"12\" height=\"12\" fill=\"{}\"/>\
+            "<g class=\"legend\"><title>{}</title><rect x=\"{}\" y=\"10\" width=\"12\" height=\"12\" fill=\"{}\"/>\
              <text x=\"{}\" y=\"20\">{}</text></g>",
+            escape(s),
             num(x),
             SERIES[i % SERIES.len()],
             num(x + 16.0),
-            escape(s)
+            escape(&fit(s, chars))
         );
-        x += 28.0 + 7.0 * s.chars().count() as f64;
+        x += (28.0 + 6.5 * fit(s, chars).chars().count() as f64).min(share);
     }
+}
+
+/// `text` in at most `chars` characters: its end, after an ellipsis.
+fn fit(text: &str, chars: usize) -> String {
+    let n = text.chars().count();
+    if n <= chars {
+        return text.to_string();
+    }
+    let tail: String = text.chars().skip(n - chars.saturating_sub(1)).collect();
+    format!("…{tail}")
 }
 
 fn mark_title(p: &ChartPoint, titles: &BTreeMap<String, String>) -> String {
@@ -593,12 +608,14 @@ fn heatmap(out: &mut String, chart: &ChartData, titles: &BTreeMap<String, String
         } else {
             c
         };
+        let full = label(name, titles);
         let _ = write!(
             out,
-            "<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            "<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\"><title>{}</title>{}</text>",
             num(left + cw * (ci as f64 + 0.5)),
             num(top - 8.0),
-            escape(&label(name, titles))
+            escape(&full),
+            escape(&fit(&full, ((cw - 6.0) / 6.5).max(4.0) as usize))
         );
     }
     for (ri, r) in rows.iter().enumerate() {
@@ -798,6 +815,12 @@ mod tests {
             standalone(&super::data(&empty, &summary(), &[]), &BTreeMap::new()),
             None
         );
+    }
+
+    #[test]
+    fn long_names_keep_their_end() {
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("mock:script:answers.yaml · none", 12), "…yaml · none");
     }
 
     #[test]
