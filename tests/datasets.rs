@@ -134,3 +134,117 @@ fn a_file_that_is_not_parquet_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A stand-in for the Hugging Face Hub on 127.0.0.1: serves `body` at `path`, records each
+/// request's head.
+fn hub(
+    path: &'static str,
+    body: Vec<u8>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let asked = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            log.lock().unwrap().push(head);
+            let (status, body) = if asked == path {
+                ("200 OK", body.clone())
+            } else {
+                ("404 Not Found", b"Entry not found".to_vec())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn hf_urls_download_from_the_hub_at_a_pinned_revision_with_the_token() {
+    let bytes = std::fs::read(Path::new(FIXTURES).join("prompts.parquet")).unwrap();
+    let (endpoint, seen) = hub(
+        "/datasets/acme/prompts/resolve/0123abcd/data/train.parquet",
+        bytes,
+    );
+    let spec = |url: &str| {
+        format!(
+            r#"suite "hub" version "1.0.0"
+dataset prompts {{
+  url = "{url}"
+  sha256 = "{SNAPPY_SHA}"
+  item {{ id = row.id  prompt = row.prompt }}
+}}
+"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |spec: &str| {
+        std::fs::write(dir.path().join("s.assay"), spec).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(["items", "--format", "json", "s.assay"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("HF_ENDPOINT", &endpoint)
+            .env("HF_TOKEN", "hf_sentinel_token_never_written")
+            .env("ASSAY_DATA_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&spec(
+        "hf://datasets/acme/prompts@0123abcd/data/train.parquet",
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    let heads = seen.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].starts_with("GET /datasets/acme/prompts/resolve/0123abcd/data/train.parquet ")
+    );
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer hf_sentinel_token_never_written")
+    );
+    // The token is written nowhere.
+    for entry in walk(dir.path()) {
+        let text = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("hf_sentinel_token_never_written"),
+            "{}",
+            entry.display()
+        );
+    }
+    // Without a revision the URL is refused before any request.
+    let out = run(&spec("hf://datasets/acme/prompts/data/train.parquet"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("names no revision"), "{stderr}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

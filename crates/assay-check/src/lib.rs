@@ -22,6 +22,7 @@
 
 mod checks;
 mod extends;
+pub mod hub;
 mod imports;
 mod loader;
 pub mod lock;

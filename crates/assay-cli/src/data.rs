@@ -162,10 +162,31 @@ impl DataResolver {
             .map_err(cache_write(&self.cache_dir))?;
 
         let started = Instant::now();
-        let mut response = self
+        // `hf://datasets/OWNER/NAME@REVISION/PATH`: the Hub's file at that revision, with
+        // the token from HF_TOKEN when there is one (a secret: redacted wherever it shows).
+        let (location, token) = match assay_check::hub::hub_url(url) {
+            Some(resolved) => {
+                let resolved = resolved.map_err(|why| DataError::Transport {
+                    name: name.to_owned(),
+                    url: url.to_owned(),
+                    message: why,
+                })?;
+                let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+                if let Some(t) = &token {
+                    assay_run::redact::register(t);
+                }
+                (resolved, token)
+            }
+            None => (url.to_owned(), None),
+        };
+        let mut request = self
             .client()
             .map_err(|error| transport(&error))?
-            .get(url)
+            .get(&location);
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request
             .send()
             .map_err(|error| transport(&error.without_url()))?;
         let status = response.status();

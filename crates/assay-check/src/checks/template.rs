@@ -857,6 +857,16 @@ pub(crate) fn check_dataset(ctx: &mut Ctx<'_>, dataset: &Dataset) {
             .help("compute it with `sha256sum FILE`"),
         );
     }
+    if let Some(u) = url
+        && let Some(text) = u.value.as_str()
+        && let Some(Err(why)) = crate::hub::hub_url(text)
+    {
+        ctx.error(
+            Diagnostic::new(Code::WrongValueType, u.value.span, why)
+                .label("not a pinned Hub file")
+                .help("write hf://datasets/OWNER/NAME@REVISION/PATH, the revision a commit hash"),
+        );
+    }
     if url.is_some() && sha.is_none() {
         ctx.error(
             Diagnostic::new(Code::MissingKey, dataset.name.span, format!("dataset `{}` has a `url` but no `sha256`", dataset.name.name))
