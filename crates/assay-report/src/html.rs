@@ -70,6 +70,9 @@ pub struct Grade {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rank: Option<usize>,
     pub of: usize,
+    /// What the grade is relative to, by name: a published standard or a reference target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -319,12 +322,13 @@ impl<'a> Page<'a> {
             .grades
             .iter()
             .map(|g| {
-                let bands = scoring
-                    .grades
-                    .iter()
-                    .find(|s| s.name == g.name)
-                    .map(|s| s.bands.as_slice())
-                    .unwrap_or_default();
+                let spec = scoring.grades.iter().find(|s| s.name == g.name);
+                let bands = spec.map(|s| s.bands.as_slice()).unwrap_or_default();
+                let against = spec.and_then(|s| match &s.reference {
+                    assay_ir::Reference::Standard { name, .. } => Some(format!("standard {name}")),
+                    assay_ir::Reference::Target(t) => Some(format!("target {t}")),
+                    _ => None,
+                });
                 Grade {
                     value: g.clone(),
                     rank: g
@@ -332,6 +336,7 @@ impl<'a> Page<'a> {
                         .as_ref()
                         .and_then(|name| bands.iter().position(|b| &b.grade == name)),
                     of: bands.len(),
+                    against,
                 }
             })
             .collect();
@@ -759,6 +764,10 @@ fn grades(out: &mut String, data: &ReportData) {
             v.value.map_or(String::new(), |x| x.to_string()),
             number(v.value),
             number(v.reference)
+                + &g.against
+                    .as_deref()
+                    .map(|a| format!(" <small>{}</small>", escape(a)))
+                    .unwrap_or_default()
         );
     }
     out.push_str("</tbody></table></section>");
@@ -925,11 +934,71 @@ mod tests {
             },
             rank: Some(rank),
             of,
+            against: None,
         };
         let classes: Vec<String> = (0..5).map(|r| grade_class(&g(r, 5))).collect();
         assert_eq!(classes, ["g0", "g1", "g2", "g3", "g4"]);
         assert_eq!(grade_class(&g(0, 2)), "g0");
         assert_eq!(grade_class(&g(1, 2)), "g4");
+    }
+
+    #[test]
+    fn a_grade_names_the_standard_it_is_relative_to() {
+        let summary = Summary {
+            suite: "s".into(),
+            version: None,
+            models: vec!["m".into()],
+            counts: BTreeMap::new(),
+            judges: BTreeMap::new(),
+            metrics: Vec::new(),
+            grades: vec![GradeValue {
+                name: "g".into(),
+                model: "m".into(),
+                group: BTreeMap::new(),
+                grade: Some("Good".into()),
+                value: Some(0.1),
+                reference: Some(0.1),
+                reason: None,
+            }],
+            warnings: Vec::new(),
+        };
+        let band = |grade: &str| assay_ir::Band {
+            grade: grade.into(),
+            test: None,
+        };
+        let scoring = Scoring {
+            grades: vec![assay_ir::GradeSpec {
+                name: "g".into(),
+                metric: "u".into(),
+                reference: assay_ir::Reference::Standard {
+                    name: "practice_en".into(),
+                    safe: BTreeMap::new(),
+                },
+                overall: "pooled".into(),
+                bands: vec![band("Excellent"), band("Good"), band("Poor")],
+                scale: None,
+                ungraded_empty: false,
+                gate: None,
+                description: None,
+            }],
+            ..Scoring::default()
+        };
+        let page = Page::new(&summary, &scoring, None);
+        let data = page.data();
+        assert_eq!(
+            data.grades[0].against.as_deref(),
+            Some("standard practice_en")
+        );
+        assert_eq!((data.grades[0].rank, data.grades[0].of), (Some(1), 3));
+        let html = page.render();
+        assert!(
+            html.contains("<small>standard practice_en</small>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("class=\"grade g2\" data-grade=\"Good\""),
+            "{html}"
+        );
     }
 
     #[test]
