@@ -299,7 +299,16 @@ pub(crate) async fn run(
                     record.error = Some(reason);
                     record.response = None;
                 }
-                End::Failed { .. } => unreachable!("failures end in Err"),
+                // A conversation reports failures as `Err`; one here is an error all the same.
+                End::Failed { message, skipped } => {
+                    record.state = if skipped {
+                        State::Skipped
+                    } else {
+                        State::Error
+                    };
+                    record.error = Some(message);
+                    record.response = None;
+                }
             }
         }
         Err(End::Failed { message, skipped }) => {
@@ -732,7 +741,12 @@ impl Conv<'_> {
             }),
             Err(e) => return self.fail("the attacker's prompt", e),
         }
-        let model = self.conv.helper[&helper_key(&a.model, a.temperature)];
+        let Some(&model) = self.conv.helper.get(&helper_key(&a.model, a.temperature)) else {
+            return self.fail(
+                "the attacker",
+                format!("`{}` was not prepared for this run", a.model),
+            );
+        };
         // The node and branch keep two branches' identical requests apart in the cache.
         let salt = format!(
             "attack:{}:{}:{}",
@@ -773,7 +787,12 @@ impl Conv<'_> {
                     Err(e) => return self.fail("the rewrite", e),
                 },
             }];
-            let model = self.conv.helper[&r.model];
+            let Some(&model) = self.conv.helper.get(&r.model) else {
+                return self.fail(
+                    "the rewrite",
+                    format!("`{}` was not prepared for this run", r.model),
+                );
+            };
             let answer = match self.ask(model, &messages, "rewrite").await {
                 Ok(a) => a,
                 Err(end) => return Err(self.blame(&format!("the rewrite by `{}`", r.model), end)),
@@ -962,11 +981,8 @@ impl Conv<'_> {
                 "it is not in the compiled suite",
             );
         };
-        if matches!(spec.kind, JudgeKind::Ensemble { .. }) {
+        if let JudgeKind::Ensemble { members, .. } = &spec.kind {
             // Members first, then the combination.
-            let JudgeKind::Ensemble { members, .. } = &spec.kind else {
-                unreachable!()
-            };
             let mut outcomes = BTreeMap::new();
             for member in members.clone() {
                 let o = Box::pin(self.judge_one(&member, record)).await?;
