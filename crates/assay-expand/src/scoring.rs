@@ -132,14 +132,20 @@ impl Expander<'_> {
             used
         });
         for judge in &scoring.judges {
+            let extractors = judge.preprocess.iter().filter_map(|step| match step {
+                Preprocess::ExtractLlm { model, .. } => Some(model),
+                _ => None,
+            });
             let model = match &judge.kind {
                 JudgeKind::Llm { model, .. }
                 | JudgeKind::Guard { model, .. }
-                | JudgeKind::Score { model, .. } => model,
-                _ => continue,
+                | JudgeKind::Score { model, .. } => Some(model),
+                _ => None,
             };
-            if let Some(spec) = self.out.targets.get(model) {
-                scoring.models.insert(model.clone(), spec.clone());
+            for model in model.into_iter().chain(extractors) {
+                if let Some(spec) = self.out.targets.get(model) {
+                    scoring.models.insert(model.clone(), spec.clone());
+                }
             }
         }
         self.out.programs = self.lower_programs(&names, &scoring.judges);
@@ -262,6 +268,7 @@ impl Expander<'_> {
                     Some("any") => EnsembleRule::Any,
                     Some("all") => EnsembleRule::All,
                     Some("weighted") => EnsembleRule::Weighted,
+                    Some("jury") => EnsembleRule::Jury,
                     _ => EnsembleRule::Majority,
                 },
                 weights: match props.value("weights").map(|v| &v.kind) {
@@ -273,6 +280,17 @@ impl Expander<'_> {
                 min_valid: props.number("min_valid").map_or(1, |n| n as usize),
                 tie: props.name("tie").map(|t| t.name.clone()),
                 invalid: props.name("invalid").map(|t| t.name.clone()),
+                reduce: props.name("reduce").map(|r| r.name.clone()),
+                // A jury's own threshold, else its members' (the checker has made sure they
+                // agree).
+                threshold: props.number("threshold").or_else(|| {
+                    props.names("members").iter().find_map(|m| {
+                        match self.checked.model.definitions.get(&m.name).map(|d| &d.decl) {
+                            Some(Decl::Judge(member)) => member.props.number("threshold"),
+                            _ => None,
+                        }
+                    })
+                }),
             },
             Kind::Human => {
                 let path = props.get("path")?;
@@ -295,16 +313,28 @@ impl Expander<'_> {
                 }
             }
         };
-        let preprocess = match props.value("preprocess").map(|v| &v.kind) {
-            Some(ExprKind::List(steps)) => steps.iter().filter_map(lower_step).collect(),
-            _ => Vec::new(),
-        };
+        let mut preprocess = Vec::new();
+        if let Some(ExprKind::List(steps)) = props.value("preprocess").map(|v| &v.kind) {
+            for step in steps {
+                match step_extract_llm(step) {
+                    Some((model, prompt)) => preprocess.push(Preprocess::ExtractLlm {
+                        model,
+                        prompt: match prompt {
+                            Some(text) => Some(self.text_of(text)?),
+                            None => None,
+                        },
+                    }),
+                    None => preprocess.extend(lower_step(step)),
+                }
+            }
+        }
         Some(JudgeSpec {
             name: name.to_string(),
             labels,
             preprocess,
             blank: props.name("blank").map(|b| b.name.clone()),
             when: props.value("when").map(|w| lower_expr(w, names)),
+            readings: lower_readings(props.value("readings")),
             kind,
         })
     }
@@ -417,6 +447,38 @@ fn lower_parser(e: &Expr) -> Parser {
         ExprKind::Path(p) if p.len() == 1 && p[0].name == "llama_guard" => Parser::LlamaGuard,
         _ => Parser::FirstWord,
     }
+}
+
+/// `extract_llm(TARGET)` or `extract_llm(TARGET, TEXT)`: the target's name and the prompt.
+fn step_extract_llm(e: &Expr) -> Option<(String, Option<&Expr>)> {
+    let ExprKind::Call { callee, args } = &e.kind else {
+        return None;
+    };
+    if callee.name != "extract_llm" {
+        return None;
+    }
+    let model = args.first()?.value.as_name()?.name.clone();
+    Some((model, args.get(1).map(|a| &a.value)))
+}
+
+/// `readings = { NAME = { LABEL = LABEL ... } ... }`: reading → label → label it reads as.
+fn lower_readings(value: Option<&Expr>) -> BTreeMap<String, BTreeMap<String, String>> {
+    let Some(ExprKind::Record(readings)) = value.map(|v| &v.kind) else {
+        return BTreeMap::new();
+    };
+    readings
+        .iter()
+        .map(|reading| {
+            let mapping = match &reading.value.kind {
+                ExprKind::Record(pairs) => pairs
+                    .iter()
+                    .filter_map(|p| Some((p.key.name.clone(), p.value.as_name()?.name.clone())))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            (reading.key.name.clone(), mapping)
+        })
+        .collect()
 }
 
 fn lower_step(e: &Expr) -> Option<Preprocess> {

@@ -109,6 +109,12 @@ pub struct JudgeSpec {
     /// applicable" outcome without being judged. `None` applies to every item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<MetricExpr>,
+    /// `readings`: other readings of the label, each a name (an aspect of the judge) and a
+    /// mapping of some labels onto others (Qwen3Guard's strict reading counts
+    /// `controversial` as `unsafe`, its loose one as `safe`); a label not mapped reads as
+    /// itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub readings: BTreeMap<String, BTreeMap<String, String>>,
     pub kind: JudgeKind,
 }
 
@@ -125,8 +131,17 @@ pub enum Preprocess {
     /// A response matching the regex is "not applicable": the judge gives no verdict and the
     /// item is left out as an error with that reason.
     NotApplicable(String),
-    /// A step this version cannot execute (`extract_llm`): every item is a judge error
-    /// naming it, rather than a verdict from a judge that skipped part of its declaration.
+    /// `extract_llm(TARGET)`: the target is sent `prompt` (a handlebars template over the
+    /// item and the response so far; `None`, Assay's own) and its answer is the text the next
+    /// steps and the judge read. A failed call or an answer of `NONE` (or nothing) is a judge
+    /// error.
+    ExtractLlm {
+        model: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
+    },
+    /// A step this version cannot execute: every item is a judge error naming it, rather than
+    /// a verdict from a judge that skipped part of its declaration.
     Unsupported(String),
 }
 
@@ -184,8 +199,9 @@ pub enum JudgeKind {
         min: f64,
         max: f64,
         threshold: f64,
-        /// `text` (read the number) or `logprobs` (expected score over the digit tokens,
-        /// which this version cannot compute: each item is then a judge error).
+        /// `text` (read the number) or `logprobs` (the expected score over the scale's integer
+        /// tokens at the first position that gives one, from the judge model's top
+        /// log-probabilities).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
     },
@@ -203,6 +219,12 @@ pub enum JudgeKind {
         /// out of every metric (ModelBench since late 2025).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         invalid: Option<String>,
+        /// A jury's reduction of its members' scores (`mean` or `median`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reduce: Option<String>,
+        /// A jury's threshold: a reduced score above it gets the first label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threshold: Option<f64>,
     },
     /// Labels from a file, by item id or source row id.
     Human { labels: BTreeMap<String, String> },
@@ -233,6 +255,8 @@ pub enum EnsembleRule {
     All,
     /// Weighted vote; the weights sum per label.
     Weighted,
+    /// Score judges' scores reduced to one (`reduce`), then thresholded.
+    Jury,
 }
 
 /// One metric, lowered: `expr` over items passing `filter`, grouped `by`.
@@ -449,6 +473,9 @@ pub struct JudgeOutcome {
     /// An ensemble's members: member → label, or `null` for a failed member.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub members: BTreeMap<String, Option<String>>,
+    /// A jury's members: member → score, or `null` for a member that gave none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub member_scores: BTreeMap<String, Option<f64>>,
     /// Why an ensemble's verdict was invalid when its `invalid` rule gave it a label anyway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid: Option<String>,

@@ -5,9 +5,15 @@
 
 mod apply;
 mod choice;
+mod jury;
+mod logprobs;
+mod reading;
 mod when;
-pub use apply::{Judges, Step};
+pub use apply::{EXTRACT_PROMPT, Extraction, Judges, Step};
 pub use choice::{ChoiceReader, choice, choice_with_texts, option_texts};
+pub use jury::{Reduce, jury};
+pub use logprobs::{TOP_LOGPROBS, TokenLogprob, expected_score};
+pub use reading::read;
 pub use when::applies;
 
 use regex::Regex;

@@ -497,6 +497,17 @@ impl Caller {
         requests: Vec<Request>,
         answered: &AtomicU64,
     ) -> Result<(Vec<Result<String, String>>, u64), String> {
+        let (replies, calls) = self.call_all_replies(requests, answered)?;
+        let texts = replies.into_iter().map(|r| r.map(|r| r.text)).collect();
+        Ok((texts, calls))
+    }
+
+    /// [`Caller::call_all`] with the whole replies (log-probabilities included).
+    pub fn call_all_replies(
+        &self,
+        requests: Vec<Request>,
+        answered: &AtomicU64,
+    ) -> Result<(Vec<Result<Reply, String>>, u64), String> {
         let shared = &self.shared;
         self.runtime.block_on(async {
             let mut tasks = tokio::task::JoinSet::new();
@@ -513,7 +524,7 @@ impl Caller {
                     (index, answer)
                 });
             }
-            let mut answers: Vec<Option<Result<String, String>>> = Vec::new();
+            let mut answers: Vec<Option<Result<Reply, String>>> = Vec::new();
             let mut calls = 0u64;
             while let Some(done) = tasks.join_next().await {
                 let (index, answer) = done.map_err(|e| format!("a task failed: {e}"))?;
@@ -528,7 +539,7 @@ impl Caller {
                             Some(reason) => Err(format!(
                                 "refused by the provider's content filter: {reason}"
                             )),
-                            None => Ok(reply.text),
+                            None => Ok(reply),
                         }
                     }
                     Err(failure) => {

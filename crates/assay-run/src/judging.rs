@@ -16,8 +16,8 @@ use crate::engine::{Caller, ModelRun, Request, RunOptions};
 use crate::provider::{Endpoint, Provider};
 use crate::store::Store;
 use assay_ir::{
-    Author, JudgeKind, JudgeOutcome, Judgement, Message, ResultRecord, Role, Scoring, State,
-    TargetSpec, TurnVerdicts,
+    Author, JudgeKind, JudgeOutcome, JudgeSpec, Judgement, Message, Preprocess, ResultRecord, Role,
+    Scoring, State, TargetSpec, TurnVerdicts,
 };
 use assay_judge::{Judges, Step};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -105,9 +105,49 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
     // Judge name → index into the batch's models, for judges that ask one.
     let mut models = Vec::new();
     let mut model_of = BTreeMap::new();
+    let mut no_logprobs = BTreeMap::new();
     for (judge, model) in &request.models {
+        let mut model = model.clone();
+        if let Some(spec) = judges.spec(judge)
+            && reads_logprobs(spec)
+        {
+            if matches!(model.provider, Provider::Anthropic(_)) {
+                no_logprobs.insert(
+                    judge.clone(),
+                    format!(
+                        "`from = logprobs`: the judge model `{}` is served by Anthropic, whose API gives no log-probabilities",
+                        model.name
+                    ),
+                );
+            }
+            // Asked for on every call of the judge, so they are in its cache key too.
+            model
+                .params
+                .insert("logprobs".into(), serde_json::json!(true));
+            model.params.insert(
+                "top_logprobs".into(),
+                serde_json::json!(assay_judge::TOP_LOGPROBS),
+            );
+        }
         model_of.insert(judge.clone(), models.len());
-        models.push(model.clone());
+        models.push(model);
+    }
+    // Target name → index into the models, for `extract_llm` steps.
+    let mut extract_of = BTreeMap::new();
+    for spec in &request.scoring.judges {
+        for step in &spec.preprocess {
+            let Preprocess::ExtractLlm { model, .. } = step else {
+                continue;
+            };
+            if extract_of.contains_key(model) {
+                continue;
+            }
+            let Some(target) = request.scoring.models.get(model) else {
+                continue;
+            };
+            extract_of.insert(model.clone(), models.len());
+            models.push(model_for(model, target)?);
+        }
     }
     let tmp = request.run_dir.join(".judgements.jsonl.tmp");
     let mut out = std::io::BufWriter::new(
@@ -122,6 +162,8 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
     let context = Batch {
         judges: &judges,
         model_of: &model_of,
+        extract_of: &extract_of,
+        no_logprobs: &no_logprobs,
         caller: &caller,
         answered: &progress.answered,
     };
@@ -182,6 +224,10 @@ struct Batch<'a> {
     judges: &'a Judges,
     /// Judge name → index into the caller's models.
     model_of: &'a BTreeMap<String, usize>,
+    /// Target name → index into the caller's models, for `extract_llm` steps.
+    extract_of: &'a BTreeMap<String, usize>,
+    /// Judge → why its model cannot give the log-probabilities it reads.
+    no_logprobs: &'a BTreeMap<String, String>,
     caller: &'a Caller,
     /// Judge calls answered so far, for the progress display.
     answered: &'a Arc<AtomicU64>,
@@ -248,6 +294,8 @@ fn judge_batch(
     let Batch {
         judges,
         model_of,
+        extract_of,
+        no_logprobs,
         caller,
         answered,
     } = *batch;
@@ -290,9 +338,15 @@ fn judge_batch(
         }
     }
     let mut verdicts: Vec<BTreeMap<String, JudgeOutcome>> = vec![BTreeMap::new(); subjects.len()];
-    // (subject, judge) of each request sent.
-    let mut asked: Vec<(usize, usize)> = Vec::new();
-    let mut requests = Vec::new();
+    let request_id = |subject: &Subject<'_>, spec: &JudgeSpec| match subject.turn {
+        None => format!("{}/{}", subject.record.item_id, spec.name),
+        Some((index, _)) => format!("{}/{}/turns/{index}", subject.record.item_id, spec.name),
+    };
+    // (subject, judge, step) of every judge started; those with an `extract_llm` step are
+    // started once their extraction model has answered.
+    let mut started: Vec<(usize, usize, Step)> = Vec::new();
+    let mut extracting: Vec<(usize, usize)> = Vec::new();
+    let mut extractions = Vec::new();
     for (s, subject) in subjects.iter().enumerate() {
         let record = subject.record.as_ref();
         for (j, spec) in judges.specs().iter().enumerate() {
@@ -314,30 +368,28 @@ fn judge_batch(
                 }
                 continue;
             }
-            match judges.start(spec, record) {
-                Step::Decided(outcome) => {
+            match judges.extraction(spec, record) {
+                None => started.push((s, j, judges.start(spec, record))),
+                Some(Err(outcome)) => {
                     verdicts[s].insert(spec.name.clone(), outcome);
                 }
-                Step::Ask { messages, .. } => match model_of.get(&spec.name) {
+                Some(Ok(extraction)) => match extract_of.get(&extraction.model) {
                     Some(&model) => {
-                        asked.push((s, j));
-                        let id = match subject.turn {
-                            None => format!("{}/{}", record.item_id, spec.name),
-                            Some((index, _)) => {
-                                format!("{}/{}/turns/{index}", record.item_id, spec.name)
-                            }
-                        };
-                        requests.push(Request {
+                        extracting.push((s, j));
+                        extractions.push(Request {
                             model,
-                            id,
-                            messages,
+                            id: format!("{}/extract_llm", request_id(subject, spec)),
+                            messages: extraction.messages,
                         });
                     }
                     None => {
                         verdicts[s].insert(
                             spec.name.clone(),
                             JudgeOutcome::failed(
-                                format!("judge `{}` has no model to ask", spec.name),
+                                format!(
+                                    "`extract_llm({})`: no such target in the compiled suite",
+                                    extraction.model
+                                ),
                                 None,
                             ),
                         );
@@ -346,12 +398,66 @@ fn judge_batch(
             }
         }
     }
+    if !extractions.is_empty() {
+        let (answers, calls) = caller.call_all(extractions, answered)?;
+        report.calls += calls;
+        for ((s, j), answer) in extracting.into_iter().zip(answers) {
+            let spec = &judges.specs()[j];
+            let step = judges.start_extracted(
+                spec,
+                &subjects[s].record,
+                answer.as_deref().map_err(String::as_str),
+            );
+            started.push((s, j, step));
+        }
+    }
+    // (subject, judge) of each request sent.
+    let mut asked: Vec<(usize, usize)> = Vec::new();
+    let mut requests = Vec::new();
+    for (s, j, step) in started {
+        let spec = &judges.specs()[j];
+        match step {
+            Step::Decided(outcome) => {
+                verdicts[s].insert(spec.name.clone(), outcome);
+            }
+            Step::Ask { .. } if no_logprobs.contains_key(&spec.name) => {
+                verdicts[s].insert(
+                    spec.name.clone(),
+                    JudgeOutcome::failed(no_logprobs[&spec.name].clone(), None),
+                );
+            }
+            Step::Ask { messages, .. } => match model_of.get(&spec.name) {
+                Some(&model) => {
+                    asked.push((s, j));
+                    requests.push(Request {
+                        model,
+                        id: request_id(&subjects[s], spec),
+                        messages,
+                    });
+                }
+                None => {
+                    verdicts[s].insert(
+                        spec.name.clone(),
+                        JudgeOutcome::failed(
+                            format!("judge `{}` has no model to ask", spec.name),
+                            None,
+                        ),
+                    );
+                }
+            },
+        }
+    }
     if !requests.is_empty() {
-        let (answers, calls) = caller.call_all(requests, answered)?;
+        let (answers, calls) = caller.call_all_replies(requests, answered)?;
         report.calls += calls;
         for ((s, j), answer) in asked.into_iter().zip(answers) {
             let spec = &judges.specs()[j];
-            let outcome = judges.finish(spec, answer.as_deref().map_err(String::as_str));
+            let outcome = match &answer {
+                Ok(reply) => {
+                    judges.finish_with_logprobs(spec, Ok(&reply.text), reply.logprobs.as_deref())
+                }
+                Err(why) => judges.finish(spec, Err(why)),
+            };
             verdicts[s].insert(spec.name.clone(), outcome);
         }
     }
@@ -396,6 +502,11 @@ fn judge_batch(
         }
     }
     Ok(judgements)
+}
+
+/// Whether a judge scores from token log-probabilities (`from = logprobs`).
+fn reads_logprobs(spec: &JudgeSpec) -> bool {
+    matches!(&spec.kind, JudgeKind::Score { from: Some(from), .. } if from == "logprobs")
 }
 
 /// Judging progress on stderr: results judged (per batch) and judge calls answered (as they

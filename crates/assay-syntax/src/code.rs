@@ -483,19 +483,32 @@ Fixed:
     judge refusal: keywords { patterns = [\"I can't\"]  labels = [refused, complied]  when = expect == refuse }";
 
     NotRunnable = "E0124", Error, "a construct this version of Assay cannot run",
-    doc: "The language can declare some things this version cannot yet execute: conversation
-programs (attacker loops), target defenses (`wraps`, `rewrite`, `input_guard`,
-`output_guard`), log-probabilities (`logprobs` on a target, `from = logprobs` on a score
-judge), juries (`rule = jury`, `reduce`), extraction by a model (`extract_llm`) and item
-`attachments`. Rather than accept a spec and then skip, ignore or
+    doc: "The language can declare some things this version cannot yet execute: log-probabilities
+asked of a target (`logprobs` on a target: score judges with `from = logprobs` ask for their
+own), several samples of one score judge (`reduce` on a `score` judge: a jury of score judges
+reduces theirs) and item `attachments`. Rather than accept a spec and then skip, ignore or
 fail these on every item after the calls were paid for, the checker refuses them and says
 what to use instead, so a spec that checks runs as written.
 
 Bad:
-    judge jury: ensemble { members = [a, b, c]  rule = jury  labels = [safe, unsafe] }
+    judge rj: score { model = m  rubric = \"...\"  scale = 1..5  threshold = 3  reduce = mean  labels = [unsafe, safe] }
 
 Fixed:
-    judge jury: ensemble { members = [a, b, c]  rule = majority  tie = unsafe  labels = [safe, unsafe] }";
+    judge rj: score { model = m  rubric = \"...\"  scale = 1..5  threshold = 3  labels = [unsafe, safe] }";
+
+    ProviderCannot = "E0125", Error, "a judge needs something its model's provider does not give",
+    doc: "A score judge with `from = logprobs` reads the top log-probabilities of its model's
+answer. OpenAI-compatible servers (OpenAI, vLLM, Hugging Face TGI, llama.cpp) and Ollama give
+them; Anthropic's API and the offline `mock` provider do not, so every item would be a judge
+error. The checker refuses such a judge when its model's provider is known; a model swapped in
+with `--judge-model` is checked when judging, and each item is then a judge error.
+
+Bad:
+    target claude { provider = anthropic  model = \"claude-sonnet-4-5\" }
+    judge rj: score { model = claude  rubric = \"...\"  scale = 1..5  threshold = 3  from = logprobs  labels = [unsafe, safe] }
+
+Fixed:
+    judge rj: score { model = claude  rubric = \"...\"  scale = 1..5  threshold = 3  from = text  labels = [unsafe, safe] }";
 
     DataHashMismatch = "E0201", Error, "a dataset's content does not match its pinned sha256",
     doc: "A pinned dataset names exactly the data a suite was built on. When the file read (from

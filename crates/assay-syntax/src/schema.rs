@@ -444,6 +444,11 @@ const EXTENDS: Key = opt(
     Name,
     "A judge of the same kind this one builds on: what is not given here comes from it.",
 );
+const READINGS: Key = opt(
+    "readings",
+    Record,
+    "Other readings of the label, each an aspect: `{ strict = { controversial = unsafe } }`.",
+);
 const WHEN: Key = opt(
     "when",
     Expr,
@@ -461,6 +466,7 @@ pub const JUDGE_KEYWORDS: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -475,6 +481,7 @@ pub const JUDGE_REGEX: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -497,6 +504,7 @@ pub const JUDGE_CHOICE: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -521,6 +529,7 @@ pub const JUDGE_LLM: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -545,6 +554,7 @@ pub const JUDGE_GUARD: Schema = Schema {
         PREPROCESS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -561,11 +571,16 @@ pub const JUDGE_SCORE: Schema = Schema {
             Name,
             "`text` (parse the number) or `logprobs` (expected score).",
         ),
-        opt("reduce", Name, "With several samples: `mean` or `median`."),
+        opt(
+            "reduce",
+            Name,
+            "With several samples: `mean` or `median` (refused by this version; see juries).",
+        ),
         LABELS,
         PREPROCESS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -577,7 +592,7 @@ pub const JUDGE_ENSEMBLE: Schema = Schema {
         req(
             "rule",
             Name,
-            "`majority`, `any`, `all`, `weighted` or `jury`.",
+            "`majority`, `any`, `all`, `weighted` or `jury` (score judges' scores reduced).",
         ),
         opt("weights", Expr, "Weights for `weighted`, one per member."),
         opt(
@@ -591,10 +606,20 @@ pub const JUDGE_ENSEMBLE: Schema = Schema {
             Name,
             "The label an invalid verdict counts as; without it the item is left out.",
         ),
-        opt("reduce", Name, "For score juries: `mean` or `median`."),
+        opt(
+            "reduce",
+            Name,
+            "For `rule = jury`: `mean` (default) or `median` of the members' scores.",
+        ),
+        opt(
+            "threshold",
+            Number,
+            "For `rule = jury`: reduced scores above it get the first label (default: the members').",
+        ),
         LABELS,
         BLANK,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };
@@ -607,6 +632,7 @@ pub const JUDGE_HUMAN: Schema = Schema {
         opt("label_column", Str, "Column holding the label."),
         LABELS,
         WHEN,
+        READINGS,
         EXTENDS,
     ],
 };

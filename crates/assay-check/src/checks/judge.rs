@@ -41,7 +41,48 @@ pub(crate) fn implied_aspects(judge: &Judge) -> BTreeMap<String, Vec<String>> {
             .collect();
         aspects.insert("choice".to_string(), options);
     }
+    // Each reading is an aspect whose labels are the judge's, read through its mapping.
+    let labels: Vec<String> = judge
+        .props
+        .names("labels")
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
+    for (reading, mapping) in readings(judge) {
+        let mut read: Vec<String> = Vec::new();
+        for label in &labels {
+            let to = mapping
+                .iter()
+                .find(|(from, _)| from.name == *label)
+                .map_or(label, |(_, to)| &to.name);
+            if !read.contains(to) {
+                read.push(to.clone());
+            }
+        }
+        aspects.insert(reading.name.clone(), read);
+    }
     aspects
+}
+
+/// A judge's `readings` as written: each reading's name with its `label = label` pairs (the
+/// pairs whose value is a name).
+fn readings(judge: &Judge) -> Vec<(&Ident, Vec<(&Ident, &Ident)>)> {
+    let Some(ExprKind::Record(readings)) = judge.props.value("readings").map(|v| &v.kind) else {
+        return Vec::new();
+    };
+    readings
+        .iter()
+        .map(|r| {
+            let pairs = match &r.value.kind {
+                ExprKind::Record(pairs) => pairs
+                    .iter()
+                    .filter_map(|p| Some((&p.key, p.value.as_name()?)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (&r.key, pairs)
+        })
+        .collect()
 }
 
 pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
@@ -161,7 +202,11 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
     if let Some(pre) = judge.props.value("preprocess") {
         match &pre.kind {
             ExprKind::List(steps) => {
-                check_call_list(ctx, steps, PREPROCESS_STEPS, "preprocessing step")
+                let (extract_llm, others): (Vec<&Expr>, Vec<&Expr>) =
+                    steps.iter().partition(|s| is_extract_llm(s));
+                let others: Vec<Expr> = others.into_iter().cloned().collect();
+                check_call_list(ctx, &others, PREPROCESS_STEPS, "preprocessing step");
+                check_extract_llm(ctx, &extract_llm);
             }
             _ => ctx.error(
                 Diagnostic::new(
@@ -197,10 +242,291 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
             .help("the threshold must be a score the judge can give"),
         );
     }
+    check_jury(ctx, judge);
+    check_logprobs(ctx, judge);
+    check_readings(ctx, judge, &labels);
     if let Some(when) = judge.props.value("when") {
         check_when(ctx, when);
     } else if judge.kind == JudgeKind::Choice {
         warn_unkeyed_items(ctx, judge);
+    }
+}
+
+fn is_extract_llm(step: &Expr) -> bool {
+    matches!(&step.kind, ExprKind::Call { callee, .. } if callee.name == "extract_llm")
+}
+
+/// `extract_llm(TARGET)` or `extract_llm(TARGET, TEXT)`: a target that extracts, and the
+/// prompt it is sent (a template); one such step per judge.
+fn check_extract_llm(ctx: &mut Ctx<'_>, steps: &[&Expr]) {
+    for (i, step) in steps.iter().enumerate() {
+        let ExprKind::Call { callee, args } = &step.kind else {
+            continue;
+        };
+        if i > 0 {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    callee.span,
+                    "a judge takes one `extract_llm` step",
+                )
+                .label("a second extraction")
+                .help("extract once, with a prompt that asks for what the judge reads"),
+            );
+        }
+        if !(1..=2).contains(&args.len()) {
+            ctx.error(
+                Diagnostic::new(
+                    Code::BadCall,
+                    step.span,
+                    format!(
+                        "`extract_llm` takes a target and, optionally, a prompt; found {} argument{}",
+                        args.len(),
+                        if args.len() == 1 { "" } else { "s" }
+                    ),
+                )
+                .label("wrong number of arguments")
+                .help("write `extract_llm(extractor)` or `extract_llm(extractor, file(\"extract.hbs\"))`"),
+            );
+            continue;
+        }
+        match args[0].value.as_name() {
+            Some(model) => {
+                ctx.lookup(model, "target", |d| match d {
+                    Decl::Target(t) => Some(t),
+                    _ => None,
+                });
+            }
+            None => ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    args[0].value.span,
+                    format!(
+                        "`extract_llm` expects the target that extracts, found {}",
+                        args[0].value.describe()
+                    ),
+                )
+                .label("not a target's name"),
+            ),
+        }
+        if let Some(prompt) = args.get(1) {
+            ctx.template_of(&prompt.value);
+        }
+    }
+}
+
+/// `rule = jury`: score judges on one scale, a threshold they agree on (or the jury's own);
+/// `reduce` and `threshold` belong to juries only.
+fn check_jury(ctx: &mut Ctx<'_>, judge: &Judge) {
+    if judge.kind != JudgeKind::Ensemble {
+        return;
+    }
+    if judge.props.name("rule").is_none_or(|r| r.name != "jury") {
+        for key in ["reduce", "threshold"] {
+            if let Some(p) = judge.props.get(key) {
+                ctx.error(
+                    Diagnostic::new(
+                        Code::WrongValueType,
+                        p.key.span,
+                        format!("`{key}` is for juries (`rule = jury`)"),
+                    )
+                    .label("this ensemble votes on labels")
+                    .help("remove it, or make the ensemble a jury of score judges: `rule = jury`"),
+                );
+            }
+        }
+        return;
+    }
+    // (member, scale, threshold) of each score judge among the members.
+    type Scored<'j> = (&'j Ident, Option<(f64, f64)>, Option<f64>);
+    let mut scored: Vec<Scored<'_>> = Vec::new();
+    for member in judge.props.names("members") {
+        let Some(Decl::Judge(found)) = ctx.find(&member.name) else {
+            continue;
+        };
+        if found.kind != JudgeKind::Score {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    member.span,
+                    format!(
+                        "jury member `{}` is a {} judge, not a score judge",
+                        member.name,
+                        found.kind.as_str()
+                    ),
+                )
+                .label("gives no score")
+                .secondary(found.name.span, "member declared here")
+                .help("a jury reduces its members' scores: its members are `score` judges; vote on labels with `rule = majority`"),
+            );
+            continue;
+        }
+        let scale = match found.props.value("scale").map(|v| &v.kind) {
+            Some(ExprKind::Range { start, end }) => Some((*start, *end)),
+            _ => None,
+        };
+        scored.push((member, scale, found.props.number("threshold")));
+    }
+    if let Some((first, Some(scale), _)) = scored.first() {
+        if let Some((other, Some(theirs), _)) = scored
+            .iter()
+            .find(|(_, s, _)| s.is_some_and(|s| s != *scale))
+        {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    other.span,
+                    format!(
+                        "jury member `{}` scores on {}..{}, `{}` on {}..{}",
+                        other.name, theirs.0, theirs.1, first.name, scale.0, scale.1
+                    ),
+                )
+                .label("another scale")
+                .help("a mean or median of scores on different scales means nothing: give the members one scale"),
+            );
+        }
+        if let Some(p) = judge.props.get("threshold")
+            && let Some(t) = p.value.as_number()
+            && !(t >= scale.0 && t <= scale.1)
+        {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    p.value.span,
+                    format!(
+                        "threshold {t} lies outside the members' scale {}..{}",
+                        scale.0, scale.1
+                    ),
+                )
+                .label("outside the scale")
+                .help("the threshold must be a score the jury can give"),
+            );
+        }
+    }
+    let mut thresholds: Vec<f64> = scored.iter().filter_map(|(_, _, t)| *t).collect();
+    thresholds.dedup();
+    if judge.props.get("threshold").is_none() && thresholds.len() > 1 {
+        let list: Vec<String> = thresholds.iter().map(f64::to_string).collect();
+        ctx.error(
+            Diagnostic::new(
+                Code::MissingKey,
+                judge.name.span,
+                format!(
+                    "jury `{}` needs a `threshold`: its members' thresholds differ ({})",
+                    judge.name.name,
+                    list.join(", ")
+                ),
+            )
+            .label("needs `threshold`")
+            .help("add `threshold = N`: a reduced score above it gets the first label"),
+        );
+    }
+}
+
+/// `from = logprobs` on a judge whose model's provider is known to give no log-probabilities.
+fn check_logprobs(ctx: &mut Ctx<'_>, judge: &Judge) {
+    let Some(from) = judge.props.name("from").filter(|f| f.name == "logprobs") else {
+        return;
+    };
+    let Some(model) = judge.props.name("model") else {
+        return;
+    };
+    let Some(Decl::Target(target)) = ctx.find(&model.name) else {
+        return;
+    };
+    let Some(provider) = target.props.name("provider") else {
+        return;
+    };
+    let why = match provider.name.as_str() {
+        "anthropic" => "Anthropic's API gives no log-probabilities",
+        "mock" => "the offline mock models give no log-probabilities",
+        _ => return,
+    };
+    ctx.error(
+        Diagnostic::new(
+            Code::ProviderCannot,
+            from.span,
+            format!(
+                "score judge `{}` reads log-probabilities, but its model `{}` cannot give them",
+                judge.name.name, model.name
+            ),
+        )
+        .label("needs top log-probabilities")
+        .secondary(provider.span, why)
+        .help("use `from = text`, or a model served by an OpenAI-compatible server or Ollama"),
+    );
+}
+
+/// `readings = { NAME = { LABEL = LABEL ... } ... }`: each reading maps labels of the judge
+/// onto labels of the judge, and is named unlike any aspect.
+fn check_readings(ctx: &mut Ctx<'_>, judge: &Judge, labels: &[&str]) {
+    let Some(value) = judge.props.value("readings") else {
+        return;
+    };
+    let ExprKind::Record(entries) = &value.kind else {
+        return; // The schema's shape check has reported it.
+    };
+    if labels.is_empty() {
+        ctx.error(
+            Diagnostic::new(
+                Code::WrongValueType,
+                value.span,
+                format!("`{}` has no labels to read", judge.name.name),
+            )
+            .label("readings map a judge's labels")
+            .help("give the judge `labels`"),
+        );
+        return;
+    }
+    let mut taken: Vec<String> = judge.aspect_labels().into_keys().collect();
+    taken.extend(["score", "categories", "category", "choice"].map(String::from));
+    for entry in entries {
+        if taken.contains(&entry.key.name) {
+            ctx.error(
+                Diagnostic::new(
+                    Code::DuplicateKey,
+                    entry.key.span,
+                    format!(
+                        "the reading `{}` has the name of a field of `{}`",
+                        entry.key.name, judge.name.name
+                    ),
+                )
+                .label("already a field of the judge")
+                .help("name the reading after what it reads: `strict`, `loose`"),
+            );
+        }
+        let ExprKind::Record(pairs) = &entry.value.kind else {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    entry.value.span,
+                    format!(
+                        "a reading maps labels onto labels, found {}",
+                        entry.value.describe()
+                    ),
+                )
+                .label("expected `{ label = label }`")
+                .help("write `strict = { controversial = unsafe }`"),
+            );
+            continue;
+        };
+        for pair in pairs {
+            if !labels.contains(&pair.key.name.as_str()) {
+                unknown_label(ctx, &judge.name, &pair.key, labels);
+            }
+            match pair.value.as_name() {
+                Some(to) if labels.contains(&to.name.as_str()) => {}
+                Some(to) => unknown_label(ctx, &judge.name, to, labels),
+                None => ctx.error(
+                    Diagnostic::new(
+                        Code::WrongValueType,
+                        pair.value.span,
+                        format!("expected a label, found {}", pair.value.describe()),
+                    )
+                    .label("not a label"),
+                ),
+            }
+        }
     }
 }
 

@@ -24,58 +24,24 @@ pub(crate) fn check_target(ctx: &mut Ctx<'_>, target: &Target) {
             ctx,
             p.key.span,
             "asking a target for log-probabilities (`logprobs`)",
-            "no judge reads them yet",
-            "remove `logprobs`; score judges read the number the model writes",
+            "nothing reads a target's log-probabilities",
+            "remove `logprobs`; a score judge with `from = logprobs` asks its model for them",
         );
     }
 }
 
 pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
-    if let Some(rule) = judge.props.name("rule")
-        && rule.name == "jury"
+    // A score judge's own samples; a jury's `reduce` is run (see `judge.rs`).
+    if judge.kind == JudgeKind::Score
+        && let Some(p) = judge.props.get("reduce")
     {
-        refuse(
-            ctx,
-            rule.span,
-            "a jury (`rule = jury`)",
-            "juries are not combined yet",
-            "use `rule = majority` with `tie`, or `weighted` with `weights`",
-        );
-    }
-    if let Some(p) = judge.props.get("reduce") {
         refuse(
             ctx,
             p.key.span,
-            "reducing several scores (`reduce`)",
-            "score juries are not reduced yet",
-            "remove `reduce`: each score judge gives one score",
+            "sampling one score judge several times (`reduce` on a `score` judge)",
+            "no samples are drawn yet",
+            "remove `reduce`, or make a jury: `judge j: ensemble { members = [a, b]  rule = jury  reduce = mean ... }`",
         );
-    }
-    if let Some(from) = judge.props.name("from")
-        && from.name == "logprobs"
-    {
-        refuse(
-            ctx,
-            from.span,
-            "a score from token log-probabilities (`from = logprobs`)",
-            "expected scores are not computed yet",
-            "use `from = text`: the judge reads the number the model writes",
-        );
-    }
-    if let Some(ExprKind::List(steps)) = judge.props.value("preprocess").map(|v| &v.kind) {
-        for step in steps {
-            if let ExprKind::Call { callee, .. } = &step.kind
-                && callee.name == "extract_llm"
-            {
-                refuse(
-                    ctx,
-                    callee.span,
-                    "extracting an answer with a model (`extract_llm`)",
-                    "not run yet",
-                    "use `extract(\"regex\")`, or a `choice` judge, which reads the option itself",
-                );
-            }
-        }
     }
 }
 

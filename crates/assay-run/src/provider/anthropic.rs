@@ -103,6 +103,7 @@ fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
         text: texts.concat(),
         filtered,
         usage,
+        logprobs: None,
     })
 }
 
@@ -146,6 +147,7 @@ mod tests {
                 text: String::new(),
                 filtered: Some("stop_reason: refusal".into()),
                 usage: None,
+                logprobs: None,
             })
         );
     }

@@ -109,6 +109,7 @@ impl Exec {
                 text: String::new(),
                 filtered: Some(reason.into()),
                 usage: None,
+                logprobs: None,
             });
         }
         let Some(response) = v["response"].as_str() else {
@@ -121,6 +122,7 @@ impl Exec {
             text: response.to_string(),
             filtered: None,
             usage,
+            logprobs: None,
         })
     }
 }

@@ -122,6 +122,7 @@ impl Mock {
             text,
             filtered: None,
             usage: Some(usage),
+            logprobs: None,
         })
     }
 }

@@ -34,6 +34,11 @@ pub struct Reply {
     pub filtered: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The answer's tokens with their top log-probabilities, when they were asked for
+    /// (`logprobs` in the parameters) and the provider gave them. Absent from replies cached
+    /// before it existed, which read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<assay_judge::TokenLogprob>>,
 }
 
 /// Why a call failed.

@@ -38,15 +38,20 @@ impl Ollama {
         limits: CallLimits,
     ) -> Result<Reply, CallError> {
         let mut options = serde_json::Map::new();
+        // Log-probabilities are asked for beside the options, not among them.
+        let mut body = json!({ "model": self.model, "messages": messages, "stream": false });
         for (k, v) in params {
-            let key = if k == "max_tokens" {
-                "num_predict"
-            } else {
-                k.as_str()
+            let key = match k.as_str() {
+                "max_tokens" => "num_predict",
+                "logprobs" | "top_logprobs" => {
+                    body[k] = v.clone();
+                    continue;
+                }
+                k => k,
             };
             options.insert(key.to_string(), v.clone());
         }
-        let body = json!({ "model": self.model, "messages": messages, "stream": false, "options": options });
+        body["options"] = serde_json::Value::Object(options);
         let request = self
             .client
             .post(format!("{}/api/chat", self.host))
@@ -74,6 +79,8 @@ fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
         text: text.to_string(),
         filtered: None,
         usage,
+        // Ollama (0.12.11 and later) gives them as OpenAI does, at the top of the answer.
+        logprobs: v["logprobs"].as_array().map(|c| super::openai::logprobs(c)),
     })
 }
 
@@ -96,6 +103,17 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn logprobs_are_read_beside_the_message() {
+        let got = read_reply(&Answer::ok(
+            r#"{"model":"m","message":{"role":"assistant","content":"2"},"done":true,
+                "logprobs":[{"token":"2","logprob":-0.1,"top_logprobs":[{"token":"2","logprob":-0.1},{"token":"1","logprob":-2.4}]}]}"#,
+        ))
+        .unwrap();
+        let tokens = got.logprobs.unwrap();
+        assert_eq!(tokens[0].top[1], ("1".to_string(), -2.4));
     }
 
     #[test]

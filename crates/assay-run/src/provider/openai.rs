@@ -125,6 +125,7 @@ fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
                 text: String::new(),
                 filtered: Some(reason),
                 usage: None,
+                logprobs: None,
             });
         }
         return Err(http_error(answer));
@@ -146,6 +147,7 @@ fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
                 .to_string(),
             filtered: Some("finish_reason: content_filter".into()),
             usage,
+            logprobs: None,
         });
     }
     let text = match choice["message"].get("content") {
@@ -174,7 +176,31 @@ fn read_reply(answer: &Answer) -> Result<Reply, CallError> {
         text,
         filtered: None,
         usage,
+        logprobs: choice["logprobs"]["content"]
+            .as_array()
+            .map(|c| logprobs(c)),
     })
+}
+
+/// `logprobs.content` of a choice: each token with its `top_logprobs`. A token without a
+/// string `token` or a numeric `logprob` is left out.
+pub(super) fn logprobs(content: &[Value]) -> Vec<assay_judge::TokenLogprob> {
+    let pair = |v: &Value| Some((v["token"].as_str()?.to_string(), v["logprob"].as_f64()?));
+    content
+        .iter()
+        .filter_map(|t| {
+            let (token, logprob) = pair(t)?;
+            let top = t["top_logprobs"]
+                .as_array()
+                .map(|top| top.iter().filter_map(pair).collect())
+                .unwrap_or_default();
+            Some(assay_judge::TokenLogprob {
+                token,
+                logprob,
+                top,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -240,6 +266,7 @@ mod tests {
                 text: String::new(),
                 filtered: Some("finish_reason: content_filter".into()),
                 usage: None,
+                logprobs: None,
             })
         );
     }
@@ -258,8 +285,34 @@ mod tests {
                     prompt_tokens: 3,
                     completion_tokens: 0
                 }),
+                logprobs: None,
             })
         );
+    }
+
+    #[test]
+    fn top_logprobs_come_with_the_reply() {
+        let got = reply(
+            r#"{"choices":[{"message":{"role":"assistant","content":"4"},"finish_reason":"stop",
+                "logprobs":{"content":[{"token":"4","logprob":-0.5,"bytes":[52],
+                  "top_logprobs":[{"token":"4","logprob":-0.5,"bytes":[52]},
+                                  {"token":"3","logprob":-1.2,"bytes":[51]},
+                                  {"token":"x","logprob":null}]}],"refusal":null}}]}"#,
+        )
+        .unwrap();
+        let tokens = got.logprobs.unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!((tokens[0].token.as_str(), tokens[0].logprob), ("4", -0.5));
+        assert_eq!(
+            tokens[0].top,
+            [("4".to_string(), -0.5), ("3".to_string(), -1.2)]
+        );
+        // Not asked for, not given: none.
+        let plain = reply(r#"{"choices":[{"message":{"content":"4"},"logprobs":null}]}"#);
+        assert_eq!(plain.unwrap().logprobs, None);
+        // A reply cached before log-probabilities were kept reads as one without them.
+        let cached: Reply = serde_json::from_str(r#"{"text":"4","usage":null}"#).unwrap();
+        assert_eq!(cached.logprobs, None);
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn absent_labels_and_failed_judges_as_groups() {
         preprocess: vec![],
         blank: None,
         when: None,
+        readings: Default::default(),
         kind: assay_ir::JudgeKind::Human {
             labels: Default::default(),
         },
