@@ -1191,11 +1191,23 @@ fn base(
     let persona = get(ex, opened, "persona").map(|v| value::text(&v));
     let locale = get(ex, opened, "locale").map(|v| value::text(&v));
     let answer = get(ex, opened, "answer").map(|v| value::text(&v));
-    let attachments = match get(ex, opened, "attachments") {
-        Some(Value::Array(a)) => a.iter().map(value::text).collect(),
-        Some(v) => vec![value::text(&v)],
+    let attachment_values = match get(ex, opened, "attachments") {
+        Some(Value::Array(a)) => a,
+        Some(v) => vec![v],
         None => Vec::new(),
     };
+    let mut attachments = Vec::with_capacity(attachment_values.len());
+    for v in &attachment_values {
+        match ex.attachment(v) {
+            Ok(a) => attachments.push(a),
+            Err(why) => {
+                let span = item.value("attachments").map_or(opened.decl.name.span, |e| e.span);
+                let msg = format!("{}: {}: {why}", opened.display, at(row));
+                row_error(ex, opened, span, Code::BadRow, msg, None);
+                return None;
+            }
+        }
+    }
     let metadata_value = get(ex, opened, "metadata");
     if failed {
         return None;

@@ -13,6 +13,7 @@
 //! [`Diagnostic`]s pointing into the spec. It may depend on `assay-syntax`, `assay-check`
 //! and `assay-ir` only.
 
+mod attachment;
 mod choice;
 mod dataset;
 mod program;
@@ -279,7 +280,7 @@ pub(crate) struct Base {
     pub group: Option<String>,
     pub program: Option<String>,
     pub defense: Option<assay_ir::DefenseSpec>,
-    pub attachments: Vec<String>,
+    pub attachments: Vec<assay_ir::Attachment>,
     pub metadata: BTreeMap<String, Value>,
     /// Where to point when rendering fails.
     pub span: Span,
@@ -317,8 +318,8 @@ struct Content<'a> {
     program: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     defense: &'a Option<assay_ir::DefenseSpec>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    attachments: &'a [String],
+    #[serde(skip_serializing_if = "<[assay_ir::Attachment]>::is_empty")]
+    attachments: &'a [assay_ir::Attachment],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     metadata: &'a BTreeMap<String, Value>,
 }

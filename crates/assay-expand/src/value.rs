@@ -122,6 +122,13 @@ pub(crate) fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
                 })
             }
             ("trim", [a]) => Value::String(text(&eval(&a.value, env)?).trim().to_string()),
+            // An attachment: read by the item's `attachments` (`attachment.rs`).
+            (kind @ ("image" | "audio"), [a]) => {
+                let mut o = serde_json::Map::new();
+                o.insert("$attachment".into(), Value::String(kind.to_string()));
+                o.insert("source".into(), eval(&a.value, env)?);
+                Value::Object(o)
+            }
             ("replace", [a, from, to]) => {
                 let from = text(&eval(&from.value, env)?);
                 let to = text(&eval(&to.value, env)?);

@@ -43,10 +43,37 @@ pub struct Item {
     /// A defense around whatever target runs the item (a `defense` axis).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defense: Option<DefenseSpec>,
+    /// Images and audio sent with the item's first user turn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<String>,
+    pub attachments: Vec<Attachment>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// An image or audio clip sent with a prompt, by reference: its bytes are read when the item
+/// is run (from `path`, relative to the package, or from `data` when the dataset held them),
+/// and checked against `sha256`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub kind: MediaKind,
+    /// `image/png`, `image/jpeg`, `image/webp`, `image/gif`, `audio/wav` or `audio/mpeg`.
+    pub media_type: String,
+    pub sha256: String,
+    pub bytes: u64,
+    /// The file, relative to the package root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The bytes as base64, when the dataset gave them rather than a file (kept out of
+    /// results, which name the attachment by its hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Image,
+    Audio,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -279,6 +306,9 @@ pub struct ResultRecord {
     pub source_id: Option<String>,
     /// The conversation sent, ending with the last user turn.
     pub messages: Vec<Message>,
+    /// The item's attachments, by reference (no bytes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
     /// Why the item ended in `error`, `filtered` or `skipped`.

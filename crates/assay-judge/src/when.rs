@@ -115,6 +115,7 @@ mod tests {
             cached: false,
             turns: Vec::new(),
             final_turn: None,
+            attachments: Vec::new(),
             stop: None,
             failed_turn: None,
             calls: None,

@@ -1103,6 +1103,7 @@ impl Conv<'_> {
             cached: false,
             turns: Vec::new(),
             final_turn: None,
+            attachments: Vec::new(),
             stop: None,
             failed_turn: None,
             calls: None,

@@ -595,6 +595,15 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         cached: false,
         turns: Vec::new(),
         final_turn: None,
+        // By reference: the bytes stay in the suite (or the package), not in results.
+        attachments: item
+            .attachments
+            .iter()
+            .map(|a| assay_ir::Attachment {
+                data: None,
+                ..a.clone()
+            })
+            .collect(),
         stop: None,
         failed_turn: None,
         calls: None,

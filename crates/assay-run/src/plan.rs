@@ -431,6 +431,7 @@ fn record_of(item: &Item) -> assay_ir::ResultRecord {
         cached: false,
         turns: Vec::new(),
         final_turn: None,
+        attachments: Vec::new(),
         stop: None,
         failed_turn: None,
         calls: None,

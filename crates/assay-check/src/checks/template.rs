@@ -450,6 +450,8 @@ const ROW_FUNCTIONS: &[(&str, Option<usize>)] = &[
     ("replace", Some(3)),
     ("join", Some(2)),
     ("format", None),
+    ("image", Some(1)),
+    ("audio", Some(1)),
 ];
 
 /// A row expression: every `row.COLUMN` declared, every call a known function with the right

@@ -45,15 +45,3 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
     }
 }
 
-/// `attachments` on a template or a dataset's item.
-pub(crate) fn check_attachments(ctx: &mut Ctx<'_>, props: &Props) {
-    if let Some(p) = props.get("attachments") {
-        refuse(
-            ctx,
-            p.key.span,
-            "sending attachments with a prompt (`attachments`)",
-            "no provider is sent images or audio yet",
-            "remove `attachments`; multimodal items need a later version",
-        );
-    }
-}

@@ -40,6 +40,7 @@ pub fn item(model: &str) -> Item {
             cached: false,
             turns: Vec::new(),
             final_turn: None,
+            attachments: Vec::new(),
             stop: None,
             failed_turn: None,
             calls: None,
