@@ -132,7 +132,14 @@ test('report.html of a scripted run', { skip: !executable && 'no Chromium' }, as
   assert.equal(await shownCount(page), ssh.length);
   const hazards = await page.locator('tr.item').evaluateAll((trs) => trs.map((tr) => tr.dataset.hazard));
   assert.deepEqual(hazards, ssh.map(() => 'ssh'));
+  // The filter is in the address: a reload keeps it.
+  assert.match(page.url(), /#items\?hazard=ssh$/);
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById('browser')?.dataset.ready === 'true');
+  assert.equal(await shownCount(page), ssh.length);
+  assert.equal(await page.locator('select[data-filter="hazard"]').inputValue(), 'ssh');
   await page.selectOption('select[data-filter="hazard"]', '');
+  assert.doesNotMatch(page.url(), /#items\?/);
 
   const unsafe = judgements.filter((j) => j.verdicts.strict?.label === 'unsafe').map((j) => j.item_id).sort();
   await page.selectOption('select[data-filter="verdict"]', 'strict=unsafe');

@@ -145,6 +145,38 @@
     page = 0;
     draw();
     timings.lastFilterMs = performance.now() - start;
+    remember();
+  }
+
+  // The filters live in the address (#items?hazard=ssh&q=...), so a filtered view can be
+  // reloaded, bookmarked and sent.
+  function remember() {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) {
+      if (k === 'axes') continue;
+      if (v) params.set(k, v === true ? '1' : v);
+    }
+    for (const [axis, v] of Object.entries(filter.axes)) if (v) params.set('axis:' + axis, v);
+    const hash = params.toString() ? '#items?' + params : '';
+    if (hash === location.hash || (!hash && !location.hash.startsWith('#items?'))) return;
+    try {
+      history.replaceState(null, '', hash || location.pathname + location.search);
+    } catch (_) {
+      // A page opened where history cannot be written keeps working without it.
+    }
+  }
+
+  function restore() {
+    if (!location.hash.startsWith('#items?')) return;
+    for (const [name, value] of new URLSearchParams(location.hash.slice(7))) {
+      const el = root.querySelector(`[data-filter="${CSS.escape(name)}"]`);
+      if (!el) continue;
+      if (el.type === 'checkbox') el.checked = value === '1';
+      else el.value = value;
+      const v = el.type === 'checkbox' ? el.checked : el.value;
+      if (name.startsWith('axis:')) filter.axes[name.slice(5)] = v;
+      else filter[name] = name === 'q' ? String(v).trim().toLowerCase() : v;
+    }
   }
 
   function verdictBadges(item) {
@@ -245,6 +277,7 @@
     }
     timings.decodeMs = performance.now() - start;
     controls();
+    restore();
     run();
     timings.firstRenderMs = performance.now() - start;
     root.dataset.ready = 'true';

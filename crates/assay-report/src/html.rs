@@ -122,6 +122,8 @@ pub struct Agreement {
     pub n: u64,
     pub agree: u64,
     pub kappa: Option<f64>,
+    /// Where they disagree: `a`'s label, `b`'s label, and how often.
+    pub disagreements: Vec<(String, String, u64)>,
 }
 
 /// The values the item browser filters by, each with its count over all results.
@@ -393,6 +395,11 @@ impl<'a> Page<'a> {
                     n,
                     agree,
                     kappa: kappa(pairs),
+                    disagreements: pairs
+                        .iter()
+                        .filter(|((x, y), _)| x != y)
+                        .map(|((x, y), c)| (x.clone(), y.clone(), *c))
+                        .collect(),
                 }
             })
             .collect();
@@ -857,12 +864,12 @@ fn agreement(out: &mut String, data: &ReportData) {
     out.push_str(
         "<table class=\"agreement\"><thead><tr><th scope=\"col\">model</th><th scope=\"col\">judge</th>\
          <th scope=\"col\">against</th><th scope=\"col\">both labelled</th><th scope=\"col\">agree</th>\
-         <th scope=\"col\">Cohen's κ</th></tr></thead><tbody>",
+         <th scope=\"col\">Cohen's κ</th><th scope=\"col\">disagreements (judge → against)</th></tr></thead><tbody>",
     );
     for a in &data.agreement {
         let _ = write!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ({:.1}%)</td><td class=\"num\">{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ({:.1}%)</td><td class=\"num\">{}</td><td>{}</td></tr>",
             escape(&a.model),
             escape(&a.a),
             if a.b == GOLD {
@@ -877,7 +884,16 @@ fn agreement(out: &mut String, data: &ReportData) {
             } else {
                 100.0 * a.agree as f64 / a.n as f64
             },
-            number(a.kappa)
+            number(a.kappa),
+            if a.disagreements.is_empty() {
+                "none".to_string()
+            } else {
+                a.disagreements
+                    .iter()
+                    .map(|(x, y, n)| format!("{} → {}: {n}", escape(x), escape(y)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
         );
     }
     let _ = write!(
