@@ -45,6 +45,54 @@ impl Ctx<'_> {
                 )),
             );
         }
+        self.refuse_in_loop(name, judge, role);
+    }
+
+    /// E0124 for a judge run inside a conversation that needs more than one answer's text:
+    /// an `extract_llm` step or `from = logprobs`, its own or an ensemble member's. Judging
+    /// after the run does both; the interpreter's judges do not.
+    fn refuse_in_loop(&mut self, name: &Ident, judge: &Judge, role: &str) {
+        let mut judges = vec![judge];
+        for member in judge.props.names("members") {
+            if let Some(Decl::Judge(m)) = self.find(&member.name) {
+                judges.push(m);
+            }
+        }
+        let what = judges.iter().find_map(|j| {
+            let extracts = matches!(
+                j.props.value("preprocess").map(|v| &v.kind),
+                Some(ExprKind::List(steps)) if steps.iter().any(|s| matches!(
+                    &s.kind,
+                    ExprKind::Call { callee, .. } if callee.name == "extract_llm"
+                ))
+            );
+            let via = if j.name.name == judge.name.name {
+                String::new()
+            } else {
+                format!(" through its member `{}`", j.name.name)
+            };
+            if extracts {
+                Some(format!("extracts with a model (`extract_llm`){via}"))
+            } else if j.props.name("from").is_some_and(|f| f.name == "logprobs") {
+                Some(format!("reads log-probabilities (`from = logprobs`){via}"))
+            } else {
+                None
+            }
+        });
+        if let Some(what) = what {
+            self.error(
+                Diagnostic::new(
+                    Code::NotRunnable,
+                    name.span,
+                    format!(
+                        "judge `{}` ({role}) {what}, which is not supported inside a conversation by this version of Assay",
+                        name.name
+                    ),
+                )
+                .label("judged on each turn of the conversation")
+                .help("judge the conversation after the run instead (a metric reading the judge), or give the loop a judge that reads the answer's text"),
+            );
+        }
     }
 }
 
