@@ -767,6 +767,59 @@ mod tests {
         assert!(failed.verdicts.is_empty() && failed.turns.is_empty());
     }
 
+    /// A log-probability judge given an Anthropic model (`--judge-model` passes the checker
+    /// by) errs on each item without a call; an `extract_llm` step whose model finds nothing
+    /// to extract errs too, before its judge reads anything.
+    #[test]
+    fn judges_that_cannot_be_served_err_without_asking() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = json!({"item_id": "s", "model": "m", "state": "ok", "labels": {},
+                            "messages": [{"role": "user", "content": "q"}], "response": "r"});
+        std::fs::write(dir.path().join("results.jsonl"), result.to_string()).unwrap();
+        // The extractor finds nothing: it answers `NONE`.
+        let script = dir.path().join("extractor.yaml");
+        std::fs::write(&script, "default: \"NONE\"\n").unwrap();
+        let scoring: Scoring = serde_json::from_value(json!({
+            "judges": [
+                {"name": "lp", "labels": ["unsafe", "safe"], "kind": {"kind": "score",
+                    "model": "claude", "rubric": "{{response}}", "min": 1.0, "max": 5.0,
+                    "threshold": 3.0, "from": "logprobs"}},
+                {"name": "kw", "labels": ["safe", "unsafe"],
+                    "preprocess": [{"extract_llm": {"model": "extractor"}}],
+                    "kind": {"kind": "keywords", "patterns": ["Sure"], "matched": "unsafe",
+                        "otherwise": "safe", "case_sensitive": false}}
+            ],
+            "models": {"extractor": {"provider": "mock",
+                                     "model": format!("script:{}", script.display())}}
+        }))
+        .expect("a valid scoring");
+        let claude: TargetSpec =
+            serde_json::from_value(json!({"provider": "anthropic", "model": "claude-sonnet-4-5"}))
+                .unwrap();
+        let report = judge(JudgeRequest {
+            run_dir: dir.path().to_path_buf(),
+            scoring: &scoring,
+            models: BTreeMap::from([("lp".to_string(), model_for("claude", &claude).unwrap())]),
+            state_dir: dir.path().join("state"),
+            options: RunOptions::default(),
+            progress: ProgressMode::Quiet,
+        })
+        .unwrap();
+        // The extraction was asked; the Anthropic judge never was.
+        assert_eq!(report.calls, 1, "{report:?}");
+        let text = std::fs::read_to_string(dir.path().join("judgements.jsonl")).unwrap();
+        let judgement: Judgement = serde_json::from_str(text.trim()).unwrap();
+        let lp = judgement.verdicts["lp"].error.as_deref().unwrap();
+        assert!(
+            lp.contains("Anthropic, whose API gives no log-probabilities"),
+            "{lp}"
+        );
+        let kw = &judgement.verdicts["kw"];
+        let error = kw.error.as_deref().unwrap();
+        assert!(error.contains("nothing to extract"), "{error}");
+        assert_eq!(kw.raw.as_deref(), Some("NONE"));
+    }
+
     #[test]
     fn a_turn_is_seen_as_a_single_turn_result() {
         let record: ResultRecord = serde_json::from_value(conversation()).unwrap();
