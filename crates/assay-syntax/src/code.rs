@@ -486,7 +486,9 @@ Fixed:
     doc: "The language can declare some things this version cannot yet execute: log-probabilities
 asked of a target (`logprobs` on a target: score judges with `from = logprobs` ask for their
 own), several samples of one score judge (`reduce` on a `score` judge: a jury of score judges
-reduces theirs) and item `attachments`. Rather than accept a spec and then skip, ignore or
+reduces theirs), judges inside a conversation (an attacker's `feedback`, `prune` or
+`backtrack`, a stop condition, a guard) that extract with a model (`extract_llm`) or read
+log-probabilities, and item `attachments`. Rather than accept a spec and then skip, ignore or
 fail these on every item after the calls were paid for, the checker refuses them and says
 what to use instead, so a spec that checks runs as written.
 
