@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// Tokens per minute per model (estimated from the prompt).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub tpm: Option<u32>,
+    /// Where items' attachment paths are relative to: by default the spec's package, or the
+    /// current folder for a compiled suite (run it from its package).
+    #[arg(long, value_name = "DIR")]
+    pub attachments_root: Option<PathBuf>,
     /// Stop starting calls once the run has spent this many dollars (from the usage the
     /// providers report and `--price`); what is left is skipped, the run exits 5, and a rerun
     /// with a larger budget goes on.
@@ -179,6 +183,8 @@ struct Source {
     scoring: assay_ir::Scoring,
     /// The conversation programs items run under.
     programs: std::collections::BTreeMap<String, assay_ir::ProgramSpec>,
+    /// The package root, for a spec: where items' attachment paths are relative to.
+    root: Option<PathBuf>,
     /// Held for the whole command: no other process runs on the same state meanwhile.
     _lock: assay_run::store::StateLock,
 }
@@ -228,6 +234,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
             targets: Vec::new(),
             scoring: manifest.scoring,
             programs: manifest.programs,
+            root: None,
             _lock: lock,
         }));
     }
@@ -286,6 +293,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         targets,
         scoring: expansion.scoring,
         programs: expansion.programs,
+        root: Some(loaded.package.root.clone()),
         _lock: lock,
     }))
 }
@@ -558,6 +566,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
             max_cost: args.max_cost,
             ..Default::default()
         },
+        attachments_root: args
+            .attachments_root
+            .clone()
+            .or_else(|| source.root.clone()),
     };
     // The budget bounds the run's calls; judging afterwards is not cut short by it.
     let judge_options = RunOptions {

@@ -204,6 +204,8 @@ struct Conv<'a> {
     /// Why the last blocked turn was blocked: a tree goes on without the branch, and an
     /// item none of whose turns got through ends `filtered` with it.
     blocked: Option<String>,
+    /// The item's attachments, sent to the target with the first user turn of each call.
+    media: Vec<crate::provider::Media>,
 }
 
 /// One answered call.
@@ -227,6 +229,7 @@ pub(crate) async fn run(
     item: &Item,
     seq: u64,
     mut record: ResultRecord,
+    media: Vec<crate::provider::Media>,
 ) -> (ResultRecord, u64) {
     let model = &shared.models[m];
     let mut defense = model.defense.clone().unwrap_or_default();
@@ -260,6 +263,7 @@ pub(crate) async fn run(
         usage: Usage::default(),
         round: 0,
         blocked: None,
+        media,
     };
     let started = Instant::now();
     let program = item.program.as_ref().and_then(|p| conv.programs.get(p));
@@ -373,7 +377,9 @@ impl Conv<'_> {
         } else {
             self.shared.permit(model).await
         };
-        let result = call(self.shared, model, &id, messages, salt).await;
+        // Only the target sees the item's attachments.
+        let media: &[crate::provider::Media] = if model == self.m { &self.media } else { &[] };
+        let result = call(self.shared, model, &id, messages, salt, media).await;
         drop(permit);
         match result {
             Ok((reply, cached, made)) => {

@@ -121,6 +121,9 @@ pub struct RunOptions {
     pub max_response_bytes: usize,
     /// The run's budget: once it is spent no new call starts, and what is left is skipped.
     pub budget: Budget,
+    /// Where items' attachment paths are relative to: the package root (default: the
+    /// current folder).
+    pub attachments_root: Option<std::path::PathBuf>,
 }
 
 /// A run's budget, in calls sent and in dollars (from the usage providers report and the
@@ -179,6 +182,7 @@ impl Default for RunOptions {
             use_cache: true,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             budget: Budget::default(),
+            attachments_root: None,
         }
     }
 }
@@ -519,7 +523,8 @@ impl Caller {
                 let shared = Arc::clone(shared);
                 tasks.spawn(async move {
                     let messages = shared.models[request.model].with_system(&request.messages);
-                    let answer = call(&shared, request.model, &request.id, &messages, "").await;
+                    let answer =
+                        call(&shared, request.model, &request.id, &messages, "", &[]).await;
                     drop(permit);
                     (index, answer)
                 });
@@ -628,6 +633,24 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         record.error = Some(why);
         return (record, 0);
     }
+    // Attachments are read (and checked against their hashes) before any call.
+    let media = if item.attachments.is_empty() {
+        Vec::new()
+    } else {
+        let root = shared
+            .options
+            .attachments_root
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        match crate::media::load(item, &root) {
+            Ok(media) => media,
+            Err(why) => {
+                record.state = State::Error;
+                record.error = Some(why);
+                return (record, 0);
+            }
+        }
+    };
     if crate::conversation::is_conversation(item, model) {
         let Some(conversations) = &shared.conversations else {
             record.state = State::Error;
@@ -636,7 +659,7 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
             );
             return (record, 0);
         };
-        return crate::conversation::run(shared, conversations, m, item, seq, record).await;
+        return crate::conversation::run(shared, conversations, m, item, seq, record, media).await;
     }
 
     // Scripted turns: each user turn is sent with the replies so far.
@@ -652,7 +675,7 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
     let mut last_reply = None;
     for (i, turn) in user_turns.iter().enumerate() {
         history.push((*turn).clone());
-        match call(shared, m, &item.id, &history, "").await {
+        match call(shared, m, &item.id, &history, "", &media).await {
             Ok((reply, cached, made)) => {
                 all_cached &= cached;
                 calls += made;
@@ -827,10 +850,26 @@ pub(crate) async fn call(
     item_id: &str,
     messages: &[Message],
     salt: &str,
+    media: &[crate::provider::Media],
 ) -> Result<(Reply, bool, u64), Failure> {
     let model = &shared.models[m];
     let limits = &shared.limits[m];
     let use_cache = shared.options.use_cache && !model.provider.is_local_mock();
+    // The media are part of what is asked: their hashes key the cache with the text.
+    let salted;
+    let salt = if media.is_empty() {
+        salt
+    } else {
+        salted = format!(
+            "{salt}\0media:{}",
+            media
+                .iter()
+                .map(|x| x.sha256.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        &salted
+    };
     let key = use_cache.then(|| cache_key(model, messages, salt));
     if let Some(key) = &key
         && let Some(json) = shared.store.cached(key)
@@ -924,6 +963,7 @@ pub(crate) async fn call(
                     timeout,
                     max_response_bytes: shared.options.max_response_bytes,
                 },
+                media,
             )
             .await;
         drop(in_flight);

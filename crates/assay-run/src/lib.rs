@@ -15,6 +15,7 @@
 pub mod conversation;
 pub mod engine;
 pub mod judging;
+pub mod media;
 pub mod plan;
 pub mod preflight;
 pub mod provider;

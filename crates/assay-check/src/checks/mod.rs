@@ -60,12 +60,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                 Decl::Mapping(map) => taxonomy::check_mapping(ctx, map),
                 Decl::Persona(_) => {}
                 Decl::Template(t) => template::check_template(ctx, t),
-                Decl::Dataset(d) => {
-                    template::check_dataset(ctx, d);
-                    if let Some(item) = &d.item {
-                        refuse_attachments(ctx, item);
-                    }
-                }
+                Decl::Dataset(d) => template::check_dataset(ctx, d),
                 Decl::Axis(a) => check_axis(ctx, a),
                 Decl::Target(t) => {
                     check_target(ctx, t);
@@ -82,21 +77,6 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                 Decl::Report(r) => check_report(ctx, r),
             }
         }
-    }
-}
-
-/// Attachments are read and hashed into items, but not sent yet: refused until they are.
-fn refuse_attachments(ctx: &mut Ctx<'_>, props: &Props) {
-    if let Some(p) = props.get("attachments") {
-        ctx.error(
-            Diagnostic::new(
-                Code::NotRunnable,
-                p.key.span,
-                "sending attachments with a prompt (`attachments`) is not supported by this version of Assay",
-            )
-            .label("no provider is sent images or audio yet")
-            .help("remove `attachments`; multimodal items need a later version"),
-        );
     }
 }
 

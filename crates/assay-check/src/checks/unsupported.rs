@@ -44,4 +44,3 @@ pub(crate) fn check_judge(ctx: &mut Ctx<'_>, judge: &Judge) {
         );
     }
 }
-

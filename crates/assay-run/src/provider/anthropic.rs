@@ -36,14 +36,40 @@ impl Anthropic {
         messages: &[Message],
         params: &Params,
         limits: CallLimits,
+        media: &[super::Media],
     ) -> Result<Reply, CallError> {
+        if media.iter().any(|m| m.kind == assay_ir::MediaKind::Audio) {
+            return Err(CallError::Fatal(
+                "Anthropic's Messages API takes images, not audio: run audio items on a model that hears".into(),
+            ));
+        }
+        // Anthropic's own limit: 5 MB an image.
+        super::over_limit(media, "Anthropic's Messages API", 5 << 20)?;
         let key = key_from_env(&self.key_env)?;
         let system: Vec<&str> = messages
             .iter()
             .filter(|m| m.role == Role::System)
             .map(|m| m.content.as_str())
             .collect();
-        let turns: Vec<&Message> = messages.iter().filter(|m| m.role != Role::System).collect();
+        let turns: Vec<serde_json::Value> = messages
+            .iter()
+            .filter(|m| m.role != Role::System)
+            .map(|m| json!(m))
+            .collect();
+        // Images as base64 blocks before the text of the first user turn.
+        let turns = super::with_media(&turns, media, |m, media| {
+            let mut blocks: Vec<serde_json::Value> = media
+                .iter()
+                .map(|x| {
+                    json!({
+                        "type": "image",
+                        "source": { "type": "base64", "media_type": x.media_type, "data": &*x.base64 }
+                    })
+                })
+                .collect();
+            blocks.push(json!({ "type": "text", "text": m["content"] }));
+            json!({ "role": "user", "content": blocks })
+        });
         let mut body = json!({
             "model": self.model,
             "max_tokens": params.get("max_tokens").cloned().unwrap_or(json!(1024)),

@@ -34,6 +34,7 @@ impl Exec {
         messages: &[Message],
         params: &Params,
         limits: CallLimits,
+        media: &[super::Media],
     ) -> Result<Reply, CallError> {
         let name = &self.command[0];
         let mut child = tokio::process::Command::new(name)
@@ -44,7 +45,16 @@ impl Exec {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| CallError::Fatal(format!("cannot start `{name}`: {e}")))?;
-        let request = json!({ "item_id": item_id, "messages": messages, "params": params });
+        let mut request = json!({ "item_id": item_id, "messages": messages, "params": params });
+        if !media.is_empty() {
+            // The command gets the attachments as they are sent to APIs: type and base64.
+            request["attachments"] = json!(
+                media
+                    .iter()
+                    .map(|m| json!({ "media_type": m.media_type, "sha256": m.sha256, "data": &*m.base64 }))
+                    .collect::<Vec<_>>()
+            );
+        }
         let mut stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
@@ -182,7 +192,8 @@ mod tests {
             role: Role::User,
             content: "x".repeat(prompt_bytes),
         }];
-        exec.call("i1", &messages, &Params::new(), limits).await
+        exec.call("i1", &messages, &Params::new(), limits, &[])
+            .await
     }
 
     /// 200 KB on stderr before reading a 200 KB request: both pipes overflow unless the

@@ -184,21 +184,67 @@ impl Provider {
         }
     }
 
-    /// Sends one conversation.
+    /// Sends one conversation; `media` go with its first user turn.
     pub async fn call(
         &self,
         item_id: &str,
         messages: &[Message],
         params: &Params,
         limits: CallLimits,
+        media: &[Media],
     ) -> Result<Reply, CallError> {
         match self {
-            Provider::OpenAi(p) => p.call(messages, params, limits).await,
-            Provider::Anthropic(p) => p.call(messages, params, limits).await,
-            Provider::Ollama(p) => p.call(messages, params, limits).await,
-            Provider::Exec(p) => p.call(item_id, messages, params, limits).await,
+            Provider::OpenAi(p) => p.call(messages, params, limits, media).await,
+            Provider::Anthropic(p) => p.call(messages, params, limits, media).await,
+            Provider::Ollama(p) => p.call(messages, params, limits, media).await,
+            Provider::Exec(p) => p.call(item_id, messages, params, limits, media).await,
+            // Offline models answer from the text.
             Provider::Mock(p) => p.call(item_id, messages),
         }
+    }
+}
+
+/// An image or audio clip sent with a prompt: its bytes as base64, read from the item's
+/// attachment and checked against its hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Media {
+    pub kind: assay_ir::MediaKind,
+    pub media_type: String,
+    pub sha256: String,
+    /// The size in bytes, before base64.
+    pub bytes: u64,
+    pub base64: std::sync::Arc<str>,
+}
+
+/// The conversation as a JSON array with `media` on its first user turn, each turn as
+/// `attach` writes a message that carries some.
+pub(super) fn with_media(
+    messages: &[serde_json::Value],
+    media: &[Media],
+    attach: impl Fn(&serde_json::Value, &[Media]) -> serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let mut done = media.is_empty();
+    messages
+        .iter()
+        .map(|m| {
+            if !done && m["role"] == "user" {
+                done = true;
+                attach(m, media)
+            } else {
+                m.clone()
+            }
+        })
+        .collect()
+}
+
+/// The first medium over `limit` bytes, as a fatal error naming the provider's limit.
+pub(super) fn over_limit(media: &[Media], what: &str, limit: u64) -> Result<(), CallError> {
+    match media.iter().find(|m| m.bytes > limit) {
+        Some(m) => Err(CallError::Fatal(format!(
+            "the {} attachment is {} bytes, over the {limit} {what} takes",
+            m.media_type, m.bytes
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -498,7 +544,9 @@ mod tests {
             role: assay_ir::Role::User,
             content: "hello".into(),
         }];
-        provider.call("i1", &messages, &Params::new(), limits).await
+        provider
+            .call("i1", &messages, &Params::new(), limits, &[])
+            .await
     }
 
     const ANSWER: &str = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;

@@ -36,10 +36,27 @@ impl Ollama {
         messages: &[Message],
         params: &Params,
         limits: CallLimits,
+        media: &[super::Media],
     ) -> Result<Reply, CallError> {
+        if media.iter().any(|m| m.kind == assay_ir::MediaKind::Audio) {
+            return Err(CallError::Fatal(
+                "Ollama's chat API takes images, not audio: run audio items on a model that hears"
+                    .into(),
+            ));
+        }
+        super::over_limit(media, "Ollama's chat API", 20 << 20)?;
         let mut options = serde_json::Map::new();
         // Log-probabilities are asked for beside the options, not among them.
         let mut body = json!({ "model": self.model, "messages": messages, "stream": false });
+        if !media.is_empty() {
+            // Images as base64 in the first user message's `images`.
+            let plain: Vec<serde_json::Value> = messages.iter().map(|m| json!(m)).collect();
+            body["messages"] = json!(super::with_media(&plain, media, |m, media| {
+                let mut m = m.clone();
+                m["images"] = json!(media.iter().map(|x| &*x.base64).collect::<Vec<_>>());
+                m
+            }));
+        }
         for (k, v) in params {
             let key = match k.as_str() {
                 "max_tokens" => "num_predict",

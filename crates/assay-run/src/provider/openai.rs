@@ -85,8 +85,33 @@ impl OpenAi {
         messages: &[Message],
         params: &Params,
         limits: CallLimits,
+        media: &[super::Media],
     ) -> Result<Reply, CallError> {
         let mut body = json!({ "model": self.model, "messages": messages });
+        if !media.is_empty() {
+            // Images as data URLs, audio as `input_audio` (WAV or MP3), after the text.
+            super::over_limit(media, "the Chat Completions API", 20 << 20)?;
+            let plain: Vec<Value> = messages.iter().map(|m| json!(m)).collect();
+            body["messages"] = json!(super::with_media(&plain, media, |m, media| {
+                let mut parts = vec![json!({ "type": "text", "text": m["content"] })];
+                for x in media {
+                    parts.push(match x.kind {
+                        assay_ir::MediaKind::Image => json!({
+                            "type": "image_url",
+                            "image_url": { "url": format!("data:{};base64,{}", x.media_type, x.base64) }
+                        }),
+                        assay_ir::MediaKind::Audio => json!({
+                            "type": "input_audio",
+                            "input_audio": {
+                                "data": &*x.base64,
+                                "format": if x.media_type == "audio/wav" { "wav" } else { "mp3" }
+                            }
+                        }),
+                    });
+                }
+                json!({ "role": "user", "content": parts })
+            }));
+        }
         for (k, v) in params {
             body[k] = v.clone();
         }

@@ -1,0 +1,266 @@
+//! Attachments sent in each provider's wire format, against a server on 127.0.0.1 that keeps
+//! every request body: OpenAI image and audio content parts, Anthropic image blocks, Ollama
+//! `images`. A provider that cannot take an attachment (audio to Anthropic or Ollama) fails
+//! the item with the reason, never a verdict; results name attachments by hash and path.
+
+use base64::Engine as _;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// The smallest PNG (1×1, transparent) and a WAV header with no samples.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
+const WAV: &[u8] =
+    b"RIFF$\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\0\0\0\0";
+
+/// A server answering OpenAI, Anthropic and Ollama chat requests with "I see it.", keeping
+/// each request's path and body.
+/// Each request's path and JSON body, as the server saw them.
+type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+fn server() -> (String, Seen) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut data = Vec::new();
+            let mut buf = [0u8; 65536];
+            let (path, body) = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text[..end]
+                        .to_ascii_lowercase()
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + length {
+                        let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+                        break (path, text[end + 4..end + 4 + length].to_string());
+                    }
+                }
+            };
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            log.lock().unwrap().push((path.clone(), body));
+            let reply = if path.ends_with("/v1/messages") {
+                r#"{"type":"message","role":"assistant","content":[{"type":"text","text":"I see it."}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":3}}"#
+            } else if path.ends_with("/api/chat") {
+                r#"{"message":{"role":"assistant","content":"I see it."},"done":true}"#
+            } else {
+                r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"I see it."},"finish_reason":"stop"}]}"#
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+fn setup(targets: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("media")).unwrap();
+    std::fs::write(d.join("media/dot.png"), PNG).unwrap();
+    std::fs::write(d.join("media/blank.wav"), WAV).unwrap();
+    let inline = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(PNG)
+    );
+    std::fs::write(
+        d.join("items.jsonl"),
+        format!(
+            "{{\"id\": \"seen\", \"prompt\": \"What is in this picture?\", \"image\": \"media/dot.png\"}}\n\
+             {{\"id\": \"inline\", \"prompt\": \"And in this one?\", \"image\": \"{inline}\"}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("heard.jsonl"),
+        "{\"id\": \"heard\", \"prompt\": \"What do you hear?\", \"clip\": \"media/blank.wav\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s.assay"),
+        format!(
+            r#"suite "media" version "1.0.0"
+dataset pictures {{
+  path = "items.jsonl"
+  item {{ id = row.id  prompt = row.prompt  attachments = [image(row.image)] }}
+}}
+dataset sounds {{
+  path = "heard.jsonl"
+  item {{ id = row.id  prompt = row.prompt  attachments = [audio(row.clip)] }}
+}}
+{targets}
+judge seen: keywords {{ patterns = ["see"]  labels = [saw, blind]  match = saw  otherwise = blind }}
+metric sight = rate(seen == saw)
+"#
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn run(dir: &Path, model: &str) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "run",
+            "s.assay",
+            "--model",
+            model,
+            "--quiet",
+            "--no-preflight",
+            "--out",
+            model,
+        ])
+        .current_dir(dir)
+        .env("ASSAY_STATE_DIR", dir.join(".assay"))
+        .env("ANTHROPIC_API_KEY", "sk-ant-test")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = out;
+    std::fs::read_to_string(dir.join(model).join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn each_provider_is_sent_the_attachments_in_its_own_format() {
+    let (url, seen) = server();
+    let dir = setup(&format!(
+        r#"target gpt {{ provider = openai_compatible  model = "gpt-4o"  endpoint = "{url}/v1" }}
+target claude {{ provider = anthropic  model = "claude"  endpoint = "{url}" }}
+target llava {{ provider = ollama  model = "llava"  endpoint = "{url}" }}"#
+    ));
+    let d = dir.path();
+    let png = base64::engine::general_purpose::STANDARD.encode(PNG);
+    let wav = base64::engine::general_purpose::STANDARD.encode(WAV);
+
+    // OpenAI: an image_url data URL and an input_audio part after the text.
+    let results = run(d, "gpt");
+    assert!(results.iter().all(|r| r["state"] == "ok"), "{results:?}");
+    let bodies = seen.lock().unwrap().clone();
+    let parts: Vec<&serde_json::Value> = bodies
+        .iter()
+        .map(|(_, b)| &b["messages"][0]["content"])
+        .collect();
+    assert!(
+        parts
+            .iter()
+            .any(|p| p[1]["image_url"]["url"] == format!("data:image/png;base64,{png}"))
+    );
+    assert!(parts.iter().any(|p| p[1]["type"] == "input_audio"
+        && p[1]["input_audio"]["data"] == wav.as_str()
+        && p[1]["input_audio"]["format"] == "wav"));
+    assert!(parts.iter().all(|p| p[0]["type"] == "text"));
+    // Results name each attachment by hash and path, without its bytes.
+    let first = results.iter().find(|r| r["source_id"] == "seen").unwrap();
+    assert_eq!(first["attachments"][0]["path"], "media/dot.png");
+    assert_eq!(first["attachments"][0]["media_type"], "image/png");
+    assert!(first["attachments"][0].get("data").is_none());
+    let inline = results.iter().find(|r| r["source_id"] == "inline").unwrap();
+    assert!(inline["attachments"][0].get("data").is_none());
+    assert_eq!(
+        inline["attachments"][0]["sha256"],
+        first["attachments"][0]["sha256"]
+    );
+
+    // Anthropic: a base64 image block before the text; audio refused with the reason.
+    seen.lock().unwrap().clear();
+    let results = run(d, "claude");
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "the audio item is never sent");
+    for (path, body) in &bodies {
+        assert!(path.ends_with("/v1/messages"));
+        let block = &body["messages"][0]["content"][0];
+        assert_eq!(block["type"], "image");
+        assert_eq!(block["source"]["data"], png.as_str());
+        assert_eq!(body["messages"][0]["content"][1]["type"], "text");
+    }
+    let heard = results.iter().find(|r| r["source_id"] == "heard").unwrap();
+    assert_eq!(heard["state"], "error");
+    assert!(
+        heard["error"]
+            .as_str()
+            .unwrap()
+            .contains("takes images, not audio")
+    );
+    let judged = std::fs::read_to_string(d.join("claude/judgements.jsonl")).unwrap();
+    let heard_line = judged
+        .lines()
+        .find(|l| l.contains(heard["item_id"].as_str().unwrap()))
+        .unwrap();
+    assert!(
+        !heard_line.contains("\"label\""),
+        "a failed item has no verdict: {heard_line}"
+    );
+
+    // Ollama: the images in the message's `images`.
+    seen.lock().unwrap().clear();
+    let results = run(d, "llava");
+    assert_eq!(results.iter().filter(|r| r["state"] == "ok").count(), 2);
+    for (_, body) in seen.lock().unwrap().iter() {
+        assert_eq!(body["messages"][0]["images"][0], png.as_str());
+    }
+}
+
+#[test]
+fn a_file_changed_since_compiling_is_an_error_not_another_prompt() {
+    let (url, seen) = server();
+    let dir = setup(&format!(
+        r#"target gpt {{ provider = openai_compatible  model = "gpt-4o"  endpoint = "{url}/v1" }}"#
+    ));
+    let d = dir.path();
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["compile", "s.assay", "--out", "suite"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut changed = PNG.to_vec();
+    changed.push(0);
+    std::fs::write(d.join("media/dot.png"), changed).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "run",
+            "suite",
+            "--model",
+            "openai:gpt-4o",
+            "--quiet",
+            "--no-preflight",
+            "--out",
+            "r",
+        ])
+        .current_dir(d)
+        .env("ASSAY_STATE_DIR", d.join(".assay"))
+        .env("OPENAI_BASE_URL", format!("{url}/v1"))
+        .output()
+        .unwrap();
+    let _ = out;
+    let results = std::fs::read_to_string(d.join("r/results.jsonl")).unwrap();
+    let seen_item = results.lines().find(|l| l.contains("\"seen\"")).unwrap();
+    assert!(seen_item.contains("\"state\":\"error\""), "{seen_item}");
+    assert!(seen_item.contains("compile the suite again"), "{seen_item}");
+    // The inline image and the audio clip did not change: sent.
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
