@@ -28,8 +28,7 @@ pub fn media_type(bytes: &[u8]) -> Option<(MediaKind, &'static str)> {
         Some((MediaKind::Image, "image/webp"))
     } else if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WAVE" {
         Some((MediaKind::Audio, "audio/wav"))
-    } else if starts(b"ID3") || (bytes.len() >= 2 && bytes[0] == 0xff && bytes[1] & 0xe0 == 0xe0)
-    {
+    } else if starts(b"ID3") || (bytes.len() >= 2 && bytes[0] == 0xff && bytes[1] & 0xe0 == 0xe0) {
         Some((MediaKind::Audio, "audio/mpeg"))
     } else {
         None
@@ -145,12 +144,30 @@ mod tests {
             media_type(b"\x89PNG\r\n\x1a\n...."),
             Some((MediaKind::Image, "image/png"))
         );
-        assert_eq!(media_type(b"\xff\xd8\xff\xe0"), Some((MediaKind::Image, "image/jpeg")));
-        assert_eq!(media_type(b"GIF89a..."), Some((MediaKind::Image, "image/gif")));
-        assert_eq!(media_type(b"RIFF\0\0\0\0WEBPVP8 "), Some((MediaKind::Image, "image/webp")));
-        assert_eq!(media_type(b"RIFF\0\0\0\0WAVEfmt "), Some((MediaKind::Audio, "audio/wav")));
-        assert_eq!(media_type(b"ID3\x04\0"), Some((MediaKind::Audio, "audio/mpeg")));
-        assert_eq!(media_type(b"\xff\xfb\x90"), Some((MediaKind::Audio, "audio/mpeg")));
+        assert_eq!(
+            media_type(b"\xff\xd8\xff\xe0"),
+            Some((MediaKind::Image, "image/jpeg"))
+        );
+        assert_eq!(
+            media_type(b"GIF89a..."),
+            Some((MediaKind::Image, "image/gif"))
+        );
+        assert_eq!(
+            media_type(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some((MediaKind::Image, "image/webp"))
+        );
+        assert_eq!(
+            media_type(b"RIFF\0\0\0\0WAVEfmt "),
+            Some((MediaKind::Audio, "audio/wav"))
+        );
+        assert_eq!(
+            media_type(b"ID3\x04\0"),
+            Some((MediaKind::Audio, "audio/mpeg"))
+        );
+        assert_eq!(
+            media_type(b"\xff\xfb\x90"),
+            Some((MediaKind::Audio, "audio/mpeg"))
+        );
         assert_eq!(media_type(b"hello"), None);
         assert_eq!(media_type(b""), None);
     }

@@ -1201,7 +1201,9 @@ fn base(
         match ex.attachment(v) {
             Ok(a) => attachments.push(a),
             Err(why) => {
-                let span = item.value("attachments").map_or(opened.decl.name.span, |e| e.span);
+                let span = item
+                    .value("attachments")
+                    .map_or(opened.decl.name.span, |e| e.span);
                 let msg = format!("{}: {}: {why}", opened.display, at(row));
                 row_error(ex, opened, span, Code::BadRow, msg, None);
                 return None;
