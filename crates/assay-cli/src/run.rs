@@ -185,6 +185,8 @@ struct Source {
     programs: std::collections::BTreeMap<String, assay_ir::ProgramSpec>,
     /// The package root, for a spec: where items' attachment paths are relative to.
     root: Option<PathBuf>,
+    /// The spec's hash, as the manifest gives it.
+    spec_hash: String,
     /// Held for the whole command: no other process runs on the same state meanwhile.
     _lock: assay_run::store::StateLock,
 }
@@ -235,6 +237,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
             scoring: manifest.scoring,
             programs: manifest.programs,
             root: None,
+            spec_hash: manifest.spec_hash,
             _lock: lock,
         }));
     }
@@ -283,9 +286,12 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         license: suite_decl.and_then(|s| s.props.str("license").map(str::to_string)),
     };
     let (models, targets) = spec_targets(&loaded.checked, &expansion.targets)?;
+    let items_hash = hash.finalize().to_hex().to_string();
+    // The hash a compiled suite's manifest would give, for run.json.
+    let spec_hash = suite::manifest(&loaded, &expansion, items_hash.clone()).spec_hash;
     Ok(Ok(Source {
         suite,
-        items_hash: hash.finalize().to_hex().to_string(),
+        items_hash,
         items_file: temp_path.to_path_buf(),
         _temp: Some(temp_path),
         state_dir,
@@ -294,6 +300,7 @@ fn load(args: &RunArgs) -> Result<Result<Source, ExitCode>, ToolError> {
         scoring: expansion.scoring,
         programs: expansion.programs,
         root: Some(loaded.package.root.clone()),
+        spec_hash,
         _lock: lock,
     }))
 }
@@ -579,6 +586,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
     let request = RunRequest {
         suite: source.suite.clone(),
         items_hash: source.items_hash.clone(),
+        spec_hash: Some(source.spec_hash.clone()),
         total_items: total,
         // The shard is part of the run's identity: each part has its own journal.
         selection: match args.shard {

@@ -349,6 +349,10 @@ pub struct RunInfo {
     pub suite: SuiteInfo,
     /// Hash of the compiled suite's items (`items_blake3` of its manifest).
     pub items_hash: String,
+    /// Hash of the spec files and datasets the suite was built from (`spec_hash` of its
+    /// manifest), to reproduce it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
     pub models: Vec<String>,
     pub params: BTreeMap<String, serde_json::Value>,
     /// RFC 3339 times.

@@ -55,6 +55,9 @@ pub struct RunFacts {
     pub finished: String,
     /// BLAKE3 of the compiled suite's items: equal hashes, equal items.
     pub items_hash: String,
+    /// The hash of the spec and data the suite was built from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
     pub calls: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -416,6 +419,7 @@ impl<'a> Page<'a> {
                 started: r.started.clone(),
                 finished: r.finished.clone(),
                 items_hash: r.items_hash.clone(),
+                spec_hash: r.spec_hash.clone(),
                 calls: r.calls,
                 prompt_tokens: r.usage.prompt_tokens,
                 completion_tokens: r.usage.completion_tokens,
@@ -681,6 +685,15 @@ fn header_facts(out: &mut String, data: &ReportData) {
         ),
     );
     if let Some(run) = &data.run {
+        if let Some(spec) = &run.spec_hash {
+            fact(
+                "spec hash",
+                format!(
+                    "<code title=\"sha256 of the spec files and datasets\">{}</code>",
+                    escape(spec)
+                ),
+            );
+        }
         fact(
             "items hash",
             format!(

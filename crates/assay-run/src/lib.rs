@@ -51,6 +51,8 @@ pub struct RunRequest {
     pub suite: SuiteInfo,
     /// The compiled items' hash (`items_blake3`).
     pub items_hash: String,
+    /// The spec's hash (`spec_hash` of the manifest), written to `run.json`.
+    pub spec_hash: Option<String>,
     /// Items the iterator will yield.
     pub total_items: u64,
     /// Which items of the suite are run (filters, limit), as text: part of the run's
@@ -253,6 +255,7 @@ pub fn run(
     let info = RunInfo {
         suite: request.suite.clone(),
         items_hash: request.items_hash.clone(),
+        spec_hash: request.spec_hash.clone(),
         models: request.models.iter().map(|m| m.name.clone()).collect(),
         // A parameter whose name says it is secret is written as redacted.
         params: request
