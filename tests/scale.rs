@@ -426,3 +426,59 @@ fn replicas_share_the_load_skip_the_one_down_and_share_the_cache() {
     );
     assert_eq!(states(&d.join("r2")), [("ok".into(), 46)].into());
 }
+
+#[test]
+fn a_run_can_be_watched_while_its_calls_go_on() {
+    let dir = setup();
+    let d = dir.path();
+    // A model that takes 100 ms an answer, one call at a time: 46 calls take seconds.
+    std::fs::write(
+        d.join("slow.sh"),
+        "#!/bin/sh\ncat >/dev/null\nsleep 0.1\necho '{\"response\": \"I am sorry, I cannot help.\"}'\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", "slow.sh"])
+        .current_dir(d)
+        .status()
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "run",
+            "s.assay",
+            "--model",
+            "exec:./slow.sh",
+            "--quiet",
+            "--out",
+            "w",
+            "--concurrency",
+            "1",
+        ])
+        .current_dir(d)
+        .env("ASSAY_STATE_DIR", d.join(".assay"))
+        .spawn()
+        .unwrap();
+    let live = d.join("w/results.jsonl");
+    let mut seen_partial = None;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let n = std::fs::read_to_string(&live)
+            .map(|t| t.lines().filter(|l| l.ends_with('}')).count())
+            .unwrap_or(0);
+        if (1..46).contains(&n) {
+            seen_partial = Some(n);
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        seen_partial.is_some(),
+        "results.jsonl was never seen part-written"
+    );
+    // At the end it holds every result, in item order.
+    assert_eq!(states(&d.join("w")), [("ok".into(), 46)].into());
+}

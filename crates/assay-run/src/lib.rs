@@ -180,12 +180,26 @@ pub fn run(
     let (committed_tx, committed_rx) = std::sync::mpsc::channel();
     let (writer, writer_thread) = store.writer(committed_tx)?;
     let waits = Arc::new(engine::Waits::default());
+    // While the calls go on, each committed result is appended to `results.jsonl`, so the
+    // run can be watched (`assay view`); at the end the file is replaced by the results in
+    // item and model order. A resumed run starts the live file with what it resumes.
+    let live = out_dir.join("results.jsonl");
+    if let Ok(file) = std::fs::File::create(&live) {
+        let mut w = std::io::BufWriter::new(file);
+        let _ = store.for_each_result(&key, &mut |json, _| {
+            w.write_all(json.as_bytes())
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(|e| e.to_string())
+        });
+        let _ = w.flush();
+    }
     let progress = spawn_progress(
         request.progress,
         total,
         resumed,
         committed_rx,
         Arc::clone(&waits),
+        live,
     );
 
     let journal = engine::Journal {
@@ -309,8 +323,15 @@ fn spawn_progress(
     resumed: u64,
     committed: std::sync::mpsc::Receiver<store::Committed>,
     waits: Arc<engine::Waits>,
+    live: PathBuf,
 ) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
+        // Appended as results are committed; a failure to write only loses the live view.
+        let mut live = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .ok()
+            .map(std::io::BufWriter::new);
         let bar = match mode {
             ProgressMode::Bar => {
                 let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -337,6 +358,13 @@ fn spawn_progress(
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             };
             for (record, made) in batch.records {
+                if let Some(w) = &mut live
+                    && let Ok(json) = serde_json::to_string(&record)
+                {
+                    let _ = w
+                        .write_all(redact::redact(&json).as_bytes())
+                        .and_then(|()| w.write_all(b"\n"));
+                }
                 done += 1;
                 calls += made;
                 match record.state {
@@ -348,6 +376,9 @@ fn spawn_progress(
                     tokens += u.prompt_tokens + u.completion_tokens;
                 }
                 cost += record.cost.unwrap_or(0.0);
+            }
+            if let Some(w) = &mut live {
+                let _ = w.flush();
             }
             let mut msg =
                 format!("errors {errors}  filtered {filtered}  tokens {tokens}  ${cost:.4}");
