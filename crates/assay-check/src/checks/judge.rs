@@ -337,6 +337,20 @@ fn check_jury(ctx: &mut Ctx<'_>, judge: &Judge) {
         }
         return;
     }
+    // A jury's label comes from its reduced score and threshold, not from a vote.
+    for key in ["weights", "tie"] {
+        if let Some(p) = judge.props.get(key) {
+            ctx.error(
+                Diagnostic::new(
+                    Code::WrongValueType,
+                    p.key.span,
+                    format!("`{key}` is for votes, not juries"),
+                )
+                .label("a jury's label comes from its reduced score")
+                .help("remove it: a reduced score above `threshold` gets the first label"),
+            );
+        }
+    }
     // (member, scale, threshold) of each score judge among the members.
     type Scored<'j> = (&'j Ident, Option<(f64, f64)>, Option<f64>);
     let mut scored: Vec<Scored<'_>> = Vec::new();
