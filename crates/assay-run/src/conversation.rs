@@ -1088,31 +1088,10 @@ impl Conv<'_> {
 
     /// A record for judging: the item's labels with these messages and response.
     fn judge_record(&self, messages: Vec<Message>, response: String) -> ResultRecord {
-        let item = self.item;
         ResultRecord {
-            item_id: item.id.clone(),
-            model: self.shared.models[self.m].name.clone(),
-            state: State::Ok,
-            key: item.key.clone(),
-            source: item.source.clone(),
-            labels: item.labels.clone(),
-            expect: item.expect.clone(),
-            gold: item.gold.clone(),
-            group: item.group.clone(),
-            source_id: None,
             messages,
             response: Some(response),
-            error: None,
-            latency_ms: None,
-            usage: None,
-            cost: None,
-            cached: false,
-            turns: Vec::new(),
-            final_turn: None,
-            attachments: Vec::new(),
-            stop: None,
-            failed_turn: None,
-            calls: None,
+            ..crate::engine::new_record(self.item, &self.shared.models[self.m].name)
         }
     }
 

@@ -573,12 +573,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-/// Runs one item against one model: its record and how many calls it made.
-async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRecord, u64) {
-    let model = &shared.models[m];
-    let mut record = ResultRecord {
+/// A record of `item` for `model`, before anything is run: its labels and conversation, no
+/// answer yet, its attachments by reference.
+pub(crate) fn new_record(item: &Item, model: &str) -> ResultRecord {
+    ResultRecord {
         item_id: item.id.clone(),
-        model: model.name.clone(),
+        model: model.to_string(),
         state: State::Ok,
         key: item.key.clone(),
         source: item.source.clone(),
@@ -612,7 +612,13 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
         stop: None,
         failed_turn: None,
         calls: None,
-    };
+    }
+}
+
+/// Runs one item against one model: its record and how many calls it made.
+async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRecord, u64) {
+    let model = &shared.models[m];
+    let mut record = new_record(item, &model.name);
     if let Some(recorded) = &item.response {
         // A recorded transcript: judged as it is, no call. A recorded conversation (its
         // assistant turns kept) gets a transcript, so each of its answers is judged.

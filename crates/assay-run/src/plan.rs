@@ -412,29 +412,8 @@ pub fn plan(
 /// The item as judges' `when` reads it.
 fn record_of(item: &Item) -> assay_ir::ResultRecord {
     assay_ir::ResultRecord {
-        item_id: item.id.clone(),
-        model: String::new(),
-        state: assay_ir::State::Ok,
-        key: item.key.clone(),
-        source: item.source.clone(),
-        labels: item.labels.clone(),
-        expect: item.expect.clone(),
-        gold: item.gold.clone(),
-        group: item.group.clone(),
-        source_id: None,
         messages: Vec::new(),
-        response: None,
-        error: None,
-        latency_ms: None,
-        usage: None,
-        cost: None,
-        cached: false,
-        turns: Vec::new(),
-        final_turn: None,
-        attachments: Vec::new(),
-        stop: None,
-        failed_turn: None,
-        calls: None,
+        ..crate::engine::new_record(item, "")
     }
 }
 
