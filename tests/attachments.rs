@@ -3,8 +3,10 @@
 //! `images`. A provider that cannot take an attachment (audio to Anthropic or Ollama) fails
 //! the item with the reason, never a verdict; results name attachments by hash and path.
 
+#[path = "common/http.rs"]
+mod http;
 use base64::Engine as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -26,30 +28,8 @@ fn server() -> (String, Seen) {
     let log = Arc::clone(&seen);
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
-            let mut data = Vec::new();
-            let mut buf = [0u8; 65536];
-            let (path, body) = loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), String::new());
-                }
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length: usize = text[..end]
-                        .to_ascii_lowercase()
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + length {
-                        let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
-                        break (path, text[end + 4..end + 4 + length].to_string());
-                    }
-                }
-            };
+            let (head, body) = http::read_request(&mut stream).unwrap_or_default();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
             let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             log.lock().unwrap().push((path.clone(), body));
             let reply = if path.ends_with("/v1/messages") {

@@ -4,8 +4,10 @@
 //! median, an answer extracted by a model (`extract_llm`) before a `choice` judge reads it, and
 //! the strict and loose readings of a three-way guard label.
 
+#[path = "common/http.rs"]
+mod http;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -95,30 +97,9 @@ fn judge_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     let kept = Arc::clone(&seen);
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
-            let mut data = Vec::new();
-            let mut buf = [0u8; 8192];
-            let body = loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length: usize = text[..end]
-                        .to_ascii_lowercase()
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + length {
-                        break Some(text[end + 4..end + 4 + length].to_string());
-                    }
-                }
+            let Some((_, body)) = http::read_request(&mut stream) else {
+                continue;
             };
-            let Some(body) = body else { continue };
             let request: Value = serde_json::from_str(&body).unwrap();
             let (content, logprobs) = answer(&request);
             kept.lock().unwrap().push(request.clone());

@@ -5,7 +5,9 @@
 //! `--max-calls` and `--max-cost` stop new calls, skip the rest, exit 5, and a rerun with a
 //! larger budget goes on.
 
-use std::io::{Read, Write};
+#[path = "common/http.rs"]
+mod http;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -231,30 +233,9 @@ fn openai_server_counting(
     std::thread::spawn(move || {
         let bpe = tiktoken_rs::o200k_base_singleton();
         for mut stream in listener.incoming().flatten() {
-            let mut data = Vec::new();
-            let mut buf = [0u8; 8192];
-            let body = loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length: usize = text[..end]
-                        .to_ascii_lowercase()
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + length {
-                        break Some(text[end + 4..end + 4 + length].to_string());
-                    }
-                }
+            let Some((_, body)) = http::read_request(&mut stream) else {
+                continue;
             };
-            let Some(body) = body else { continue };
             let request: serde_json::Value = serde_json::from_str(&body).unwrap();
             let messages = request["messages"].as_array().unwrap();
             let prompt: usize = messages
