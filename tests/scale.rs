@@ -451,6 +451,16 @@ fn a_run_can_be_watched_while_its_calls_go_on() {
             .unwrap_or(0);
         if (1..46).contains(&n) {
             seen_partial = Some(n);
+            // Under way, the folder is neither judged nor scored: its numbers would rest
+            // on part of its items.
+            assert!(d.join("w/.running").is_file());
+            let report = assay(d, &["report", "w"]);
+            assert_eq!(report.status.code(), Some(2));
+            assert!(
+                String::from_utf8_lossy(&report.stderr).contains("has not finished"),
+                "{}",
+                String::from_utf8_lossy(&report.stderr)
+            );
             break;
         }
     }
@@ -460,6 +470,8 @@ fn a_run_can_be_watched_while_its_calls_go_on() {
         seen_partial.is_some(),
         "results.jsonl was never seen part-written"
     );
-    // At the end it holds every result, in item order.
+    // At the end it holds every result, in item order, and the mark is gone.
     assert_eq!(states(&d.join("w")), [("ok".into(), 46)].into());
+    assert!(!d.join("w/.running").exists());
+    assert!(assay(d, &["report", "w"]).status.success());
 }

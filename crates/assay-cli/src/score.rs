@@ -250,6 +250,7 @@ pub fn judge_dir(
     calls: &CallSettings,
     state_dir: &Path,
 ) -> Result<(), ToolError> {
+    unfinished(run_dir)?;
     if scoring.judges.is_empty() {
         return Ok(());
     }
@@ -338,11 +339,24 @@ fn first_errors(run_dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// Scores a judged run folder from its files alone: no model call.
+/// A run folder whose run is under way, or was stopped before it wrote its results in
+/// order, is neither judged nor scored: its numbers would rest on part of its items.
+fn unfinished(run_dir: &Path) -> Result<(), ToolError> {
+    if run_dir.join(assay_run::RUNNING).is_file() {
+        return Err(ToolError(format!(
+            "the run in {} has not finished (it is under way, or was stopped): run the same `assay run` again to complete it; its results so far are in results.jsonl",
+            run_dir.display()
+        )));
+    }
+    Ok(())
+}
+
 pub fn summarize_dir(
     run_dir: &Path,
     scoring: &Scoring,
     reference: Option<&Summary>,
 ) -> Result<Summary, ToolError> {
+    unfinished(run_dir)?;
     let info_path = run_dir.join("run.json");
     let info: RunInfo = std::fs::read_to_string(&info_path)
         .map_err(|e| {

@@ -36,6 +36,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// The mark a run folder holds while its run is under way (or after it was killed, until it
+/// is resumed): its `results.jsonl` is not complete yet.
+pub const RUNNING: &str = ".running";
+
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -183,10 +187,26 @@ pub fn run(
     // While the calls go on, each committed result is appended to `results.jsonl`, so the
     // run can be watched (`assay view`); at the end the file is replaced by the results in
     // item and model order. A resumed run starts the live file with what it resumes.
+    // Until the results are written in order, the folder says its run is under way: `assay
+    // judge` and `assay report` refuse it (a killed run keeps the mark until it is resumed).
+    let running = out_dir.join(RUNNING);
+    std::fs::write(
+        &running,
+        format!("assay run in progress (pid {})\n", std::process::id()),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", running.display()))?;
     let live = out_dir.join("results.jsonl");
     if let Ok(file) = std::fs::File::create(&live) {
         let mut w = std::io::BufWriter::new(file);
+        // What the journal holds and will keep: results tried again are appended when they
+        // come, so they are not listed twice.
         let _ = store.for_each_result(&key, &mut |json, _| {
+            let kept = request.keep_failures
+                || !(json.contains("\"state\":\"error\"")
+                    || json.contains("\"state\":\"skipped\""));
+            if !kept {
+                return Ok(());
+            }
             w.write_all(json.as_bytes())
                 .and_then(|()| w.write_all(b"\n"))
                 .map_err(|e| e.to_string())
@@ -264,6 +284,7 @@ pub fn run(
             out_dir.join("results.jsonl").display()
         )
     })?;
+    let _ = std::fs::remove_file(&running);
 
     let finished = rfc3339(SystemTime::now());
     let info = RunInfo {

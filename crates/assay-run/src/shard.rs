@@ -101,6 +101,12 @@ fn count_lines(path: &Path) -> Result<u64, String> {
 }
 
 fn open_part(dir: &Path) -> Result<Part, String> {
+    if dir.join(crate::RUNNING).is_file() {
+        return Err(format!(
+            "{} holds a shard whose run has not finished: run it again to complete it",
+            dir.display()
+        ));
+    }
     let shard_path = dir.join(SHARD_FILE);
     if !shard_path.is_file() {
         return Err(format!(
