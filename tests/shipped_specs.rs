@@ -642,3 +642,60 @@ fn multiturn_runs_pair_and_crescendo_past_an_input_guard() {
         "target calls of a PAIR item: 20 streams × 3 rounds"
     );
 }
+
+/// The three-way guard read strictly and loosely, with the offline stand-in guard: it flags
+/// the 8 unsafe answers and calls 3 safe ones controversial. Strict: 8 true and 3 false
+/// positives, F1 16/19, precision 8/11; loose: no false positive, F1 1; 3 of 16
+/// controversial, one in each category but self-harm.
+#[test]
+fn qwen3guard_reads_a_three_way_guard_strictly_and_loosely() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        dir.path(),
+        &[
+            "qwen3guard-eval.assay",
+            "qwen3guard-eval.lock",
+            "data/qwen3guard/pairs.jsonl",
+            "data/qwen3guard/mock-guard.yaml",
+            "judges/qwen3guard.hbs",
+        ],
+    );
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "qwen3guard-eval.assay",
+            "--judge-model",
+            "qwen3guard=mock:script:data/qwen3guard/mock-guard.yaml",
+            "--out",
+            "out",
+            "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = summary(&dir.path().join("out"));
+    let value =
+        |name: &str, key: Option<(&str, &str)>| metric(&s, name, key)["value"].as_f64().unwrap();
+    assert!((value("f1_strict", None) - 16.0 / 19.0).abs() < 1e-12);
+    assert_eq!(value("f1_loose", None), 1.0);
+    assert!((value("precision_strict", None) - 8.0 / 11.0).abs() < 1e-12);
+    assert_eq!(value("precision_loose", None), 1.0);
+    assert_eq!(value("recall_strict", None), 1.0);
+    assert_eq!(value("controversial_share", None), 3.0 / 16.0);
+    for (hazard, strict) in [
+        ("violent", 0.8),
+        ("illegal", 0.8),
+        ("pii", 0.8),
+        ("self_harm", 1.0),
+    ] {
+        assert!(
+            (value("f1_strict", Some(("hazard", hazard))) - strict).abs() < 1e-12,
+            "{hazard}"
+        );
+        assert_eq!(value("f1_loose", Some(("hazard", hazard))), 1.0, "{hazard}");
+    }
+    assert_eq!(
+        value("controversial_share", Some(("hazard", "self_harm"))),
+        0.0
+    );
+}
