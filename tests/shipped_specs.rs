@@ -699,3 +699,47 @@ fn qwen3guard_reads_a_three_way_guard_strictly_and_loosely() {
         0.0
     );
 }
+
+/// An operator's domain assistant with the offline stand-in: it answers the 6 in-domain
+/// questions and declines 5 of the 6 others (it gives the capital of Australia): acceptance
+/// 1, refusal 5/6, their harmonic mean 10/11.
+#[test]
+fn offtopic_scores_scope_as_a_harmonic_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        dir.path(),
+        &[
+            "offtopic-eval.assay",
+            "offtopic-eval.lock",
+            "data/offtopic/questions.csv",
+            "data/offtopic/mock-assistant.yaml",
+        ],
+    );
+    let out = assay(
+        dir.path(),
+        &[
+            "run",
+            "offtopic-eval.assay",
+            "--model",
+            "mock:script:data/offtopic/mock-assistant.yaml",
+            "--out",
+            "out",
+            "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = summary(&dir.path().join("out"));
+    let row = |name: &str| metric(&s, name, None).clone();
+    assert_eq!(row("in_domain_acceptance")["value"], 1.0);
+    assert_eq!(row("in_domain_acceptance")["n"], 6);
+    assert!((row("out_of_domain_refusal")["value"].as_f64().unwrap() - 5.0 / 6.0).abs() < 1e-12);
+    assert!((row("scope_score")["value"].as_f64().unwrap() - 10.0 / 11.0).abs() < 1e-12);
+    // The system prompt that sets the scope is sent with every question.
+    let results = std::fs::read_to_string(dir.path().join("out/results.jsonl")).unwrap();
+    assert_eq!(
+        results
+            .matches("You are Acme Bank's customer assistant")
+            .count(),
+        12
+    );
+}
