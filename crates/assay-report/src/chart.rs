@@ -405,7 +405,9 @@ fn mark_title(p: &ChartPoint, titles: &BTreeMap<String, String>) -> String {
     t
 }
 
-fn bars(out: &mut String, chart: &ChartData, titles: &BTreeMap<String, String>) {
+/// What a bar and a line chart share: the groups along x and the series, in the order they
+/// come, and a y scale over every value and interval bound, drawn.
+fn frame<'a>(out: &mut String, chart: &'a ChartData) -> (Vec<&'a str>, Vec<&'a str>, Scale) {
     let groups = distinct(chart.points.iter().map(|p| p.group.as_str()));
     let series = distinct(chart.points.iter().map(|p| p.series.as_str()));
     let scale = Scale::over(
@@ -416,6 +418,11 @@ fn bars(out: &mut String, chart: &ChartData, titles: &BTreeMap<String, String>) 
             .flatten(),
     );
     y_axis(out, &scale, &chart.metric);
+    (groups, series, scale)
+}
+
+fn bars(out: &mut String, chart: &ChartData, titles: &BTreeMap<String, String>) {
+    let (groups, series, scale) = frame(out, chart);
     let band = (WIDTH - LEFT - RIGHT) / groups.len().max(1) as f64;
     let inner = band * 0.8;
     let bar = inner / series.len().max(1) as f64;
@@ -487,16 +494,7 @@ fn bars(out: &mut String, chart: &ChartData, titles: &BTreeMap<String, String>) 
 }
 
 fn lines(out: &mut String, chart: &ChartData, titles: &BTreeMap<String, String>) {
-    let groups = distinct(chart.points.iter().map(|p| p.group.as_str()));
-    let series = distinct(chart.points.iter().map(|p| p.series.as_str()));
-    let scale = Scale::over(
-        chart
-            .points
-            .iter()
-            .flat_map(|p| [p.value, p.ci_low, p.ci_high])
-            .flatten(),
-    );
-    y_axis(out, &scale, &chart.metric);
+    let (groups, series, scale) = frame(out, chart);
     let step = (WIDTH - LEFT - RIGHT) / groups.len().max(1) as f64;
     let xs: Vec<f64> = (0..groups.len())
         .map(|i| LEFT + step * (i as f64 + 0.5))
