@@ -128,8 +128,8 @@ pub enum Preprocess {
     Extract(String),
     /// Lower-case the text.
     Lowercase,
-    /// A response matching the regex is "not applicable": the judge gives no verdict and the
-    /// item is left out as an error with that reason.
+    /// A response matching the regex is "not applicable": the judge gives no verdict and no
+    /// error, as for an item its `when` leaves out (out of the metric's `n` and `excluded`).
     NotApplicable(String),
     /// `extract_llm(TARGET)`: the target is sent `prompt` (a handlebars template over the
     /// item and the response so far; `None`, Assay's own) and its answer is the text the next

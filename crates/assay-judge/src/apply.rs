@@ -146,22 +146,20 @@ impl Judges {
             .ok_or_else(|| format!("the pattern /{pattern}/ is not a valid regex"))
     }
 
-    /// The response after the judge's preprocessing steps; `Err` is the judge's error: why, and
-    /// the text it gave up on.
-    fn prepare(
-        &self,
-        steps: &[Preprocess],
-        response: &str,
-    ) -> Result<String, (String, Option<String>)> {
+    /// The response after the judge's preprocessing steps; `Err` is the outcome decided by a
+    /// step instead: an error (why, and the text it gave up on), or "not applicable" when a
+    /// `not_applicable` pattern matches.
+    fn prepare(&self, steps: &[Preprocess], response: &str) -> Result<String, Box<JudgeOutcome>> {
+        let failed = |why: String, raw: Option<String>| Box::new(JudgeOutcome::failed(why, raw));
         let mut text = response.to_string();
         for step in steps {
             match step {
                 Preprocess::StripReasoning => text = crate::strip_reasoning(&text),
                 Preprocess::Lowercase => text = text.to_lowercase(),
                 Preprocess::Extract(p) => {
-                    let re = self.regex(p).map_err(|e| (e, None))?;
+                    let re = self.regex(p).map_err(|e| failed(e, None))?;
                     let Some(caps) = re.captures(&text) else {
-                        return Err((
+                        return Err(failed(
                             format!("nothing to extract: /{p}/ does not match the response"),
                             Some(text),
                         ));
@@ -173,7 +171,7 @@ impl Judges {
                         .to_string();
                 }
                 Preprocess::Unsupported(step) => {
-                    return Err((
+                    return Err(failed(
                         format!("the preprocessing step `{step}` is not executed by this version"),
                         None,
                     ));
@@ -181,20 +179,19 @@ impl Judges {
                 // Only [`Judges::extraction`] and [`Judges::start_extracted`] can ask a model;
                 // a caller that did not (a judge inside a conversation) gets this error.
                 Preprocess::ExtractLlm { model, .. } => {
-                    return Err((
+                    return Err(failed(
                         format!(
                             "`extract_llm({model})` is run only when a run is judged, not inside a conversation"
                         ),
                         None,
                     ));
                 }
+                // The judge does not apply to this response: neither a verdict nor an error,
+                // as for an item its `when` leaves out.
                 Preprocess::NotApplicable(p) => {
-                    let re = self.regex(p).map_err(|e| (e, None))?;
+                    let re = self.regex(p).map_err(|e| failed(e, None))?;
                     if re.is_match(&text) {
-                        return Err((
-                            format!("not applicable: the response matches /{p}/"),
-                            Some(text),
-                        ));
+                        return Err(Box::new(JudgeOutcome::not_applicable()));
                     }
                 }
             }
@@ -210,7 +207,7 @@ impl Judges {
             Err(outcome) => Step::Decided(*outcome),
             Ok(response) => match self.prepare(&spec.preprocess, response) {
                 Ok(text) => self.judge_text(spec, record, text),
-                Err((why, raw)) => Step::Decided(JudgeOutcome::failed(why, raw)),
+                Err(decided) => Step::Decided(*decided),
             },
         };
         with_readings(spec, step)
@@ -235,7 +232,7 @@ impl Judges {
         let response = self.before_response(spec, record).ok()?;
         let text = match self.prepare(&spec.preprocess[..at], response) {
             Ok(text) => text,
-            Err((why, raw)) => return Some(Err(JudgeOutcome::failed(why, raw))),
+            Err(decided) => return Some(Err(*decided)),
         };
         let name = extract_template(&spec.name);
         if !self.templates.has_template(&name) {
@@ -297,7 +294,7 @@ impl Judges {
             .map_or(spec.preprocess.len(), |at| at + 1);
         let step = match self.prepare(&spec.preprocess[after..], extracted) {
             Ok(text) => self.judge_text(spec, record, text),
-            Err((why, raw)) => Step::Decided(JudgeOutcome::failed(why, raw)),
+            Err(decided) => Step::Decided(*decided),
         };
         with_readings(spec, step)
     }
