@@ -281,6 +281,16 @@ impl Limits {
     fn new(options: &RunOptions, model: &ModelRun) -> Limits {
         let per_minute =
             |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+        // A provider's request limit per minute is enforced over shorter windows (OpenAI's
+        // by the second), so a minute's worth of requests is never sent at once: the bucket
+        // holds one second's share and refills evenly. (The token bucket keeps a minute's
+        // worth: one call may need more tokens than a second's share.)
+        let requests_per_minute = |n: u32| {
+            NonZeroU32::new(n).map(|per| {
+                let burst = NonZeroU32::new((n / 60).max(1)).unwrap_or(NonZeroU32::MIN);
+                RateLimiter::direct(Quota::per_minute(per).allow_burst(burst))
+            })
+        };
         let concurrency = model.limits.concurrency.unwrap_or(options.concurrency);
         Limits {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -288,7 +298,7 @@ impl Limits {
                 .limits
                 .requests_per_minute
                 .or(options.requests_per_minute)
-                .and_then(per_minute),
+                .and_then(requests_per_minute),
             tokens: options.tokens_per_minute.and_then(per_minute),
             paused_until: Mutex::new(None),
             answered: AtomicBool::new(false),
