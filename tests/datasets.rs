@@ -78,6 +78,31 @@ fn parquet_rows_keep_the_files_types() {
     }
 }
 
+/// `format = parquet` reads a file whatever its name says.
+#[test]
+fn the_declared_format_wins_over_the_extension() {
+    let dir = setup(
+        r#"suite "parquet" version "1.0.0"
+dataset prompts {
+  path = "prompts.bin"
+  format = parquet
+  item {
+    prompt = row.prompt
+    metadata = { score = row.score }
+  }
+}
+"#,
+    );
+    std::fs::copy(
+        Path::new(FIXTURES).join("prompts.parquet"),
+        dir.path().join("prompts.bin"),
+    )
+    .unwrap();
+    let items = items(dir.path());
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["metadata"]["score"], 0.5);
+}
+
 #[test]
 fn declared_columns_are_checked_against_the_parquet_types() {
     let spec = r#"suite "parquet" version "1.0.0"

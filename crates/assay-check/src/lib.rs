@@ -31,7 +31,8 @@ mod model;
 mod scope;
 pub mod stdlib;
 
-pub use checks::metric::{ITEM_FIELDS, ITEM_NUMBERS};
+pub use checks::judge::{PARSERS, PREPROCESS_STEPS};
+pub use checks::metric::{ITEM_FIELDS, ITEM_NUMBERS, function_names as metric_functions};
 pub use imports::{LoadedModule, Origin, resolve_in_package};
 pub use loader::{FsLoader, MemoryLoader, Package, SourceLoader, normalize};
 pub use model::{Definition, Model};

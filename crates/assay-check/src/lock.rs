@@ -121,10 +121,11 @@ pub(crate) fn check_lock(
     for (rel, locked) in &lock.files {
         let now = match reads.files.get(rel) {
             Some(h) => Some(h.clone()),
+            // Locked files need not be text: an item's image or audio is hashed by its bytes.
             None => loader
-                .read(&package.root.join(rel))
+                .read_bytes(&package.root.join(rel))
                 .ok()
-                .map(|t| sha256_hex(t.as_bytes())),
+                .map(|b| sha256_hex(&b)),
         };
         match now {
             None => stale.push((

@@ -723,6 +723,82 @@ pub const REPORT: Schema = Schema {
     ],
 };
 
+/// Every block schema, for tools that walk the whole language (the coverage test, editors).
+pub const ALL: &[&Schema] = &[
+    &SUITE,
+    &TAXONOMY,
+    &CATEGORY,
+    &PERSONA,
+    &TEMPLATE,
+    &DATASET,
+    &DATASET_ITEM,
+    &TARGET,
+    &PROGRAM,
+    &ATTACKER,
+    &JUDGE_KEYWORDS,
+    &JUDGE_REGEX,
+    &JUDGE_CHOICE,
+    &JUDGE_LLM,
+    &JUDGE_GUARD,
+    &JUDGE_SCORE,
+    &JUDGE_ENSEMBLE,
+    &JUDGE_HUMAN,
+    &METRIC,
+    &GRADE,
+    &STANDARD,
+    &REPORT,
+];
+
+/// Words accepted by keys that take one name from a fixed list.
+pub const WORDS: &[(&str, &[&str])] = &[
+    (
+        "provider",
+        &[
+            "openai",
+            "anthropic",
+            "ollama",
+            "openai_compatible",
+            "huggingface",
+            "vllm",
+            "mock",
+        ],
+    ),
+    ("ci", &["wilson", "clopper_pearson", "bootstrap", "none"]),
+    ("pooling", &["items", "groups"]),
+    ("overall", &["pooled", "worst"]),
+    ("empty", &["graded", "ungraded"]),
+    (
+        "format",
+        &["csv", "jsonl", "json", "yaml", "parquet", "llama_guard"],
+    ),
+    ("from", &["text", "logprobs"]),
+    ("rule", &["majority", "any", "all", "weighted", "jury"]),
+    ("reduce", &["mean", "median"]),
+    ("role", &["prompt", "response"]),
+];
+
+/// The kinds of `axis NAME: KIND { ... }`.
+pub const AXIS_KINDS: &[&str] = &[
+    "system",
+    "transform",
+    "locale",
+    "persona",
+    "program",
+    "defense",
+];
+
+/// The kinds of `chart KIND metric by ...` in a report.
+pub const CHART_KINDS: &[&str] = &["bar", "line", "heatmap", "scatter"];
+
+/// The words of a report's `formats`.
+pub const REPORT_FORMATS: &[&str] = &["terminal", "json", "markdown", "html"];
+
+/// The types of a dataset's `columns`.
+pub const COLUMN_TYPES: &[&str] = &["string", "int", "float", "bool"];
+
+/// The generators of a template's `generate`.
+pub const GENERATORS: &[&str] = &["product", "zip"];
+
 pub fn judge_schema(kind: crate::ast::JudgeKind) -> &'static Schema {
     use crate::ast::JudgeKind as K;
     match kind {

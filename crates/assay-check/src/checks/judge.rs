@@ -9,7 +9,7 @@ use assay_syntax::{Code, Diagnostic, did_you_mean, ticked};
 use std::collections::BTreeMap;
 
 /// Response post-processing steps and their argument counts.
-const PREPROCESS_STEPS: &[(&str, usize)] = &[
+pub const PREPROCESS_STEPS: &[(&str, usize)] = &[
     ("strip_reasoning", 0),
     ("extract", 1),
     ("extract_llm", 1),
@@ -18,7 +18,7 @@ const PREPROCESS_STEPS: &[(&str, usize)] = &[
 ];
 
 /// Verdict parsers of LLM judges and their argument counts.
-const PARSERS: &[(&str, usize)] = &[
+pub const PARSERS: &[(&str, usize)] = &[
     ("json", 1),
     ("regex", 1),
     ("llama_guard", 0),

@@ -792,6 +792,11 @@ const FUNCTIONS: &[(&str, &[Param], bool, Gives)] = &[
     ("first_turn", &[Param::ItemBool], false, Gives::TurnNumber),
 ];
 
+/// The names of the metric functions, for tools that walk the whole language.
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    FUNCTIONS.iter().map(|f| f.0)
+}
+
 fn infer_call(
     ctx: &mut Ctx<'_>,
     labels: &ItemLabels,

@@ -3,7 +3,7 @@
 //! and carries on, so one pass finds every error.
 
 mod cycles;
-mod judge;
+pub(crate) mod judge;
 pub(crate) mod metric;
 mod program;
 mod standard;

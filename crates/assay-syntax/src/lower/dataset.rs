@@ -35,7 +35,7 @@ impl Lowerer {
                                 self.unknown_word(
                                     &ty_word,
                                     "column type",
-                                    &["string", "int", "float", "bool"],
+                                    crate::schema::COLUMN_TYPES,
                                 );
                                 continue;
                             }

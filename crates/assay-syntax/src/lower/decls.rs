@@ -105,18 +105,7 @@ impl Lowerer {
             "program" => AxisKind::Program,
             "defense" => AxisKind::Defense,
             _ => {
-                self.unknown_word(
-                    &kind_word,
-                    "axis kind",
-                    &[
-                        "system",
-                        "transform",
-                        "locale",
-                        "persona",
-                        "program",
-                        "defense",
-                    ],
-                );
+                self.unknown_word(&kind_word, "axis kind", schema::AXIS_KINDS);
                 self.broken.push(name);
                 return None;
             }
@@ -324,12 +313,8 @@ impl Lowerer {
                     let kind = self.ident(c.next().expect("chart has a kind"));
                     let metric = self.ident(c.next().expect("chart has a metric"));
                     let by = c.next().map(|b| self.name_list(b)).unwrap_or_default();
-                    if !["bar", "line", "heatmap", "scatter"].contains(&kind.name.as_str()) {
-                        self.unknown_word(
-                            &kind,
-                            "chart kind",
-                            &["bar", "line", "heatmap", "scatter"],
-                        );
+                    if !schema::CHART_KINDS.contains(&kind.name.as_str()) {
+                        self.unknown_word(&kind, "chart kind", schema::CHART_KINDS);
                     }
                     charts.push(Chart {
                         kind,
@@ -348,11 +333,10 @@ impl Lowerer {
         let props = self.reject_duplicates(props);
         let props = self.validate(&schema::REPORT, props, &owner);
         // A misspelt format would be no format at all: no page, and no error.
-        const FORMATS: [&str; 4] = ["terminal", "json", "markdown", "html"];
         if let Some(ExprKind::List(formats)) = props.value("formats").map(|v| &v.kind) {
             for format in formats.iter().filter_map(|f| f.as_name()) {
-                if !FORMATS.contains(&format.name.as_str()) {
-                    self.unknown_word(format, "report format", &FORMATS);
+                if !schema::REPORT_FORMATS.contains(&format.name.as_str()) {
+                    self.unknown_word(format, "report format", schema::REPORT_FORMATS);
                 }
             }
         }

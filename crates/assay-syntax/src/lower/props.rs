@@ -11,34 +11,6 @@ use crate::schema::Schema;
 use crate::span::Span;
 use pest::iterators::Pair;
 
-/// Words accepted by keys that take one name from a fixed list.
-const KNOWN_WORDS: &[(&str, &[&str])] = &[
-    (
-        "provider",
-        &[
-            "openai",
-            "anthropic",
-            "ollama",
-            "openai_compatible",
-            "huggingface",
-            "vllm",
-            "mock",
-        ],
-    ),
-    ("ci", &["wilson", "clopper_pearson", "bootstrap", "none"]),
-    ("pooling", &["items", "groups"]),
-    ("overall", &["pooled", "worst"]),
-    ("empty", &["graded", "ungraded"]),
-    (
-        "format",
-        &["csv", "jsonl", "json", "yaml", "parquet", "llama_guard"],
-    ),
-    ("from", &["text", "logprobs"]),
-    ("rule", &["majority", "any", "all", "weighted", "jury"]),
-    ("reduce", &["mean", "median"]),
-    ("role", &["prompt", "response"]),
-];
-
 /// Bounds of numeric keys, inclusive: a value outside is meaningless to every provider or
 /// statistic that reads it.
 const RANGES: &[(&str, f64, f64)] = &[
@@ -270,7 +242,7 @@ impl Lowerer {
     }
 
     pub(super) fn check_word(&mut self, key: &str, word: &Ident) {
-        let Some((_, words)) = KNOWN_WORDS.iter().find(|(k, _)| *k == key) else {
+        let Some((_, words)) = schema::WORDS.iter().find(|(k, _)| *k == key) else {
             return;
         };
         if !words.contains(&word.name.as_str()) {

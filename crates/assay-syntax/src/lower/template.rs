@@ -73,7 +73,7 @@ impl Lowerer {
                         "product" => Some(Generator::Product),
                         "zip" => Some(Generator::Zip),
                         _ => {
-                            self.unknown_word(&word, "generator", &["product", "zip"]);
+                            self.unknown_word(&word, "generator", crate::schema::GENERATORS);
                             return None;
                         }
                     };
