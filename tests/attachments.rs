@@ -244,3 +244,38 @@ fn a_file_changed_since_compiling_is_an_error_not_another_prompt() {
     // The inline image and the audio clip did not change: sent.
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+/// The lock holds each attached file's hash, read as bytes: a fresh lock checks clean, and an
+/// image changed since is named as changed (not as gone, which reading it as text would say).
+#[test]
+fn the_lock_pins_attached_files_by_their_bytes() {
+    let dir = setup("");
+    let d = dir.path();
+    let assay = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(args)
+            .current_dir(d)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = assay(&["lock", "s.assay"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lock = std::fs::read_to_string(d.join("s.lock")).unwrap();
+    assert!(lock.contains("media/dot.png"), "{lock}");
+    assert!(lock.contains("media/blank.wav"), "{lock}");
+    let out = assay(&["check", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success() && !stderr.contains("W0003"), "{stderr}");
+    let mut changed = PNG.to_vec();
+    changed.push(0);
+    std::fs::write(d.join("media/dot.png"), changed).unwrap();
+    let out = assay(&["check", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("W0003"), "{stderr}");
+    assert!(
+        stderr.contains("`media/dot.png` changed since the lock was written"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("stale lock:").count(), 1, "{stderr}");
+}
