@@ -197,6 +197,27 @@ fn logprob_scores_juries_extraction_and_readings_run_end_to_end() {
     let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
     std::fs::write(dir.path().join("answers.jsonl"), lines.join("\n")).unwrap();
     std::fs::write(dir.path().join("s.assay"), spec(&url)).unwrap();
+    // The plan counts the extraction model's calls beside the judges': one per answer.
+    let out = assay(dir.path(), &["plan", "s.assay", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned = |name: &str| {
+        plan["judges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {plan}"))["calls"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(planned("mc extract_llm (local)"), 2);
+    assert_eq!(planned("lp (local)"), 2);
+
     let out = assay(dir.path(), &["run", "s.assay", "--out", "out", "--quiet"]);
     // q2's unreadable answers are judge errors, which make the run invalid (exit 4).
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -286,10 +307,16 @@ fn logprob_scores_juries_extraction_and_readings_run_end_to_end() {
         mc["error"].as_str().unwrap().contains("nothing to extract"),
         "{mc}"
     );
-    let extraction = requests
+    let extractions: Vec<String> = requests
         .iter()
         .map(last_user)
-        .find(|p| p.starts_with("Below are a question") && p.contains("acetone"))
+        .filter(|p| p.starts_with("Below are a question"))
+        .collect();
+    // As many as planned.
+    assert_eq!(extractions.len(), 2);
+    let extraction = extractions
+        .iter()
+        .find(|p| p.contains("acetone"))
         .expect("the extraction prompt was sent");
     assert!(
         extraction.contains("Response:\nThe second ones, butyl, resist it."),

@@ -1,8 +1,8 @@
 //! `assay plan`: what a run will cost, without calling a model. For every model: its items
 //! (per hazard), the calls (one per user turn of a plain item; a conversation program's worst
 //! case), the prompt and completion tokens, the dollars at its price, and the wall time its
-//! rate limit and concurrency imply; for every judge that asks a model, the same for its
-//! calls.
+//! rate limit and concurrency imply; for every judge that asks a model, and every
+//! `extract_llm` step, the same for its calls.
 //!
 //! Estimates, each stated so a reader can weigh them:
 //! * prompt tokens are counted with OpenAI's tokenizer (`tiktoken`, the encoding of the
@@ -19,7 +19,7 @@
 //!   side, judging after the run.
 
 use crate::engine::{ModelRun, RunOptions};
-use assay_ir::{Item, JudgeKind, ProgramSpec, Role, Scoring};
+use assay_ir::{Item, JudgeKind, Preprocess, ProgramSpec, Role, Scoring};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -218,6 +218,35 @@ pub fn plan(
         })
         .collect();
 
+    // `extract_llm` steps: a call to the step's model before each judgement of the judge,
+    // with its prompt (Assay's, or the step's own), the item's question and the response.
+    let mut extractions: Vec<(Tally, u64, String, ModelRun)> = scoring
+        .judges
+        .iter()
+        .filter_map(|j| {
+            let (model, prompt) = j.preprocess.iter().find_map(|step| match step {
+                Preprocess::ExtractLlm { model, prompt } => Some((model, prompt)),
+                _ => None,
+            })?;
+            let run = crate::judging::model_for(model, scoring.models.get(model)?).ok()?;
+            let prompt = prompt.as_deref().unwrap_or(assay_judge::EXTRACT_PROMPT);
+            Some((
+                Tally {
+                    plan: ModelPlan {
+                        name: format!("{} extract_llm ({model})", j.name),
+                        model: run.provider.identity(),
+                        ..ModelPlan::default()
+                    },
+                    counter: Counter::for_model(&run),
+                    completion: completion_of(&run).min(64),
+                },
+                (prompt.len() as u64).div_ceil(4),
+                j.name.clone(),
+                run,
+            ))
+        })
+        .collect();
+
     // Attackers and in-loop judges, by program: their models are the program's own.
     let mut helpers: BTreeMap<String, ModelPlan> = BTreeMap::new();
     let applies = assay_judge::Judges::new(&scoring.judges);
@@ -305,6 +334,20 @@ pub fn plan(
             j.plan.prompt_tokens += calls * (per_call + options.completion_tokens);
             j.plan.completion_tokens += calls * j.completion;
         }
+        for (x, prompt, judge, _) in &mut extractions {
+            let applies_here = applies
+                .spec(judge)
+                .is_none_or(|spec| applies.applies(spec, &record));
+            if !applies_here {
+                continue;
+            }
+            let per_call = *prompt + x.counter.messages(user.iter().copied()) + x.completion;
+            let calls = judged_turns * models.len() as u64;
+            x.plan.items += models.len() as u64;
+            x.plan.calls += calls;
+            x.plan.prompt_tokens += calls * (per_call + options.completion_tokens);
+            x.plan.completion_tokens += calls * x.completion;
+        }
     }
 
     let finish = |t: Tally, m: &ModelRun| -> ModelPlan {
@@ -359,6 +402,10 @@ pub fn plan(
         .zip(judge_runs)
         .map(|(t, m)| finish(t, m))
         .collect();
+    for (t, _, _, m) in extractions {
+        let p = finish(t, &m);
+        out.judges.push(p);
+    }
     // Attackers and in-loop judges: their calls and time, at no price (their models are the
     // program's, priced with `--prices` by name when given).
     for (name, mut h) in helpers {
