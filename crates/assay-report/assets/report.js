@@ -216,7 +216,9 @@
     if (o.aspects && Object.keys(o.aspects).length) extra.push('aspects: ' + Object.entries(o.aspects).map(([k, v]) => `${k}=${v}`).join(', '));
     if (o.categories && o.categories.length) extra.push('categories: ' + o.categories.join(', '));
     if (o.score != null) extra.push('score: ' + o.score);
-    if (o.members && Object.keys(o.members).length) extra.push('members: ' + Object.entries(o.members).map(([k, v]) => `${k}=${v ?? 'failed'}`).join(', '));
+    // A jury's members with their scores: `a=unsafe (5)`, `c=failed`.
+    const memberScore = (k) => (o.member_scores && o.member_scores[k] != null ? ` (${o.member_scores[k]})` : '');
+    if (o.members && Object.keys(o.members).length) extra.push('members: ' + Object.entries(o.members).map(([k, v]) => `${k}=${v ?? 'failed'}${memberScore(k)}`).join(', '));
     html += esc(extra.join('; '));
     if (o.raw) html += `<details><summary>raw output</summary><pre class="raw">${esc(o.raw)}</pre></details>`;
     return html + '</td></tr>';
