@@ -260,13 +260,20 @@ fn the_lock_pins_attached_files_by_their_bytes() {
             .unwrap()
     };
     let out = assay(&["lock", "s.assay"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lock = std::fs::read_to_string(d.join("s.lock")).unwrap();
     assert!(lock.contains("media/dot.png"), "{lock}");
     assert!(lock.contains("media/blank.wav"), "{lock}");
     let out = assay(&["check", "s.assay"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success() && !stderr.contains("W0003"), "{stderr}");
+    assert!(
+        out.status.success() && !stderr.contains("W0003"),
+        "{stderr}"
+    );
     let mut changed = PNG.to_vec();
     changed.push(0);
     std::fs::write(d.join("media/dot.png"), changed).unwrap();
