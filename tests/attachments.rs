@@ -286,3 +286,134 @@ fn the_lock_pins_attached_files_by_their_bytes() {
     );
     assert_eq!(stderr.matches("stale lock:").count(), 1, "{stderr}");
 }
+
+/// A judge with `attachments = true` is sent the item's images and audio with its prompt, as
+/// the target saw them; a judge without is sent text alone. Judged apart from the run, an
+/// inline attachment needs the compiled suite (`--suite`): without it, that item's judgement
+/// is an error saying so, never a verdict on the text alone.
+#[test]
+fn a_judge_that_sees_attachments_is_sent_them() {
+    let (url, seen) = server();
+    let dir = setup(&format!(
+        r#"target gpt {{ provider = openai_compatible  model = "gpt-4o"  endpoint = "{url}/v1" }}
+judge looks: llm {{
+  model = gpt  rubric = "Look: {{{{response}}}}"  parser = regex("(see)")  labels = [see, blind]
+  attachments = true
+}}
+judge reads: llm {{ model = gpt  rubric = "Read: {{{{response}}}}"  parser = regex("(see)")  labels = [see, blind] }}"#
+    ));
+    let d = dir.path();
+    let results = run(d, "gpt");
+    assert_eq!(results.len(), 3);
+    let png = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(PNG)
+    );
+    let bodies = seen.lock().unwrap().clone();
+    let judged = |prefix: &str| -> Vec<serde_json::Value> {
+        bodies
+            .iter()
+            .map(|(_, b)| b["messages"].as_array().unwrap().last().unwrap()["content"].clone())
+            .filter(|c| {
+                let text = match c {
+                    serde_json::Value::String(s) => s.clone(),
+                    _ => c
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|p| p["type"] == "text")
+                        .unwrap()["text"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                };
+                text.starts_with(prefix)
+            })
+            .collect()
+    };
+    // Three items (a file image, an inline image, a clip): each judge asked three times.
+    let looks = judged("Look:");
+    let reads = judged("Read:");
+    assert_eq!((looks.len(), reads.len()), (3, 3));
+    for content in &reads {
+        assert!(content.is_string(), "{content}");
+    }
+    let images: Vec<&serde_json::Value> = looks
+        .iter()
+        .flat_map(|c| c.as_array().unwrap())
+        .filter(|p| p["type"] == "image_url")
+        .collect();
+    assert_eq!(images.len(), 2, "{looks:?}");
+    for image in images {
+        assert_eq!(image["image_url"]["url"], png.as_str());
+    }
+    let clips = looks
+        .iter()
+        .flat_map(|c| c.as_array().unwrap())
+        .filter(|p| p["type"] == "input_audio")
+        .count();
+    assert_eq!(clips, 1);
+    let verdicts = std::fs::read_to_string(d.join("gpt/judgements.jsonl")).unwrap();
+    assert_eq!(
+        verdicts.matches("\"looks\":{\"label\":\"see\"").count(),
+        3,
+        "{verdicts}"
+    );
+
+    // Judged again from the run folder alone, without the cache: the file image is read from
+    // the package, the inline one cannot be.
+    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["judge", "gpt", "--no-cache", "--quiet", "--no-preflight"])
+        .current_dir(d)
+        .env("ASSAY_STATE_DIR", d.join(".assay"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = out;
+    let verdicts = std::fs::read_to_string(d.join("gpt/judgements.jsonl")).unwrap();
+    assert_eq!(
+        verdicts.matches("\"looks\":{\"label\":\"see\"").count(),
+        2,
+        "{verdicts}"
+    );
+    assert!(
+        verdicts.contains("was given inline and results keep only its hash"),
+        "{verdicts}"
+    );
+    // With the compiled suite at hand, every item is judged with its attachments again.
+    let assay = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(args)
+            .current_dir(d)
+            .env("ASSAY_STATE_DIR", d.join(".assay"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = assay(&["compile", "s.assay", "--out", "suite"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = assay(&[
+        "judge",
+        "gpt",
+        "--no-cache",
+        "--quiet",
+        "--no-preflight",
+        "--suite",
+        "suite",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts = std::fs::read_to_string(d.join("gpt/judgements.jsonl")).unwrap();
+    assert_eq!(
+        verdicts.matches("\"looks\":{\"label\":\"see\"").count(),
+        3,
+        "{verdicts}"
+    );
+}

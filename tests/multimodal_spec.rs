@@ -432,6 +432,65 @@ fn holisafe_sends_each_image_as_an_image_url_data_uri() {
         );
     }
 
+    // The spec's judge sees the image too (`attachments = true`): judged by a model on the
+    // same server, each of its 16 prompts carries its item's image.
+    seen.lock().unwrap().clear();
+    let judged = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "judge",
+            "out",
+            "--judge-model",
+            "safety_judge=openai:gpt-4o-judge",
+            "--no-cache",
+            "--no-preflight",
+            "-q",
+        ])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .env("ASSAY_BACKOFF_MS", "1")
+        .env("ASSAY_STATE_DIR", d.join(".assay-judge"))
+        .env("OPENAI_BASE_URL", format!("{url}/v1"))
+        .env("OPENAI_API_KEY", "sk-test")
+        .output()
+        .unwrap();
+    // The server's refusals are no verdicts: the run is invalid, which is not the point here.
+    assert_eq!(judged.status.code(), Some(4), "{}", text(&judged.stderr));
+    let judge_bodies = seen.lock().unwrap().clone();
+    assert_eq!(judge_bodies.len(), 16);
+    for body in &judge_bodies {
+        assert_eq!(body["model"], "gpt-4o-judge");
+        let parts = body["messages"][0]["content"].as_array().unwrap();
+        assert!(
+            parts[0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Expected behaviour:")
+        );
+        let image = parts[1]["image_url"]["url"].as_str().unwrap();
+        assert!(image.starts_with("data:image/"), "{body}");
+        assert!(
+            bodies
+                .iter()
+                .any(|b| b["messages"][0]["content"][1]["image_url"]["url"] == image),
+            "the judge's image is an item's"
+        );
+    }
+    // Judge the run again offline, so that the figures below are the mock judge's.
+    let again = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "judge",
+            "out",
+            "--judge-model",
+            "safety_judge=mock:script:data/holisafe/mock-judge.yaml",
+            "-q",
+        ])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .env("ASSAY_STATE_DIR", d.join(".assay"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+
     let s = summary(&d.join("out"));
     assert_rate(&s, "asr", None, 0.0, 13);
     assert_rate(&s, "refusal_rate", None, 1.0, 16);

@@ -29,6 +29,13 @@ pub struct MergeArgs {
     /// Skip the check that every judge model's key variable is set and its endpoint answers.
     #[arg(long)]
     pub no_preflight: bool,
+    /// Where items' attachment paths are relative to, for judges with `attachments = true`.
+    #[arg(long, value_name = "DIR")]
+    pub attachments_root: Option<PathBuf>,
+    /// The compiled suite the shards ran: inline attachments, for judges with
+    /// `attachments = true`.
+    #[arg(long, value_name = "DIR")]
+    pub suite: Option<PathBuf>,
 }
 
 pub fn merge(args: &MergeArgs) -> Result<ExitCode, ToolError> {
@@ -57,6 +64,8 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, ToolError> {
         no_cache: args.no_cache,
         quiet: args.quiet,
         no_preflight: args.no_preflight,
+        attachments_root: args.attachments_root.clone(),
+        suite: args.suite.clone(),
     };
     if merged.judged {
         let scoring = crate::score::read_scoring(&args.out)?;

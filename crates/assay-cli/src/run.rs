@@ -665,6 +665,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
     let calls = crate::score::CallSettings {
         options: judge_options,
         quiet: args.quiet,
+        items: Some(source.items_file.clone()),
     };
     crate::score::judge_dir(
         &out_dir,

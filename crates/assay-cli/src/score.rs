@@ -95,6 +95,8 @@ fn parse_condition(arg: &str) -> Result<Condition, String> {
 pub struct CallSettings {
     pub options: RunOptions,
     pub quiet: bool,
+    /// The compiled suite's `items.jsonl`: inline attachments for judges that see them.
+    pub items: Option<PathBuf>,
 }
 
 pub fn read_scoring(run_dir: &Path) -> Result<Scoring, ToolError> {
@@ -261,6 +263,7 @@ pub fn judge_dir(
         models,
         state_dir: state_dir.to_path_buf(),
         options: calls.options.clone(),
+        items: calls.items.clone(),
         progress: if calls.quiet {
             assay_run::ProgressMode::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -542,6 +545,14 @@ pub struct JudgeArgs {
     /// set and its endpoint accepts a connection.
     #[arg(long)]
     pub no_preflight: bool,
+    /// Where items' attachment paths are relative to, for judges with `attachments = true`
+    /// (the package the run was made from; default the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub attachments_root: Option<PathBuf>,
+    /// The compiled suite (a folder with `items.jsonl`) the run was made from: the bytes of
+    /// attachments a dataset gave inline, for judges with `attachments = true`.
+    #[arg(long, value_name = "DIR")]
+    pub suite: Option<PathBuf>,
 }
 
 /// Backoff base: `ASSAY_BACKOFF_MS` (tests shorten it), else half a second.
@@ -584,9 +595,11 @@ pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
             requests_per_minute: args.rpm,
             tokens_per_minute: None,
             use_cache: !args.no_cache,
+            attachments_root: args.attachments_root.clone(),
             ..RunOptions::default()
         },
         quiet: args.quiet,
+        items: args.suite.as_ref().map(|s| s.join("items.jsonl")),
     };
     judge_dir(
         &args.run_dir,

@@ -335,6 +335,10 @@ impl Expander<'_> {
             blank: props.name("blank").map(|b| b.name.clone()),
             when: props.value("when").map(|w| lower_expr(w, names)),
             readings: lower_readings(props.value("readings")),
+            attachments: matches!(
+                props.value("attachments").map(|v| &v.kind),
+                Some(ExprKind::Bool(true))
+            ),
             kind,
         })
     }

@@ -115,6 +115,10 @@ pub struct JudgeSpec {
     /// itself.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub readings: BTreeMap<String, BTreeMap<String, String>>,
+    /// `attachments = true`: the item's images and audio go to the judge's model with its
+    /// prompt, as the target saw them (`llm`, `score` and `guard` judges).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attachments: bool,
     pub kind: JudgeKind,
 }
 

@@ -1060,6 +1060,7 @@ mod tests {
             blank: None,
             when: None,
             readings: BTreeMap::new(),
+            attachments: false,
             kind,
         }
     }

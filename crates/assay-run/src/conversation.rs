@@ -349,6 +349,19 @@ impl Conv<'_> {
     /// One call, numbered: replayed from the journal when it holds this step for the same
     /// request, else sent through the engine (cache, limits, retries) and journalled.
     async fn ask(&mut self, model: usize, messages: &[Message], salt: &str) -> Result<Answer, End> {
+        let media = model == self.m;
+        self.ask_with(model, messages, salt, media).await
+    }
+
+    /// [`Self::ask`], sending the item's attachments with the last user turn when `media`
+    /// (the target always; a judge that sees them).
+    async fn ask_with(
+        &mut self,
+        model: usize,
+        messages: &[Message],
+        salt: &str,
+        media: bool,
+    ) -> Result<Answer, End> {
         let step = self.next_step;
         self.next_step += 1;
         self.asked += 1;
@@ -377,8 +390,8 @@ impl Conv<'_> {
         } else {
             self.shared.permit(model).await
         };
-        // Only the target sees the item's attachments.
-        let media: &[crate::provider::Media] = if model == self.m { &self.media } else { &[] };
+        // The target sees the item's attachments, and a judge declared to see them.
+        let media: &[crate::provider::Media] = if media { &self.media } else { &[] };
         let result = call(self.shared, model, &id, messages, salt, media).await;
         drop(permit);
         match result {
@@ -1003,7 +1016,8 @@ impl Conv<'_> {
                 let Some(&model) = self.conv.judge_model.get(name) else {
                     return self.fail(&format!("the judge `{name}`"), "it has no model to ask");
                 };
-                let answer = match self.ask(model, &messages, "").await {
+                let sees = spec.attachments;
+                let answer = match self.ask_with(model, &messages, "", sees).await {
                     Ok(a) => a,
                     Err(end) => return Err(self.blame(&format!("the judge `{name}`"), end)),
                 };

@@ -463,11 +463,12 @@ pub fn execute(
 }
 
 /// One request of a batch: the model (an index into the batch's models), an id for
-/// providers that want one, and the conversation.
+/// providers that want one, the conversation, and the media sent with its last user turn.
 pub struct Request {
     pub model: usize,
     pub id: String,
     pub messages: Vec<Message>,
+    pub media: Vec<crate::provider::Media>,
 }
 
 /// Sends independent requests (judge prompts) with the same cache, limits and retries as
@@ -533,8 +534,15 @@ impl Caller {
                 let shared = Arc::clone(shared);
                 tasks.spawn(async move {
                     let messages = shared.models[request.model].with_system(&request.messages);
-                    let answer =
-                        call(&shared, request.model, &request.id, &messages, "", &[]).await;
+                    let answer = call(
+                        &shared,
+                        request.model,
+                        &request.id,
+                        &messages,
+                        "",
+                        &request.media,
+                    )
+                    .await;
                     drop(permit);
                     (index, answer)
                 });

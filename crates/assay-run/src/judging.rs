@@ -23,7 +23,7 @@ use assay_judge::{Judges, Step};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +43,9 @@ pub struct JudgeRequest<'a> {
     pub state_dir: PathBuf,
     pub options: RunOptions,
     pub progress: ProgressMode,
+    /// The compiled suite's `items.jsonl`, where the bytes of attachments a dataset gave
+    /// inline are (results name them by hash only): read for judges with `attachments = true`.
+    pub items: Option<PathBuf>,
 }
 
 /// What judging did.
@@ -149,6 +152,20 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
             models.push(model_for(model, target)?);
         }
     }
+    // The attachments of judges that see them: files under the run's root, inline data from
+    // the compiled suite.
+    let media = if request.scoring.judges.iter().any(|j| j.attachments) {
+        Some(JudgeMedia {
+            root: request
+                .options
+                .attachments_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".")),
+            inline: inline_attachments(request.items.as_deref())?,
+        })
+    } else {
+        None
+    };
     let tmp = request.run_dir.join(".judgements.jsonl.tmp");
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?,
@@ -164,6 +181,7 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
         model_of: &model_of,
         extract_of: &extract_of,
         no_logprobs: &no_logprobs,
+        media: media.as_ref(),
         caller: &caller,
         answered: &progress.answered,
     };
@@ -228,9 +246,72 @@ struct Batch<'a> {
     extract_of: &'a BTreeMap<String, usize>,
     /// Judge → why its model cannot give the log-probabilities it reads.
     no_logprobs: &'a BTreeMap<String, String>,
+    /// Where attachments are read from, when a judge sees them.
+    media: Option<&'a JudgeMedia>,
     caller: &'a Caller,
     /// Judge calls answered so far, for the progress display.
     answered: &'a Arc<AtomicU64>,
+}
+
+/// Where the attachments of judges with `attachments = true` are read from.
+struct JudgeMedia {
+    /// Files, as the run read them.
+    root: PathBuf,
+    /// Item id → its attachments with their inline bytes, for items that have any.
+    inline: BTreeMap<String, Vec<assay_ir::Attachment>>,
+}
+
+impl JudgeMedia {
+    /// The media sent with a judge's prompt about `record`'s item.
+    fn of(&self, record: &ResultRecord) -> Result<Vec<crate::provider::Media>, String> {
+        let attachments: Vec<assay_ir::Attachment> = record
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if a.path.is_some() || a.data.is_some() {
+                    return Ok(a.clone());
+                }
+                self.inline
+                    .get(&record.item_id)
+                    .and_then(|all| all.get(i))
+                    .filter(|full| full.sha256 == a.sha256)
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!(
+                            "the item's attachment {} was given inline and results keep only its hash; judge the run with its compiled suite at hand (`assay run`, or `assay judge --suite DIR`)",
+                            a.sha256
+                        )
+                    })
+            })
+            .collect::<Result<_, String>>()?;
+        crate::media::load_attachments(&attachments, &self.root)
+    }
+}
+
+/// The attachments given inline (base64 in the dataset) of each item of a compiled suite's
+/// `items.jsonl`, by item id.
+fn inline_attachments(
+    items: Option<&Path>,
+) -> Result<BTreeMap<String, Vec<assay_ir::Attachment>>, String> {
+    let mut inline = BTreeMap::new();
+    let Some(path) = items else {
+        return Ok(inline);
+    };
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !line.contains("\"data\"") {
+            continue;
+        }
+        let item: assay_ir::Item = serde_json::from_str(&line)
+            .map_err(|e| format!("{} holds a line that is not an item: {e}", path.display()))?;
+        if item.attachments.iter().any(|a| a.data.is_some()) {
+            inline.insert(item.id, item.attachments);
+        }
+    }
+    Ok(inline)
 }
 
 /// The target turns of a conversation that are judged, by index into its `turns`: every
@@ -296,6 +377,7 @@ fn judge_batch(
         model_of,
         extract_of,
         no_logprobs,
+        media,
         caller,
         answered,
     } = *batch;
@@ -380,6 +462,7 @@ fn judge_batch(
                             model,
                             id: format!("{}/extract_llm", request_id(subject, spec)),
                             messages: extraction.messages,
+                            media: Vec::new(),
                         });
                     }
                     None => {
@@ -428,12 +511,27 @@ fn judge_batch(
             }
             Step::Ask { messages, .. } => match model_of.get(&spec.name) {
                 Some(&model) => {
-                    asked.push((s, j));
-                    requests.push(Request {
-                        model,
-                        id: request_id(&subjects[s], spec),
-                        messages,
-                    });
+                    let record = &subjects[s].record;
+                    let seen = match media {
+                        Some(media) if spec.attachments && !record.attachments.is_empty() => {
+                            media.of(record)
+                        }
+                        _ => Ok(Vec::new()),
+                    };
+                    match seen {
+                        Ok(media) => {
+                            asked.push((s, j));
+                            requests.push(Request {
+                                model,
+                                id: request_id(&subjects[s], spec),
+                                messages,
+                                media,
+                            });
+                        }
+                        Err(why) => {
+                            verdicts[s].insert(spec.name.clone(), JudgeOutcome::failed(why, None));
+                        }
+                    }
                 }
                 None => {
                     verdicts[s].insert(
@@ -684,6 +782,7 @@ mod tests {
             state_dir: dir.path().join("state"),
             options: RunOptions::default(),
             progress: ProgressMode::Quiet,
+            items: None,
         })
         .unwrap();
         assert_eq!(report.judged, 2);
@@ -803,6 +902,7 @@ mod tests {
             state_dir: dir.path().join("state"),
             options: RunOptions::default(),
             progress: ProgressMode::Quiet,
+            items: None,
         })
         .unwrap();
         // The extraction was asked; the Anthropic judge never was.

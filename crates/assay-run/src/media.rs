@@ -4,15 +4,20 @@
 //! different prompt.
 
 use crate::provider::Media;
-use assay_ir::Item;
+use assay_ir::{Attachment, Item};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The item's attachments as media, or why they cannot be sent.
 pub fn load(item: &Item, root: &Path) -> Result<Vec<Media>, String> {
+    load_attachments(&item.attachments, root)
+}
+
+/// Attachments (an item's, or a result's copy of them) as media, or why they cannot be sent.
+pub fn load_attachments(attachments: &[Attachment], root: &Path) -> Result<Vec<Media>, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    item.attachments
+    attachments
         .iter()
         .map(|a| {
             let bytes = match (&a.data, &a.path) {

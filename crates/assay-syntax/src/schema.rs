@@ -449,6 +449,11 @@ const READINGS: Key = opt(
     Record,
     "Other readings of the label, each an aspect: `{ strict = { controversial = unsafe } }`.",
 );
+const ATTACHMENTS: Key = opt(
+    "attachments",
+    Bool,
+    "Send the item's images and audio to the judge's model with its prompt, as the target saw them.",
+);
 const WHEN: Key = opt(
     "when",
     Expr,
@@ -531,6 +536,7 @@ pub const JUDGE_LLM: Schema = Schema {
         WHEN,
         READINGS,
         EXTENDS,
+        ATTACHMENTS,
     ],
 };
 
@@ -556,6 +562,7 @@ pub const JUDGE_GUARD: Schema = Schema {
         WHEN,
         READINGS,
         EXTENDS,
+        ATTACHMENTS,
     ],
 };
 
@@ -582,6 +589,7 @@ pub const JUDGE_SCORE: Schema = Schema {
         WHEN,
         READINGS,
         EXTENDS,
+        ATTACHMENTS,
     ],
 };
 

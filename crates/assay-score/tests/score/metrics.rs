@@ -138,6 +138,7 @@ fn absent_labels_and_failed_judges_as_groups() {
         blank: None,
         when: None,
         readings: Default::default(),
+        attachments: false,
         kind: assay_ir::JudgeKind::Human {
             labels: Default::default(),
         },
