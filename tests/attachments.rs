@@ -417,3 +417,169 @@ judge reads: llm {{ model = gpt  rubric = "Read: {{{{response}}}}"  parser = reg
         "{verdicts}"
     );
 }
+
+/// A server publishing the PNG at `/img/dot.png` (counting downloads) and answering chat
+/// requests with "I see it.", keeping their bodies.
+fn publisher() -> (String, Seen, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let downloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (log, count) = (Arc::clone(&seen), Arc::clone(&downloads));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let (head, body) = http::read_request(&mut stream).unwrap_or_default();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            if path == "/img/dot.png" {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    PNG.len()
+                );
+                let _ = stream.write_all(PNG);
+                continue;
+            }
+            // The preflight's connection sends nothing.
+            if path.is_empty() {
+                continue;
+            }
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            log.lock().unwrap().push((path, body));
+            let reply = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"I see it."},"finish_reason":"stop"}]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (url, seen, downloads)
+}
+
+/// An attachment published at a URL is pinned by its sha256 (`image(row.url, row.sha256)`):
+/// compiling downloads it once into the data cache and checks the hash, runs send it from
+/// there (also offline), results name it by URL and hash; a wrong hash, or no hash, is an
+/// error at the row, before any call.
+#[test]
+fn an_attachment_url_is_pinned_by_its_hash_and_cached() {
+    use sha2::Digest;
+    let (url, seen, downloads) = publisher();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sha = hex::encode(sha2::Sha256::digest(PNG));
+    let rows = |sha: &str| {
+        format!(
+            "{{\"id\": \"far\", \"prompt\": \"What is this?\", \"url\": \"{url}/img/dot.png\", \"sha\": \"{sha}\"}}\n"
+        )
+    };
+    std::fs::write(d.join("items.jsonl"), rows(&sha)).unwrap();
+    let spec = |attachments: &str| {
+        format!(
+            r#"suite "far" version "1.0.0"
+dataset pictures {{
+  path = "items.jsonl"
+  item {{ id = row.id  prompt = row.prompt  attachments = [{attachments}] }}
+}}
+target gpt {{ provider = openai_compatible  model = "gpt-4o"  endpoint = "{url}/v1" }}
+"#
+        )
+    };
+    std::fs::write(d.join("s.assay"), spec("image(row.url, row.sha)")).unwrap();
+    let assay = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(args)
+            .current_dir(d)
+            .env("ASSAY_STATE_DIR", d.join(".assay"))
+            .env("ASSAY_DATA_DIR", d.join("cache"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = assay(&["run", "s.assay", "--model", "gpt", "--quiet", "--out", "r1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(downloads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(std::fs::read(d.join("cache").join(&sha)).unwrap(), PNG);
+    let png = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(PNG)
+    );
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(
+        bodies[0].1["messages"][0]["content"][1]["image_url"]["url"],
+        png.as_str()
+    );
+    let result: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(d.join("r1/results.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        result["attachments"][0]["url"],
+        format!("{url}/img/dot.png").as_str()
+    );
+    assert_eq!(result["attachments"][0]["sha256"], sha.as_str());
+    assert!(result["attachments"][0]["data"].is_null());
+
+    // Offline, from the cache: no download, the same image sent (by a run with a fresh
+    // state, which replays nothing).
+    std::fs::remove_dir_all(d.join(".assay")).unwrap();
+    let out = assay(&[
+        "run",
+        "s.assay",
+        "--model",
+        "gpt",
+        "--quiet",
+        "--out",
+        "r2",
+        "--offline",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(downloads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[1].1["messages"][0]["content"][1]["image_url"]["url"],
+        png.as_str()
+    );
+
+    // A hash the bytes do not have: the download is refused, nothing is sent.
+    let wrong = "0".repeat(64);
+    std::fs::write(d.join("items.jsonl"), rows(&wrong)).unwrap();
+    let out = assay(&["items", "s.assay", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        flat(&stderr).contains(&format!("hassha256{sha},butitsrowpins{wrong}")),
+        "{stderr}"
+    );
+    // No hash at all: the URL is not downloaded.
+    std::fs::write(d.join("items.jsonl"), rows(&sha)).unwrap();
+    std::fs::write(d.join("s.assay"), spec("image(row.url)")).unwrap();
+    let out = assay(&["items", "s.assay", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        flat(&stderr).contains("pinitbythesha256ofitsbytes"),
+        "{stderr}"
+    );
+    assert_eq!(downloads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// A diagnostic without its spaces and margins: messages are wrapped to the terminal.
+fn flat(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect()
+}

@@ -577,6 +577,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, ToolError> {
             .attachments_root
             .clone()
             .or_else(|| source.root.clone()),
+        data_cache: Some(crate::suite::data_cache(
+            source.root.as_deref().unwrap_or(Path::new(".")),
+        )),
     };
     // The budget bounds the run's calls; judging afterwards is not cut short by it.
     let judge_options = RunOptions {

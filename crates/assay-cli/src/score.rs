@@ -595,6 +595,9 @@ pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
             requests_per_minute: args.rpm,
             tokens_per_minute: None,
             use_cache: !args.no_cache,
+            data_cache: Some(crate::suite::data_cache(
+                args.attachments_root.as_deref().unwrap_or(Path::new(".")),
+            )),
             attachments_root: args.attachments_root.clone(),
             ..RunOptions::default()
         },

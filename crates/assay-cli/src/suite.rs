@@ -69,11 +69,17 @@ pub struct ResolvedData {
     resolver: DataResolver,
 }
 
+/// The data cache of a package: `ASSAY_DATA_DIR`, else `.assay/data` in the package. Pinned
+/// datasets and attachments downloaded by URL are kept there, named by their sha256.
+pub fn data_cache(root: &Path) -> PathBuf {
+    std::env::var_os("ASSAY_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".assay").join("data"))
+}
+
 impl ResolvedData {
     pub fn new(package: &Package, args: &DataArgs) -> ResolvedData {
-        let cache = std::env::var_os("ASSAY_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| package.root.join(".assay").join("data"));
+        let cache = data_cache(&package.root);
         let offline = args.offline || std::env::var_os("ASSAY_OFFLINE").is_some_and(|v| v == "1");
         ResolvedData {
             resolver: DataResolver::new(args.data.iter().cloned().collect(), cache, offline),
@@ -98,6 +104,24 @@ impl DataSource for ResolvedData {
             path.display().to_string(),
             Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
         ))
+    }
+
+    /// An attachment pinned by URL and sha256, from the data cache or downloaded into it.
+    fn fetch(&self, url: &str, sha256: &str) -> Result<Vec<u8>, String> {
+        const NAME: &str = "attachment";
+        let path = self
+            .resolver
+            .locate(NAME, None, Some(url), Some(sha256))
+            .map_err(|e| match e {
+                crate::data::DataError::NotAvailableOffline { .. } => format!(
+                    "the attachment {url} is not in the data cache and downloads are off (--offline)"
+                ),
+                e => e
+                    .to_string()
+                    .replacen(&format!("dataset `{NAME}`"), "the attachment", 1)
+                    .replacen("the spec pins", "its row pins", 1),
+            })?;
+        std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
 }
 

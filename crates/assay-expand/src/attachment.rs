@@ -1,7 +1,8 @@
 //! Attachments: the images and audio an item sends with its prompt. A dataset's item names
 //! them with `image(...)` and `audio(...)` over a row's value: a file in the package (a path
-//! relative to the spec), a `data:` URI, or a record holding the bytes as base64 (as a
-//! Parquet image column, `{bytes, path}`, reads). The bytes are read once here, their type
+//! relative to the spec), a `data:` URI, a record holding the bytes as base64 (as a Parquet
+//! image column, `{bytes, path}`, reads), or a URL pinned by its sha256 (`image(row.url,
+//! row.sha256)`), downloaded into the data cache. The bytes are read once here, their type
 //! told from their first bytes (not the name), hashed into the item and the manifest; the run
 //! reads them again by reference and checks the hash.
 
@@ -39,17 +40,41 @@ pub fn media_type(bytes: &[u8]) -> Option<(MediaKind, &'static str)> {
 /// kind, "source": x}` after evaluation) or a bare source, whose kind its bytes tell.
 impl Expander<'_> {
     pub(crate) fn attachment(&mut self, value: &Value) -> Result<Attachment, String> {
-        let (wanted, source) = match value {
+        let (wanted, source, pin) = match value {
             Value::Object(o) if o.contains_key("$attachment") => (
                 match o.get("$attachment").and_then(Value::as_str) {
                     Some("audio") => Some(MediaKind::Audio),
                     _ => Some(MediaKind::Image),
                 },
                 o.get("source").cloned().unwrap_or(Value::Null),
+                o.get("sha256").cloned(),
             ),
-            other => (None, other.clone()),
+            other => (None, other.clone(), None),
         };
+        let mut url = None;
         let (bytes, path, inline) = match &source {
+            Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => {
+                let sha256 = match &pin {
+                    Some(Value::String(h))
+                        if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) =>
+                    {
+                        h.to_ascii_lowercase()
+                    }
+                    Some(other) => {
+                        return Err(format!(
+                            "the sha256 pinning `{s}` is {other}, not 64 hexadecimal digits"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "`{s}` is a URL: pin it by the sha256 of its bytes, `image(row.url, row.sha256)`, or download the file into the package and name its path"
+                        ));
+                    }
+                };
+                let bytes = self.data.fetch(s, &sha256)?;
+                url = Some(s.clone());
+                (bytes, None, false)
+            }
             Value::String(s) if s.starts_with("data:") => {
                 let (_, b64) = s
                     .split_once(";base64,")
@@ -66,11 +91,6 @@ impl Expander<'_> {
                 (bytes, Some(display), false)
             }
             Value::String(rel) if !rel.is_empty() => {
-                if rel.starts_with("http://") || rel.starts_with("https://") {
-                    return Err(format!(
-                        "`{rel}` is a URL: download the file into the package and name its path, so its bytes are pinned with the suite"
-                    ));
-                }
                 let (bytes, display) = self.read_attachment(rel)?;
                 (bytes, Some(display), false)
             }
@@ -104,6 +124,9 @@ impl Expander<'_> {
             ));
         }
         let sha256 = hex::encode(Sha256::digest(&bytes));
+        if pin.is_some() && url.is_none() {
+            return Err("a sha256 pins an attachment's URL; a file of the package or inline data is pinned by the suite itself: give `image(row.x)` one argument".into());
+        }
         if let Some(p) = &path {
             self.out.files.insert(p.clone(), sha256.clone());
         }
@@ -112,6 +135,7 @@ impl Expander<'_> {
             media_type: media_type.to_string(),
             bytes: bytes.len() as u64,
             path,
+            url,
             data: inline.then(|| base64::engine::general_purpose::STANDARD.encode(&bytes)),
             sha256,
         })

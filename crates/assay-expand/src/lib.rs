@@ -58,6 +58,15 @@ pub trait DataSource {
     /// Opens the data of `source` from its start, with a name for messages (its path). Called
     /// more than once for one dataset: once to verify its hash, once to read it.
     fn open(&self, source: &DatasetSource<'_>) -> Result<(String, Box<dyn Read + '_>), String>;
+
+    /// The bytes published at `url`, checked against `sha256`: an attachment pinned by hash.
+    /// A source that cannot download says so.
+    fn fetch(&self, url: &str, sha256: &str) -> Result<Vec<u8>, String> {
+        let _ = sha256;
+        Err(format!(
+            "`{url}` is a URL, and this expansion downloads nothing: compile the suite with `assay compile` (which downloads it into the data cache), or download the file into the package and name its path"
+        ))
+    }
 }
 
 /// Datasets read from their `path` through the file system, nothing else: for tests and for

@@ -123,10 +123,14 @@ pub(crate) fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
             }
             ("trim", [a]) => Value::String(text(&eval(&a.value, env)?).trim().to_string()),
             // An attachment: read by the item's `attachments` (`attachment.rs`).
-            (kind @ ("image" | "audio"), [a]) => {
+            (kind @ ("image" | "audio"), [a, pin @ ..]) if pin.len() <= 1 => {
                 let mut o = serde_json::Map::new();
                 o.insert("$attachment".into(), Value::String(kind.to_string()));
                 o.insert("source".into(), eval(&a.value, env)?);
+                // `image(row.url, row.sha256)`: a URL pinned by the hash of its bytes.
+                if let [sha256] = pin {
+                    o.insert("sha256".into(), eval(&sha256.value, env)?);
+                }
                 Value::Object(o)
             }
             ("replace", [a, from, to]) => {

@@ -63,6 +63,10 @@ pub struct Attachment {
     /// The file, relative to the package root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Where the file is published, pinned by `sha256`: compiling downloads it into the data
+    /// cache (`<cache>/<sha256>`), where runs and judges read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The bytes as base64, when the dataset gave them rather than a file (kept out of
     /// results, which name the attachment by its hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -124,6 +124,9 @@ pub struct RunOptions {
     /// Where items' attachment paths are relative to: the package root (default: the
     /// current folder).
     pub attachments_root: Option<std::path::PathBuf>,
+    /// The data cache, where attachments pinned by URL were downloaded when the suite was
+    /// compiled (files named by their sha256).
+    pub data_cache: Option<std::path::PathBuf>,
 }
 
 /// A run's budget, in calls sent and in dollars (from the usage providers report and the
@@ -183,6 +186,7 @@ impl Default for RunOptions {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             budget: Budget::default(),
             attachments_root: None,
+            data_cache: None,
         }
     }
 }
@@ -666,7 +670,7 @@ async fn run_one(shared: &Shared, m: usize, item: &Item, seq: u64) -> (ResultRec
             .attachments_root
             .clone()
             .unwrap_or_else(|| std::path::PathBuf::from("."));
-        match crate::media::load(item, &root) {
+        match crate::media::load(item, &root, shared.options.data_cache.as_deref()) {
             Ok(media) => media,
             Err(why) => {
                 record.state = State::Error;

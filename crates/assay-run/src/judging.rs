@@ -161,6 +161,7 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
                 .attachments_root
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(".")),
+            cache: request.options.data_cache.clone(),
             inline: inline_attachments(request.items.as_deref())?,
         })
     } else {
@@ -257,6 +258,8 @@ struct Batch<'a> {
 struct JudgeMedia {
     /// Files, as the run read them.
     root: PathBuf,
+    /// The data cache, for attachments pinned by URL.
+    cache: Option<PathBuf>,
     /// Item id → its attachments with their inline bytes, for items that have any.
     inline: BTreeMap<String, Vec<assay_ir::Attachment>>,
 }
@@ -269,7 +272,7 @@ impl JudgeMedia {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                if a.path.is_some() || a.data.is_some() {
+                if a.path.is_some() || a.url.is_some() || a.data.is_some() {
                     return Ok(a.clone());
                 }
                 self.inline
@@ -285,7 +288,7 @@ impl JudgeMedia {
                     })
             })
             .collect::<Result<_, String>>()?;
-        crate::media::load_attachments(&attachments, &self.root)
+        crate::media::load_attachments(&attachments, &self.root, self.cache.as_deref())
     }
 }
 

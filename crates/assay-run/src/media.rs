@@ -10,12 +10,17 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The item's attachments as media, or why they cannot be sent.
-pub fn load(item: &Item, root: &Path) -> Result<Vec<Media>, String> {
-    load_attachments(&item.attachments, root)
+pub fn load(item: &Item, root: &Path, cache: Option<&Path>) -> Result<Vec<Media>, String> {
+    load_attachments(&item.attachments, root, cache)
 }
 
-/// Attachments (an item's, or a result's copy of them) as media, or why they cannot be sent.
-pub fn load_attachments(attachments: &[Attachment], root: &Path) -> Result<Vec<Media>, String> {
+/// Attachments (an item's, or a result's copy of them) as media, or why they cannot be sent:
+/// files under `root`, inline data, and files pinned by URL from the data `cache`.
+pub fn load_attachments(
+    attachments: &[Attachment],
+    root: &Path,
+    cache: Option<&Path>,
+) -> Result<Vec<Media>, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     attachments
         .iter()
@@ -33,13 +38,24 @@ pub fn load_attachments(attachments: &[Attachment], root: &Path) -> Result<Vec<M
                         )
                     })?
                 }
-                (None, None) => return Err("an attachment names neither a file nor data".into()),
+                (None, None) => match (&a.url, cache) {
+                    (Some(url), Some(cache)) => std::fs::read(cache.join(&a.sha256)).map_err(|e| {
+                        format!(
+                            "the attachment {url} is not in the data cache at {} ({e}): compile the suite on this machine (`assay compile` downloads it), or set ASSAY_DATA_DIR to the cache that holds it",
+                            cache.display()
+                        )
+                    })?,
+                    (Some(url), None) => {
+                        return Err(format!("the attachment {url} needs the data cache, and none was given"));
+                    }
+                    (None, _) => return Err("an attachment names neither a file nor data".into()),
+                },
             };
             let sha256 = hex::encode(Sha256::digest(&bytes));
             if sha256 != a.sha256 {
                 return Err(format!(
                     "the attachment {} has sha256 {sha256}, but the suite was built with {}: it changed since; compile the suite again",
-                    a.path.as_deref().unwrap_or("(inline)"),
+                    a.path.as_deref().or(a.url.as_deref()).unwrap_or("(inline)"),
                     a.sha256
                 ));
             }

@@ -490,12 +490,18 @@ fn check_row_call(ctx: &mut Ctx<'_>, callee: &Ident, args: &[Arg], call: &Expr) 
         );
         return;
     };
+    // `image(x)`, or `image(url, sha256)`: a URL pinned by its hash.
+    let attachment = matches!(callee.name.as_str(), "image" | "audio");
     let wrong_count = match arity {
+        Some(1) if attachment => !(1..=2).contains(&args.len()),
         Some(n) => args.len() != *n,
         None => args.is_empty(),
     };
     if wrong_count {
         let wanted = match arity {
+            Some(1) if attachment => {
+                "a file, data or URL, and for a URL its sha256 (1 or 2 arguments)".to_string()
+            }
             Some(1) => "1 argument".to_string(),
             Some(n) => format!("{n} arguments"),
             None => "a pattern and its values".to_string(),
