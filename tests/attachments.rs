@@ -583,3 +583,57 @@ fn flat(text: &str) -> String {
         .filter(|c| !c.is_whitespace() && *c != '│')
         .collect()
 }
+
+/// A guard that sees attachments screens each turn with the item's image, inside the
+/// defended target's conversation; the defended model gets it too.
+#[test]
+fn a_guard_that_sees_attachments_screens_the_turn_with_them() {
+    let (url, seen) = server();
+    let dir = setup(&format!(
+        r#"target gpt {{ provider = openai_compatible  model = "gpt-4o"  endpoint = "{url}/v1" }}
+target guard_model {{ provider = openai_compatible  model = "guard"  endpoint = "{url}/v1" }}
+judge screen: llm {{
+  model = guard_model  rubric = "Screen: {{{{prompt}}}}"  parser = regex("(see)")  labels = [see, blind]
+  attachments = true
+}}
+target guarded {{ wraps = gpt  input_guard = screen }}"#
+    ));
+    let d = dir.path();
+    let results = run(d, "guarded");
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert_eq!(r["state"], "ok", "{r}");
+    }
+    let png = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(PNG)
+    );
+    let bodies = seen.lock().unwrap().clone();
+    let of = |model: &str| -> Vec<serde_json::Value> {
+        bodies
+            .iter()
+            .filter(|(_, b)| b["model"] == model)
+            .map(|(_, b)| b["messages"].as_array().unwrap().last().unwrap()["content"].clone())
+            .collect()
+    };
+    // Each of the three turns screened, then answered: both with the item's media.
+    for model in ["guard", "gpt-4o"] {
+        let contents = of(model);
+        assert_eq!(contents.len(), 3, "{model}");
+        let images: Vec<&serde_json::Value> = contents
+            .iter()
+            .flat_map(|c| c.as_array().unwrap())
+            .filter(|p| p["type"] == "image_url")
+            .collect();
+        assert_eq!(images.len(), 2, "{model}: {contents:?}");
+        for image in images {
+            assert_eq!(image["image_url"]["url"], png.as_str());
+        }
+    }
+    assert!(
+        of("guard")
+            .iter()
+            .all(|c| c[0]["text"].as_str().unwrap().starts_with("Screen: ")),
+        "{bodies:?}"
+    );
+}
