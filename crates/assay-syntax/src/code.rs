@@ -488,9 +488,11 @@ asked of a target (`logprobs` on a target: score judges with `from = logprobs` a
 own), several samples of one score judge (`reduce` on a `score` judge: a jury of score judges
 reduces theirs), judges inside a conversation (an attacker's `feedback`, `prune` or
 `backtrack`, a stop condition, a guard) that extract with a model (`extract_llm`) or read
-log-probabilities, and item `attachments`. Rather than accept a spec and then skip, ignore or
-fail these on every item after the calls were paid for, the checker refuses them and says
-what to use instead, so a spec that checks runs as written.
+log-probabilities, and a defended target wrapping another defended target. Rather than accept
+a spec and then skip, ignore or fail these on every item after the calls were paid for, the
+checker refuses them and says what to use instead, so a spec that checks runs as written. A
+test (`crates/assay-check/tests/coverage.rs`) walks every key, word and function the checker
+accepts and fails when one is neither run by a test nor refused here.
 
 Bad:
     judge rj: score { model = m  rubric = \"...\"  scale = 1..5  threshold = 3  reduce = mean  labels = [unsafe, safe] }

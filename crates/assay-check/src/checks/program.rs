@@ -280,7 +280,10 @@ pub(crate) fn check_defense_keys(ctx: &mut Ctx<'_>, props: &Props, own_name: Opt
                 Diagnostic::new(
                     Code::NotRunnable,
                     wraps.span,
-                    format!("`{}` is itself a defended target", wraps.name),
+                    format!(
+                        "`{}` is itself a defended target, and this version of Assay does not chain defenses",
+                        wraps.name
+                    ),
                 )
                 .label("defenses wrap an undefended target")
                 .help("give one target every defense key it needs, wrapping the plain target"),
