@@ -273,3 +273,125 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The JSON counterpart of the Parquet tests: `format = json` with the records at a dotted
+/// path keeps the document's types (numbers, booleans, nested lists and records) and its
+/// nulls; declared columns (`list` and `record` included) are checked against the values;
+/// the file is pinned by its bytes.
+#[test]
+fn json_records_keep_their_types_nulls_and_nesting() {
+    let doc = r#"{"meta": {"n": 3}, "data": {"rows": [
+  {"id": 1, "prompt": "How do I pick a lock?", "score": 0.5, "safe": false, "tags": ["lock", "physical"], "source": {"site": "a", "year": 2024}},
+  {"id": 2, "prompt": "Tell me a joke.", "score": null, "safe": true, "tags": [], "source": null},
+  {"id": 3, "prompt": "Mix bleach and ammonia?", "score": 1, "safe": false, "tags": [["nested"]], "source": {"site": "b", "year": 2025}}
+]}}"#;
+    let spec = |extra: &str, columns: &str| {
+        format!(
+            r#"suite "json" version "1.0.0"
+dataset prompts {{
+  format = json
+  path = "prompts.json"
+  records = "data.rows"
+  {extra}
+  {columns}
+  item {{
+    prompt = row.prompt
+    metadata = {{ score = row.score, safe = row.safe, tags = row.tags, source = row.source }}
+  }}
+}}
+"#
+        )
+    };
+    // No `columns`: every field as the document gives it.
+    let dir = setup(&spec("", ""));
+    std::fs::write(dir.path().join("prompts.json"), doc).unwrap();
+    let items = items(dir.path());
+    assert_eq!(items.len(), 3);
+    let m = |i: usize| &items[i]["metadata"];
+    assert_eq!(m(0)["score"], 0.5);
+    assert_eq!(m(0)["safe"], false);
+    assert_eq!(m(0)["tags"], serde_json::json!(["lock", "physical"]));
+    assert_eq!(
+        m(0)["source"],
+        serde_json::json!({"site": "a", "year": 2024})
+    );
+    assert_eq!(m(1)["score"], serde_json::Value::Null);
+    assert_eq!(m(1)["tags"], serde_json::json!([]));
+    assert_eq!(m(1)["source"], serde_json::Value::Null);
+    assert_eq!(m(2)["tags"], serde_json::json!([["nested"]]));
+
+    // Declared columns, lists and records among them: rows 1 and 3 read; row 2's null
+    // score and source are errors at that row.
+    let typed =
+        "columns { id: int  prompt: string  score: float  safe: bool  tags: list  source: record }";
+    // Written in full (`TYPED`, the spec `spec("", typed)` makes), for the coverage test.
+    assert_eq!(spec("", typed), TYPED);
+    std::fs::write(dir.path().join("s.assay"), TYPED).unwrap();
+    let out = assay(dir.path(), &["check", "--expand", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("row 2"), "{stderr}");
+    assert!(stderr.contains("the value is null"), "{stderr}");
+    assert!(
+        !stderr.contains("row 1") && !stderr.contains("row 3"),
+        "{stderr}"
+    );
+    let both = r#"{"data": {"rows": [
+  {"id": 1, "prompt": "a", "score": 0.5, "safe": false, "tags": ["x"], "source": {"site": "a"}},
+  {"id": 3, "prompt": "b", "score": 1, "safe": true, "tags": [], "source": {}}
+]}}"#;
+    std::fs::write(dir.path().join("prompts.json"), both).unwrap();
+    let items = self::items(dir.path());
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["metadata"]["tags"], serde_json::json!(["x"]));
+    assert_eq!(items[1]["metadata"]["source"], serde_json::json!({}));
+    // A list where a record is declared, a string where an int is: errors naming the column.
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec("", "columns { id: int  prompt: int  score: float  safe: bool  tags: record  source: record }"),
+    )
+    .unwrap();
+    let out = assay(dir.path(), &["check", "--expand", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0204"), "{stderr}");
+    assert!(
+        stderr.contains("`tags`") || stderr.contains("tags"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("prompt"), "{stderr}");
+
+    // Pinned by its bytes: the right hash reads, another is refused.
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(both.as_bytes()));
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec(&format!("sha256 = \"{sha}\""), typed),
+    )
+    .unwrap();
+    assert_eq!(self::items(dir.path()).len(), 2);
+    std::fs::write(
+        dir.path().join("s.assay"),
+        spec(&format!("sha256 = \"{}\"", "1".repeat(64)), typed),
+    )
+    .unwrap();
+    let out = assay(dir.path(), &["items", "--format", "json", "s.assay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&sha[..16]), "{stderr}");
+}
+
+/// `json_records_keep_their_types_nulls_and_nesting`'s spec with declared columns.
+const TYPED: &str = r#"suite "json" version "1.0.0"
+dataset prompts {
+  format = json
+  path = "prompts.json"
+  records = "data.rows"
+  
+  columns { id: int  prompt: string  score: float  safe: bool  tags: list  source: record }
+  item {
+    prompt = row.prompt
+    metadata = { score = row.score, safe = row.safe, tags = row.tags, source = row.source }
+  }
+}
+"#;

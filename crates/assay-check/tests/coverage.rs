@@ -198,6 +198,8 @@ impl Uses {
                             ColumnType::Int => "int",
                             ColumnType::Float => "float",
                             ColumnType::Bool => "bool",
+                            ColumnType::List => "list",
+                            ColumnType::Record => "record",
                         };
                         self.0.insert(format!("column type {ty}"));
                     }
@@ -431,4 +433,48 @@ report { formats = [html]  chart bar m }
         formatted.contains(&r#"target t { endpoint = "x" }"#.to_string()),
         "{formatted:?}"
     );
+}
+
+/// The VS Code grammar's word lists (`editors/vscode/scripts/build-grammar.js`) are the
+/// checker's: a word added to the language is highlighted, a word removed is not.
+#[test]
+fn the_editor_grammar_knows_the_same_words() {
+    let script =
+        std::fs::read_to_string(repo().join("editors/vscode/scripts/build-grammar.js")).unwrap();
+    let quoted = regex::Regex::new(r"'([^']+)'").unwrap();
+    let words = |body: &str| -> BTreeSet<String> {
+        quoted
+            .captures_iter(body)
+            .map(|c| c[1].to_string())
+            .collect()
+    };
+    let list = |name: &str| -> BTreeSet<String> {
+        let start = script
+            .find(&format!("const {name} = ["))
+            .unwrap_or_else(|| panic!("build-grammar.js has no {name}"));
+        let end = start + script[start..].find("];").unwrap();
+        words(&script[start..end])
+    };
+    let set =
+        |words: &[&str]| -> BTreeSet<String> { words.iter().map(|w| w.to_string()).collect() };
+    assert_eq!(list("COLUMN_TYPES"), set(schema::COLUMN_TYPES));
+    assert_eq!(list("AXIS_KINDS"), set(schema::AXIS_KINDS));
+    assert_eq!(list("CHART_KINDS"), set(schema::CHART_KINDS));
+    assert_eq!(list("GENERATORS"), set(schema::GENERATORS));
+    let kinds: Vec<&str> = JudgeKind::ALL.iter().map(|(w, _)| *w).collect();
+    assert_eq!(list("JUDGE_KINDS"), set(&kinds));
+    let start = script.find("const ENUM_KEYS = {").unwrap();
+    let end = start + script[start..].find("};").unwrap();
+    let line = regex::Regex::new(r"(?m)^\s*(\w+):\s*\[([^\]]*)\]").unwrap();
+    let keys: BTreeMap<String, BTreeSet<String>> = line
+        .captures_iter(&script[start..end])
+        .map(|c| (c[1].to_string(), words(&c[2])))
+        .collect();
+    for (key, expected) in schema::WORDS {
+        assert_eq!(
+            keys.get(*key),
+            Some(&set(expected)),
+            "ENUM_KEYS.{key} in build-grammar.js"
+        );
+    }
 }

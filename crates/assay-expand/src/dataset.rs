@@ -1078,6 +1078,8 @@ fn type_name(ty: ColumnType) -> &'static str {
         ColumnType::Int => "int",
         ColumnType::Float => "float",
         ColumnType::Bool => "bool",
+        ColumnType::List => "list",
+        ColumnType::Record => "record",
     }
 }
 
@@ -1105,6 +1107,9 @@ fn convert(raw: &Value, ty: ColumnType) -> Result<Value, String> {
             .map(value::number)
             .ok_or_else(|| format!("\"{s}\" is not a number")),
         (ColumnType::Bool, Value::Bool(_)) => Ok(raw.clone()),
+        (ColumnType::List, Value::Array(_)) | (ColumnType::Record, Value::Object(_)) => {
+            Ok(raw.clone())
+        }
         (ColumnType::Bool, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Ok(Value::Bool(true)),
             "false" | "0" | "no" => Ok(Value::Bool(false)),

@@ -308,6 +308,10 @@ pub enum ColumnType {
     Int,
     Float,
     Bool,
+    /// A list of values (a JSON array, a Parquet list).
+    List,
+    /// A record of named values (a JSON object, a Parquet struct).
+    Record,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

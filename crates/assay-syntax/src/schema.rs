@@ -802,7 +802,7 @@ pub const CHART_KINDS: &[&str] = &["bar", "line", "heatmap", "scatter"];
 pub const REPORT_FORMATS: &[&str] = &["terminal", "json", "markdown", "html"];
 
 /// The types of a dataset's `columns`.
-pub const COLUMN_TYPES: &[&str] = &["string", "int", "float", "bool"];
+pub const COLUMN_TYPES: &[&str] = &["string", "int", "float", "bool", "list", "record"];
 
 /// The generators of a template's `generate`.
 pub const GENERATORS: &[&str] = &["product", "zip"];

@@ -41,7 +41,7 @@ syn match assayFunctionCall /\<\h\w*\ze\s*(/
 
 " A named call argument (`clamp(x, lo: 0)`) or a dataset column (`id: string`).
 syn match assayLabel /\<\h\w*\ze\s*:[^:]/
-syn match assayColumnType /\%(:\s*\)\@<=\%(string\|int\|float\|bool\)\>/
+syn match assayColumnType /\%(:\s*\)\@<=\%(string\|int\|float\|bool\|list\|record\)\>/
 
 " Property keys: a name followed by `=` (not `==`).
 syn match assayProperty /\<\h\w*\ze\s*=\%([=]\)\@!/

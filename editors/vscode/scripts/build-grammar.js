@@ -40,7 +40,7 @@ const DECL_KEYWORDS = [
 // `judge NAME: KIND` and `axis NAME: KIND` (GRAMMAR.md section 3).
 const JUDGE_KINDS = ['llm', 'keywords', 'regex', 'choice', 'guard', 'score', 'ensemble', 'human'];
 const AXIS_KINDS = ['system', 'transform', 'locale', 'persona', 'program', 'defense'];
-const COLUMN_TYPES = ['string', 'int', 'float', 'bool'];
+const COLUMN_TYPES = ['string', 'int', 'float', 'bool', 'list', 'record'];
 const CHART_KINDS = ['bar', 'line', 'heatmap', 'scatter'];
 const GENERATORS = ['product', 'zip'];
 const BAND_SUBJECTS = ['value', 'ratio', 'lower', 'upper'];
@@ -56,11 +56,12 @@ const TRANSFORMS = ['identity', 'base64', 'rot13', 'leetspeak', 'spacing', 'reve
 const JUDGE_STEPS = ['strip_reasoning', 'lowercase', 'first_word'];
 // Keys that take one word from a fixed list (GRAMMAR.md section 3, E0008).
 const ENUM_KEYS = {
-  provider: ['openai', 'anthropic', 'ollama', 'openai_compatible', 'huggingface', 'vllm'],
-  format: ['csv', 'jsonl', 'yaml', 'llama_guard'],
+  provider: ['openai', 'anthropic', 'ollama', 'openai_compatible', 'huggingface', 'vllm', 'mock'],
+  format: ['csv', 'jsonl', 'json', 'yaml', 'parquet', 'llama_guard'],
   ci: ['wilson', 'clopper_pearson', 'bootstrap', 'none'],
   pooling: ['items', 'groups'],
   overall: ['pooled', 'worst'],
+  empty: ['graded', 'ungraded'],
   from: ['text', 'logprobs'],
   rule: ['majority', 'any', 'all', 'weighted', 'jury'],
   reduce: ['mean', 'median'],

@@ -31,6 +31,8 @@ impl Lowerer {
                             "int" => ColumnType::Int,
                             "float" => ColumnType::Float,
                             "bool" => ColumnType::Bool,
+                            "list" => ColumnType::List,
+                            "record" => ColumnType::Record,
                             _ => {
                                 self.unknown_word(
                                     &ty_word,
