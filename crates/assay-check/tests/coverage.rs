@@ -359,6 +359,12 @@ fn every_construct_is_exercised_or_refused() {
             "REFUSED lists `{entry}`, which the language no longer has"
         );
     }
+    eprintln!(
+        "{} constructs: {} exercised by a spec a test runs, {} refused",
+        vocabulary.len(),
+        vocabulary.iter().filter(|e| seen.contains_key(*e)).count(),
+        refused.len()
+    );
     let missing: Vec<&String> = vocabulary
         .iter()
         .filter(|e| !seen.contains_key(*e) && !refused.contains(e.as_str()))
