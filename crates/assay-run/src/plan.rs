@@ -149,6 +149,15 @@ impl Counter {
     }
 }
 
+/// A judge's model, or an `extract_llm` step's, as the plan counts it: its tally, the
+/// tokens of its prompt before the item's, the judge it works for, and its model.
+struct Asker {
+    tally: Tally,
+    prompt: u64,
+    judge: String,
+    run: ModelRun,
+}
+
 /// What one model's plan adds up while the items stream by.
 struct Tally {
     plan: ModelPlan,
@@ -184,8 +193,24 @@ pub fn plan(
             completion: completion_of(m),
         })
         .collect();
-    // Judges that ask a model, with their rubric's size.
-    let mut judges: Vec<(Tally, u64)> = scoring
+    // Judges that ask a model, with their rubric's size; then `extract_llm` steps, a call to
+    // the step's model before each judgement of its judge, with its prompt (Assay's, or the
+    // step's own), the item's question and the response.
+    let asker = |name: String, judge: &str, prompt: usize, run: ModelRun| Asker {
+        tally: Tally {
+            plan: ModelPlan {
+                name,
+                model: run.provider.identity(),
+                ..ModelPlan::default()
+            },
+            counter: Counter::for_model(&run),
+            completion: completion_of(&run).min(64),
+        },
+        prompt: (prompt as u64).div_ceil(4),
+        judge: judge.to_string(),
+        run,
+    };
+    let mut askers: Vec<Asker> = scoring
         .judges
         .iter()
         .filter_map(|j| {
@@ -201,51 +226,28 @@ pub fn plan(
                 _ => return None,
             };
             let m = judge_models.get(&j.name)?;
-            let counter = Counter::for_model(m);
-            let rubric_tokens = (rubric as u64).div_ceil(4);
-            Some((
-                Tally {
-                    plan: ModelPlan {
-                        name: format!("{} ({})", j.name, m.name),
-                        model: m.provider.identity(),
-                        ..ModelPlan::default()
-                    },
-                    counter,
-                    completion: completion_of(m).min(64),
-                },
-                rubric_tokens,
+            Some(asker(
+                format!("{} ({})", j.name, m.name),
+                &j.name,
+                rubric,
+                m.clone(),
             ))
         })
         .collect();
-
-    // `extract_llm` steps: a call to the step's model before each judgement of the judge,
-    // with its prompt (Assay's, or the step's own), the item's question and the response.
-    let mut extractions: Vec<(Tally, u64, String, ModelRun)> = scoring
-        .judges
-        .iter()
-        .filter_map(|j| {
-            let (model, prompt) = j.preprocess.iter().find_map(|step| match step {
-                Preprocess::ExtractLlm { model, prompt } => Some((model, prompt)),
-                _ => None,
-            })?;
-            let run = crate::judging::model_for(model, scoring.models.get(model)?).ok()?;
-            let prompt = prompt.as_deref().unwrap_or(assay_judge::EXTRACT_PROMPT);
-            Some((
-                Tally {
-                    plan: ModelPlan {
-                        name: format!("{} extract_llm ({model})", j.name),
-                        model: run.provider.identity(),
-                        ..ModelPlan::default()
-                    },
-                    counter: Counter::for_model(&run),
-                    completion: completion_of(&run).min(64),
-                },
-                (prompt.len() as u64).div_ceil(4),
-                j.name.clone(),
-                run,
-            ))
-        })
-        .collect();
+    askers.extend(scoring.judges.iter().filter_map(|j| {
+        let (model, prompt) = j.preprocess.iter().find_map(|step| match step {
+            Preprocess::ExtractLlm { model, prompt } => Some((model, prompt)),
+            _ => None,
+        })?;
+        let run = crate::judging::model_for(model, scoring.models.get(model)?).ok()?;
+        let prompt = prompt.as_deref().unwrap_or(assay_judge::EXTRACT_PROMPT);
+        Some(asker(
+            format!("{} extract_llm ({model})", j.name),
+            &j.name,
+            prompt.len(),
+            run,
+        ))
+    }));
 
     // Attackers and in-loop judges, by program: their models are the program's own.
     let mut helpers: BTreeMap<String, ModelPlan> = BTreeMap::new();
@@ -320,33 +322,20 @@ pub fn plan(
         // judges whose `when` holds for the item.
         let judged_turns = program.map_or(1, |p| 1 + p.worst_case.target);
         let record = record_of(&item);
-        for (j, rubric) in &mut judges {
+        for a in &mut askers {
             let applies_here = applies
-                .spec(j.plan.name.split(' ').next().unwrap_or_default())
+                .spec(&a.judge)
                 .is_none_or(|spec| applies.applies(spec, &record));
             if !applies_here {
                 continue;
             }
-            let per_call = *rubric + j.counter.messages(user.iter().copied()) + j.completion;
+            let t = &mut a.tally;
+            let per_call = a.prompt + t.counter.messages(user.iter().copied()) + t.completion;
             let calls = judged_turns * models.len() as u64;
-            j.plan.items += models.len() as u64;
-            j.plan.calls += calls;
-            j.plan.prompt_tokens += calls * (per_call + options.completion_tokens);
-            j.plan.completion_tokens += calls * j.completion;
-        }
-        for (x, prompt, judge, _) in &mut extractions {
-            let applies_here = applies
-                .spec(judge)
-                .is_none_or(|spec| applies.applies(spec, &record));
-            if !applies_here {
-                continue;
-            }
-            let per_call = *prompt + x.counter.messages(user.iter().copied()) + x.completion;
-            let calls = judged_turns * models.len() as u64;
-            x.plan.items += models.len() as u64;
-            x.plan.calls += calls;
-            x.plan.prompt_tokens += calls * (per_call + options.completion_tokens);
-            x.plan.completion_tokens += calls * x.completion;
+            t.plan.items += models.len() as u64;
+            t.plan.calls += calls;
+            t.plan.prompt_tokens += calls * (per_call + options.completion_tokens);
+            t.plan.completion_tokens += calls * t.completion;
         }
     }
 
@@ -385,27 +374,10 @@ pub fn plan(
         judges: Vec::new(),
         ..Plan::default()
     };
-    let judge_runs: Vec<&ModelRun> = scoring
-        .judges
-        .iter()
-        .filter(|j| {
-            matches!(
-                j.kind,
-                JudgeKind::Llm { .. } | JudgeKind::Score { .. } | JudgeKind::Guard { .. }
-            )
-        })
-        .filter_map(|j| judge_models.get(&j.name))
-        .collect();
-    out.judges = judges
+    out.judges = askers
         .into_iter()
-        .map(|(t, _)| t)
-        .zip(judge_runs)
-        .map(|(t, m)| finish(t, m))
+        .map(|a| finish(a.tally, &a.run))
         .collect();
-    for (t, _, _, m) in extractions {
-        let p = finish(t, &m);
-        out.judges.push(p);
-    }
     // Attackers and in-loop judges: their calls and time, at no price (their models are the
     // program's, priced with `--prices` by name when given).
     for (name, mut h) in helpers {
