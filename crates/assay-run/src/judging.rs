@@ -163,6 +163,7 @@ pub fn judge(request: JudgeRequest<'_>) -> Result<JudgeReport, String> {
                 .unwrap_or_else(|| PathBuf::from(".")),
             cache: request.options.data_cache.clone(),
             inline: inline_attachments(request.items.as_deref())?,
+            items: request.items.clone(),
         })
     } else {
         None
@@ -260,8 +261,11 @@ struct JudgeMedia {
     root: PathBuf,
     /// The data cache, for attachments pinned by URL.
     cache: Option<PathBuf>,
-    /// Item id → its attachments with their inline bytes, for items that have any.
-    inline: BTreeMap<String, Vec<assay_ir::Attachment>>,
+    /// The compiled suite's items, and where in it each item with inline attachments
+    /// starts (item id → byte offset): the bytes are read back when a judge needs them, so
+    /// that a suite of many images is not held in memory.
+    items: Option<PathBuf>,
+    inline: BTreeMap<String, u64>,
 }
 
 impl JudgeMedia {
@@ -275,11 +279,9 @@ impl JudgeMedia {
                 if a.path.is_some() || a.url.is_some() || a.data.is_some() {
                     return Ok(a.clone());
                 }
-                self.inline
-                    .get(&record.item_id)
-                    .and_then(|all| all.get(i))
+                self.inline_of(&record.item_id)
+                    .and_then(|all| all.into_iter().nth(i))
                     .filter(|full| full.sha256 == a.sha256)
-                    .cloned()
                     .ok_or_else(|| {
                         format!(
                             "the item's attachment {} was given inline and results keep only its hash; judge the run with its compiled suite at hand (`assay run`, or `assay judge --suite DIR`)",
@@ -290,28 +292,48 @@ impl JudgeMedia {
             .collect::<Result<_, String>>()?;
         crate::media::load_attachments(&attachments, &self.root, self.cache.as_deref())
     }
+
+    /// The attachments of item `id`, with their inline bytes, read back from the suite.
+    fn inline_of(&self, id: &str) -> Option<Vec<assay_ir::Attachment>> {
+        use std::io::{Seek, SeekFrom};
+        let offset = *self.inline.get(id)?;
+        let mut file = std::fs::File::open(self.items.as_ref()?).ok()?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(file).read_line(&mut line).ok()?;
+        let item: assay_ir::Item = serde_json::from_str(&line).ok()?;
+        Some(item.attachments)
+    }
 }
 
-/// The attachments given inline (base64 in the dataset) of each item of a compiled suite's
-/// `items.jsonl`, by item id.
-fn inline_attachments(
-    items: Option<&Path>,
-) -> Result<BTreeMap<String, Vec<assay_ir::Attachment>>, String> {
+/// Where each item with attachments given inline (base64 in the dataset) starts in a
+/// compiled suite's `items.jsonl`, by item id.
+fn inline_attachments(items: Option<&Path>) -> Result<BTreeMap<String, u64>, String> {
     let mut inline = BTreeMap::new();
     let Some(path) = items else {
         return Ok(inline);
     };
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let (mut offset, mut line) = (0u64, String::new());
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        let at = offset;
+        offset += read as u64;
         if !line.contains("\"data\"") {
             continue;
         }
         let item: assay_ir::Item = serde_json::from_str(&line)
             .map_err(|e| format!("{} holds a line that is not an item: {e}", path.display()))?;
         if item.attachments.iter().any(|a| a.data.is_some()) {
-            inline.insert(item.id, item.attachments);
+            inline.insert(item.id, at);
         }
     }
     Ok(inline)
