@@ -637,3 +637,51 @@ target guarded {{ wraps = gpt  input_guard = screen }}"#
         "{bodies:?}"
     );
 }
+
+/// A column of hashes pins the rows that name URLs; a row naming a package file leaves it
+/// empty (a hash there is an error: the suite pins its own files).
+#[test]
+fn a_local_file_in_a_column_of_urls_needs_no_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("local.png"), PNG).unwrap();
+    std::fs::write(
+        d.join("s.assay"),
+        r#"suite "mixed" version "1.0.0"
+dataset pictures {
+  path = "items.jsonl"
+  item { id = row.id  prompt = row.prompt  attachments = [image(row.url, row.sha)] }
+}
+"#,
+    )
+    .unwrap();
+    let items = |rows: &str| {
+        std::fs::write(d.join("items.jsonl"), rows).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args(["items", "s.assay", "--format", "json"])
+            .current_dir(d)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = items(
+        "{\"id\": \"near\", \"prompt\": \"What is this?\", \"url\": \"local.png\", \"sha\": \"\"}\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(item["attachments"][0]["path"], "local.png");
+    let out = items(&format!(
+        "{{\"id\": \"near\", \"prompt\": \"What is this?\", \"url\": \"local.png\", \"sha\": \"{}\"}}\n",
+        "a".repeat(64)
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        flat(&stderr).contains("asha256pinsanattachment'sURL"),
+        "{stderr}"
+    );
+}

@@ -47,7 +47,10 @@ impl Expander<'_> {
                     _ => Some(MediaKind::Image),
                 },
                 o.get("source").cloned().unwrap_or(Value::Null),
-                o.get("sha256").cloned(),
+                // An empty pin (a row whose file is local, in a column of URLs' hashes) is none.
+                o.get("sha256")
+                    .filter(|h| !h.is_null() && h.as_str() != Some(""))
+                    .cloned(),
             ),
             other => (None, other.clone(), None),
         };
