@@ -1105,6 +1105,7 @@ fn conversations_killed_at_random_moments_resume_to_the_same_results() {
         let dir = prepare("kill", Format::OpenAi, &server);
         // Two kills per trial, each at a moment drawn over the first half of the clean run's
         // length (a resumed run has less to do), then a run to the end.
+        let mut landed = 0;
         for _ in 0..2 {
             let mut child = assay_command(dir.path(), &args)
                 .stdout(std::process::Stdio::null())
@@ -1116,6 +1117,7 @@ fn conversations_killed_at_random_moments_resume_to_the_same_results() {
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
                 kills += 1;
+                landed += 1;
             }
             child.wait().unwrap();
         }
@@ -1139,11 +1141,14 @@ fn conversations_killed_at_random_moments_resume_to_the_same_results() {
         assert_eq!(got.2, want.2, "trial {trial}: judgements");
         // Without the cache, only the journal keeps a step from being asked again: a kill
         // loses the calls in flight (one per conversation, four conversations at a time) and
-        // any answer not yet written. (Judges are asked after the run too, and judging killed
-        // starts over: only the attacker's and the target's calls are counted.)
+        // the answers not yet written, a few more when the machine is loaded (19 seen in CI
+        // with the tests of this file side by side; 7 to 8 on a quiet machine). Without the
+        // journal a resumed run asks again every step before the kill, dozens each time.
+        // (Judges are asked after the run too, and judging killed starts over: only the
+        // attacker's and the target's calls are counted.)
         let conversing = |s: &Server| s.calls_of("chain-attacker") + s.calls_of("chatty-target");
         assert!(
-            conversing(&server) <= conversing(&clean_server) + 16,
+            conversing(&server) <= conversing(&clean_server) + 16 * landed,
             "trial {trial}: {} attacker and target requests, {} in a run never killed",
             conversing(&server),
             conversing(&clean_server)
