@@ -320,8 +320,16 @@ dataset prompts {{
     assert_eq!(m(1)["source"], serde_json::Value::Null);
     assert_eq!(m(2)["tags"], serde_json::json!([["nested"]]));
 
+    // Nullable columns (`TYPE?`) read row 2's nulls as null.
+    std::fs::write(dir.path().join("s.assay"), NULLABLE).unwrap();
+    let nullable = self::items(dir.path());
+    assert_eq!(nullable.len(), 3);
+    assert_eq!(nullable[1]["metadata"]["score"], serde_json::Value::Null);
+    assert_eq!(nullable[1]["metadata"]["source"], serde_json::Value::Null);
+    assert_eq!(nullable[0]["metadata"]["source"]["site"], "a");
+
     // Declared columns, lists and records among them: rows 1 and 3 read; row 2's null
-    // score and source are errors at that row.
+    // score and source are errors at that row, whose help names `TYPE?`.
     let typed =
         "columns { id: int  prompt: string  score: float  safe: bool  tags: list  source: record }";
     // Written in full (`TYPED`, the spec `spec("", typed)` makes), for the coverage test.
@@ -332,6 +340,10 @@ dataset prompts {{
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("row 2"), "{stderr}");
     assert!(stderr.contains("the value is null"), "{stderr}");
+    assert!(
+        stderr.contains("declare it `float?` if it may be null"),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains("row 1") && !stderr.contains("row 3"),
         "{stderr}"
@@ -389,6 +401,20 @@ dataset prompts {
   records = "data.rows"
   
   columns { id: int  prompt: string  score: float  safe: bool  tags: list  source: record }
+  item {
+    prompt = row.prompt
+    metadata = { score = row.score, safe = row.safe, tags = row.tags, source = row.source }
+  }
+}
+"#;
+
+/// `json_records_keep_their_types_nulls_and_nesting`'s spec with nullable columns.
+const NULLABLE: &str = r#"suite "json" version "1.0.0"
+dataset prompts {
+  format = json
+  path = "prompts.json"
+  records = "data.rows"
+  columns { id: int  prompt: string  score: float?  safe: bool  tags: list  source: record? }
   item {
     prompt = row.prompt
     metadata = { score = row.score, safe = row.safe, tags = row.tags, source = row.source }

@@ -321,8 +321,11 @@ module.exports = grammar({
       field('name', choice($.identifier, $.string)),
       ':',
       field('type', $.identifier),
+      optional(field('nullable', $.nullable)),
       optional($._sep),
     ),
+    // `score: float?`: the column may be null.
+    nullable: $ => '?',
     // `map harm_area to harm { "Physical Harm" -> physical }`
     value_map: $ => seq(
       'map',

@@ -72,6 +72,8 @@ fn vocabulary() -> BTreeSet<String> {
             all.insert(format!("{kind} {w}"));
         }
     }
+    // `score: float?`
+    all.insert("column nullable".to_string());
     all
 }
 
@@ -202,6 +204,9 @@ impl Uses {
                             ColumnType::Record => "record",
                         };
                         self.0.insert(format!("column type {ty}"));
+                        if c.nullable {
+                            self.0.insert("column nullable".to_string());
+                        }
                     }
                 }
                 Decl::Axis(a) => {

@@ -1008,7 +1008,15 @@ fn typed(ex: &mut Expander<'_>, opened: &mut Opened<'_>, row: &Row) -> Option<Ma
     let mut ok = true;
     for column in &d.columns {
         let name = &column.name.value;
-        let Some(raw) = row.fields.get(name) else {
+        // A nullable column reads a missing field, or a null, as null.
+        let raw = match row.fields.get(name) {
+            None | Some(Value::Null) if column.nullable => {
+                fields.insert(name.clone(), Value::Null);
+                continue;
+            }
+            raw => raw,
+        };
+        let Some(raw) = raw else {
             let msg = format!("{}: {} has no field `{name}`", opened.display, at(row));
             row_error(ex, opened, column.name.span, Code::MissingColumn, msg, None);
             ok = false;
@@ -1020,10 +1028,17 @@ fn typed(ex: &mut Expander<'_>, opened: &mut Opened<'_>, row: &Row) -> Option<Ma
             }
             Err(why) => {
                 let msg = format!("{}: {}, column `{name}`: {why}", opened.display, at(row));
-                let help = format!(
-                    "the column is declared `{}`; fix the row or the declaration",
-                    type_name(column.ty)
-                );
+                let help = if raw.is_null() {
+                    format!(
+                        "the column is declared `{0}`; declare it `{0}?` if it may be null",
+                        type_name(column.ty)
+                    )
+                } else {
+                    format!(
+                        "the column is declared `{}`; fix the row or the declaration",
+                        type_name(column.ty)
+                    )
+                };
                 row_error(ex, opened, column.span, Code::BadRow, msg, Some(help));
                 ok = false;
             }

@@ -318,6 +318,8 @@ pub enum ColumnType {
 pub struct Column {
     pub name: StrLit,
     pub ty: ColumnType,
+    /// `TYPE?`: a null value is read as null rather than refused.
+    pub nullable: bool,
     pub span: Span,
 }
 

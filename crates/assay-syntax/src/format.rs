@@ -55,7 +55,7 @@ struct Token<'s> {
 /// Punctuation, longest first.
 const PUNCT: &[&str] = &[
     "::", "..", "->", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ";", ":", "=",
-    "<", ">", "+", "-", "*", "/", "^", ".", "|",
+    "<", ">", "+", "-", "*", "/", "^", ".", "|", "?",
 ];
 
 fn lex(src: &str) -> Result<Vec<Token<'_>>, FormatError> {
@@ -200,7 +200,8 @@ fn gap(tokens: &[Token<'_>], i: usize) -> &'static str {
     }
     if n.kind == Kind::Punct {
         match n.text {
-            "," | ";" | ")" | "]" | "." | ".." | "::" | ":" => return "",
+            // `?` marks a nullable column type: `score: float?`.
+            "," | ";" | ")" | "]" | "." | ".." | "::" | ":" | "?" => return "",
             // A call or an index keeps its name and bracket as written.
             "(" | "[" if p.kind == Kind::Word && SIGN_AFTER.contains(&p.text) => return " ",
             "(" | "[" if matches!(p.kind, Kind::Word) || matches!(p.text, ")" | "]") => {
@@ -242,7 +243,7 @@ fn starts_item(tokens: &[Token<'_>], i: usize) -> bool {
     let value_ends = match p.kind {
         Kind::Word => !SIGN_AFTER.contains(&p.text) && !DECLARATION_WORDS.contains(&p.text),
         Kind::Number | Kind::Str => true,
-        Kind::Punct => matches!(p.text, ")" | "]" | "}"),
+        Kind::Punct => matches!(p.text, ")" | "]" | "}" | "?"),
         Kind::LineComment | Kind::BlockComment => false,
     };
     opens_item && value_ends

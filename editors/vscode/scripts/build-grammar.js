@@ -676,10 +676,12 @@ const repository = {
           captures: { 1: { name: sc('entity.name.variable.column') } },
         },
         {
-          match: `(:)\\s*(?:(${words(COLUMN_TYPES)})${W})?`,
+          // `score: float?`: the `?` of a nullable column.
+          match: `(:)\\s*(?:(${words(COLUMN_TYPES)})${W}(\\?)?)?`,
           captures: {
             1: { name: sc('punctuation.separator.colon') },
             2: { name: sc('support.type.primitive') },
+            3: { name: sc('keyword.operator.optional') },
           },
         },
         inc('expression'),

@@ -26,6 +26,7 @@ impl Lowerer {
                         let mut c = inner(col);
                         let cname = self.string_or_code(c.next().expect("column has a name"));
                         let ty_word = self.ident(c.next().expect("column has a type"));
+                        let nullable = c.next().is_some_and(|n| n.as_rule() == Rule::nullable);
                         let ty = match ty_word.name.as_str() {
                             "string" => ColumnType::String,
                             "int" => ColumnType::Int,
@@ -53,6 +54,7 @@ impl Lowerer {
                         columns.push(Column {
                             name: cname,
                             ty,
+                            nullable,
                             span,
                         });
                     }
