@@ -363,15 +363,25 @@ dataset prompts {{
         spec("", "columns { id: int  prompt: int  score: float  safe: bool  tags: record  source: record }"),
     )
     .unwrap();
-    let out = assay(dir.path(), &["check", "--expand", "s.assay"]);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("E0204"), "{stderr}");
-    assert!(
-        stderr.contains("`tags`") || stderr.contains("tags"),
-        "{stderr}"
+    let out = assay(
+        dir.path(),
+        &["check", "--expand", "--format", "json", "s.assay"],
     );
-    assert!(stderr.contains("prompt"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+    let messages: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .inspect(|d| assert_eq!(d["code"], "E0204", "{d}"))
+        .map(|d| d["message"].as_str().unwrap().to_string())
+        .collect();
+    // Each row's prompt is a string, and each row's tags a list.
+    for column in ["prompt", "tags"] {
+        let wrong = messages
+            .iter()
+            .filter(|m| m.contains(&format!("column `{column}`")))
+            .count();
+        assert_eq!(wrong, 2, "{column}: {messages:?}");
+    }
 
     // Pinned by its bytes: the right hash reads, another is refused.
     use sha2::Digest;

@@ -3,7 +3,7 @@
 //! `assay judge` does.
 
 use crate::ToolError;
-use crate::score::{JudgeArgs, ScoreArgs};
+use crate::score::{JudgeArgs, JudgeMediaArgs, ScoreArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,13 +29,8 @@ pub struct MergeArgs {
     /// Skip the check that every judge model's key variable is set and its endpoint answers.
     #[arg(long)]
     pub no_preflight: bool,
-    /// Where items' attachment paths are relative to, for judges with `attachments = true`.
-    #[arg(long, value_name = "DIR")]
-    pub attachments_root: Option<PathBuf>,
-    /// The compiled suite the shards ran: inline attachments, for judges with
-    /// `attachments = true`.
-    #[arg(long, value_name = "DIR")]
-    pub suite: Option<PathBuf>,
+    #[command(flatten)]
+    pub media: JudgeMediaArgs,
 }
 
 pub fn merge(args: &MergeArgs) -> Result<ExitCode, ToolError> {
@@ -64,8 +59,7 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, ToolError> {
         no_cache: args.no_cache,
         quiet: args.quiet,
         no_preflight: args.no_preflight,
-        attachments_root: args.attachments_root.clone(),
-        suite: args.suite.clone(),
+        media: args.media.clone(),
     };
     if merged.judged {
         let scoring = crate::score::read_scoring(&args.out)?;

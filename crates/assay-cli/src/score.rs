@@ -545,12 +545,21 @@ pub struct JudgeArgs {
     /// set and its endpoint accepts a connection.
     #[arg(long)]
     pub no_preflight: bool,
+    #[command(flatten)]
+    pub media: JudgeMediaArgs,
+}
+
+/// Where judges with `attachments = true` read the items' images and audio, when a run
+/// folder is judged apart from its run (`assay judge`, `assay merge`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct JudgeMediaArgs {
     /// Where items' attachment paths are relative to, for judges with `attachments = true`
     /// (the package the run was made from; default the current folder).
     #[arg(long, value_name = "DIR")]
     pub attachments_root: Option<PathBuf>,
     /// The compiled suite (a folder with `items.jsonl`) the run was made from: the bytes of
-    /// attachments a dataset gave inline, for judges with `attachments = true`.
+    /// attachments a dataset gave inline, which results do not keep, for judges with
+    /// `attachments = true`.
     #[arg(long, value_name = "DIR")]
     pub suite: Option<PathBuf>,
 }
@@ -596,13 +605,16 @@ pub fn judge(args: &JudgeArgs) -> Result<ExitCode, ToolError> {
             tokens_per_minute: None,
             use_cache: !args.no_cache,
             data_cache: Some(crate::suite::data_cache(
-                args.attachments_root.as_deref().unwrap_or(Path::new(".")),
+                args.media
+                    .attachments_root
+                    .as_deref()
+                    .unwrap_or(Path::new(".")),
             )),
-            attachments_root: args.attachments_root.clone(),
+            attachments_root: args.media.attachments_root.clone(),
             ..RunOptions::default()
         },
         quiet: args.quiet,
-        items: args.suite.as_ref().map(|s| s.join("items.jsonl")),
+        items: args.media.suite.as_ref().map(|s| s.join("items.jsonl")),
     };
     judge_dir(
         &args.run_dir,
